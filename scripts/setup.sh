@@ -22,6 +22,10 @@ if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json
   npm ci --no-audit --no-fund
 fi
 
-if [[ -x scripts/install-pulumi.sh ]]; then
-  scripts/install-pulumi.sh
-fi
+# Tools built from sources (Pulumi CLI + plugins, the Envoy config validator, ...): each
+# scripts/install-*.sh is idempotent and caches its output.
+for installer in scripts/install-*.sh; do
+  [[ -e "$installer" ]] || continue
+  echo "setup: $installer"
+  bash "$installer"
+done
