@@ -1,0 +1,483 @@
+/**
+ * cloud-init user-data for RedisForge VMs (Redis nodes and Envoy proxies), built as typed
+ * objects and serialised with the `yaml` library.
+ *
+ * What a Redis node gets at first boot (and keeps across reboots):
+ * - sysctl `net.core.somaxconn=65535`, `vm.overcommit_memory=1` (/etc/sysctl.d);
+ * - Transparent Huge Pages `never` from a systemd unit that runs at every boot;
+ * - Docker (distro package) with json-file log limits and a nofile 100000 default ulimit;
+ * - the data disk formatted once (only when it has no filesystem) and mounted by UUID via fstab;
+ * - secrets (TLS key/cert/CA, users.acl, masterauth include, exporter password) fetched from the
+ *   cloud secret store with the VM's identity into 0400 files under /run (tmpfs) at every boot;
+ * - redis.conf rendered by Pulumi with templates/redis (it holds no secrets);
+ * - Redis, redis_exporter and node_exporter containers, pulled by digest, as systemd units with
+ *   restart, health waits and log limits.
+ *
+ * Invariant: no secret VALUE is ever a parameter. Secrets are passed as references (ARN, resource
+ * name, Key Vault URI) that are checked against the cloud's reference format, and the rendered
+ * text is scanned for PEM blocks and password directives before it is returned.
+ *
+ * Callers with Pulumi Outputs (ARNs, IPs) build user-data inside one `pulumi.all([...]).apply(...)`.
+ */
+import { gzipSync } from "zlib";
+import { stringify } from "yaml";
+import { loadTemplate, render } from "../render";
+import { renderRedisConf } from "../redis";
+import { buildEnvoyConfig, ENVOY_CONFIG_PATH, ENVOY_FILES, EnvoyConfigParams, renderEnvoyYaml } from "../envoy";
+import { LOG_LIMITS, NOFILE, renderContainerUnit, renderHostUnit } from "../systemd";
+import {
+    assertNoSecretContent,
+    DEVICE_RE,
+    IMAGE_BY_DIGEST_RE,
+    IPV4_RE,
+    NAME_RE,
+    Problems,
+    SECRET_REF_FIX,
+    SECRET_REF_RE,
+    ZONE_RE,
+} from "./checks";
+
+export type CloudKind = "aws" | "gcp" | "azure";
+export const CLOUD_KINDS: readonly CloudKind[] = ["aws", "gcp", "azure"];
+
+/**
+ * A reference to a secret in the cloud secret store, never its value:
+ * - aws: the Secrets Manager ARN (`arn:aws:secretsmanager:<region>:<account>:secret:<name>`);
+ * - gcp: `projects/<project>/secrets/<name>` (optionally `/versions/<n>`);
+ * - azure: `https://<vault>.vault.azure.net/secrets/<name>` (optionally `/<32-hex version>`).
+ * Each secret holds the exact content of one file (PEM, users.acl text, or a bare password
+ * without trailing newline).
+ */
+export type SecretRef = string;
+
+/** Secrets a Redis node reads at boot. */
+export interface RedisNodeSecretRefs {
+    /** The node's TLS certificate (PEM; serverAuth + clientAuth, SANs: private IP, DNS name). */
+    tlsCert: SecretRef;
+    /** The node's TLS private key (PEM). */
+    tlsKey: SecretRef;
+    /** The cluster CA certificate (PEM). */
+    tlsCa: SecretRef;
+    /** users.acl as rendered by renderUsersAcl (hashes only, but still kept out of user-data). */
+    usersAcl: SecretRef;
+    /** The masterauth include file as rendered by renderSecretsInclude. */
+    secretsInclude: SecretRef;
+    /** The `exporter` ACL user's password (bare) for redis_exporter. */
+    exporterPassword: SecretRef;
+}
+
+/** Secrets an Envoy VM reads at boot. */
+export interface EnvoySecretRefs {
+    /** Envoy's server certificate (PEM; SAN: the load balancer DNS name / IP). */
+    serverCert: SecretRef;
+    serverKey: SecretRef;
+    /** The cluster CA certificate (PEM). */
+    ca: SecretRef;
+    /** Envoy's client certificate towards Redis (PEM; clientAuth). */
+    clientCert: SecretRef;
+    clientKey: SecretRef;
+    /** Password clients use to AUTH at Envoy (bare, no newline). */
+    downstreamPassword: SecretRef;
+    /** Password of the upstream ACL user at the Redis nodes (bare, no newline). */
+    upstreamPassword: SecretRef;
+}
+
+/** Parameters common to every RedisForge VM. */
+export interface VmUserDataParams {
+    /** Which cloud's secret store and metadata service the boot script talks to. */
+    cloud: CloudKind;
+    /** Cluster name (DNS label), e.g. `prod-redis`. */
+    clusterName: string;
+    /** This VM's name (DNS label), e.g. `prod-redis-shard0-master`. */
+    nodeName: string;
+    /** Failure domain (zone) of this VM. */
+    zone: string;
+    /**
+     * The VM's private IP. Static on purpose: Redis Cluster records peers by IP in nodes.conf and the
+     * TLS certificate carries it as a SAN, so the adapter allocates it (AWS privateIp, GCP networkIp,
+     * Azure static NIC IP).
+     */
+    privateIp: string;
+    /** node_exporter image pinned by digest. */
+    nodeExporterImage: string;
+    /** node_exporter listen port. Default 9100. */
+    nodeExporterPort?: number;
+    /** Extra node_exporter flags (`--collector.x`), from components/exporter-targets.ts. */
+    nodeExporterFlags?: string[];
+}
+
+export interface RedisNodeUserDataParams extends VmUserDataParams {
+    /** Redis TLS client port. Default 6379. */
+    redisPort?: number;
+    /** Cluster bus port. Default 16379. */
+    busPort?: number;
+    /** redis_exporter listen port. Default 9121. */
+    redisExporterPort?: number;
+    /**
+     * Where the data disk shows up: `/dev/nvme1n1`, `/dev/sdf`, `/dev/disk/by-id/google-redis-data`,
+     * `/dev/disk/azure/scsi1/lun0`. Waited for (bounded), formatted only if empty.
+     */
+    dataDiskDevice: string;
+    /** The hardened Redis image (templates/docker/redis) pinned by digest. */
+    redisImage: string;
+    /** redis_exporter image pinned by digest. */
+    redisExporterImage: string;
+    /** Extra redis_exporter flags, from components/exporter-targets.ts. */
+    redisExporterFlags?: string[];
+    /** maxmemory in bytes (see maxmemoryFor). */
+    maxmemoryBytes: number;
+    /** Redis version of the image; `@since` template lines are gated on it. Default 8.4.0. */
+    redisVersion?: string;
+    /** Secret store references for this node's secrets. */
+    secrets: RedisNodeSecretRefs;
+}
+
+export interface EnvoyUserDataParams extends VmUserDataParams {
+    /** The Envoy image (templates/docker/envoy) pinned by digest. */
+    envoyImage: string;
+    /** Envoy settings; `clusterName` and `privateIp` are taken from these params, files from the image layout. */
+    envoy: Omit<EnvoyConfigParams, "clusterName" | "privateIp" | "files">;
+    /** Secret store references for Envoy's secrets. */
+    secrets: EnvoySecretRefs;
+}
+
+/** A cloud-init `write_files` entry. */
+export interface WriteFile {
+    path: string;
+    content: string;
+    owner?: string;
+    permissions?: string;
+}
+
+/** The subset of cloud-config RedisForge emits (validated by `cloud-init schema` in tests). */
+export interface CloudConfig {
+    package_update: boolean;
+    package_upgrade: boolean;
+    packages: string[];
+    write_files: WriteFile[];
+    runcmd: string[][];
+}
+
+/** Host layout shared by the units, the boot scripts and the images. */
+export const HOST = {
+    libDir: "/usr/local/lib/redisforge",
+    etcDir: "/etc/redisforge",
+    bootEnv: "/etc/redisforge/boot.env",
+    secretsList: "/etc/redisforge/secrets.list",
+    redisConfDir: "/etc/redisforge/redis",
+    redisSecretsDir: "/run/redisforge/redis",
+    envoyConfDir: "/etc/redisforge/envoy",
+    envoySecretsDir: "/run/redisforge/envoy",
+    dataMount: "/var/lib/redisforge/data",
+    dataLabel: "redisdata",
+} as const;
+
+/** UIDs inside the official images: `redis` is 999 in redis:*, `envoy` is 101 in envoyproxy/envoy. */
+export const REDIS_UID = 999;
+export const ENVOY_UID = 101;
+
+/** Paths inside the Redis container (templates/docker/redis mounts). */
+export const REDIS_CONTAINER = {
+    confDir: "/etc/redis",
+    secretsDir: "/run/secrets/redis",
+    dataDir: "/data",
+} as const;
+
+const DEFAULTS = { redisPort: 6379, busPort: 16379, redisExporterPort: 9121, nodeExporterPort: 9100 } as const;
+const FLAG_RE = /^--[a-z0-9][a-z0-9._-]*(=[A-Za-z0-9._:\/,=+@-]*)?$/;
+const PACKAGES = ["docker.io", "curl", "jq", "xfsprogs"];
+
+function checkCommon(p: VmUserDataParams, pr: Problems): void {
+    if (!CLOUD_KINDS.includes(p.cloud)) pr.add("cloud", `must be one of ${CLOUD_KINDS.join(", ")}`, p.cloud, "pick the stack's cloud");
+    pr.match("clusterName", p.clusterName, NAME_RE, "must be a lower-case DNS label", "use e.g. prod-redis");
+    pr.match("nodeName", p.nodeName, NAME_RE, "must be a lower-case DNS label", "use e.g. prod-redis-shard0-master");
+    pr.match("zone", p.zone, ZONE_RE, "must be a zone name", "use e.g. us-east-1a, europe-west1-b or 1");
+    pr.match("privateIp", p.privateIp, IPV4_RE, "must be an IPv4 address", "pass the VM's static private IP");
+    pr.match("nodeExporterImage", p.nodeExporterImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use repo/name@sha256:<64 hex>");
+    if (p.nodeExporterPort !== undefined) pr.port("nodeExporterPort", p.nodeExporterPort);
+    (p.nodeExporterFlags ?? []).forEach((f, i) => pr.match(`nodeExporterFlags[${i}]`, f, FLAG_RE, "must be one --flag[=value] without spaces or quotes", "split or simplify the flag"));
+}
+
+function checkRefs(cloud: CloudKind, refs: object | undefined, keys: readonly string[], pr: Problems): void {
+    const re = SECRET_REF_RE[cloud];
+    if (!re) return; // the cloud itself is already reported
+    const r = (refs ?? {}) as Record<string, unknown>;
+    for (const k of keys) pr.match(`secrets.${k}`, r[k], re, `must be a ${cloud} secret reference, not a value`, SECRET_REF_FIX[cloud]);
+    for (const k of Object.keys(r)) if (!keys.includes(k)) pr.add(`secrets.${k}`, "is not a known secret", k, `use only ${keys.join(", ")}`);
+}
+
+const REDIS_SECRET_KEYS = ["tlsCert", "tlsKey", "tlsCa", "usersAcl", "secretsInclude", "exporterPassword"] as const;
+const ENVOY_SECRET_KEYS = ["serverCert", "serverKey", "ca", "clientCert", "clientKey", "downstreamPassword", "upstreamPassword"] as const;
+
+interface SecretFile {
+    dest: string;
+    uid: number;
+    format: "file" | `env:${string}`;
+    ref: SecretRef;
+}
+
+function secretsList(files: SecretFile[]): string {
+    const header = "# <dest path> <owner uid> <format> <secret reference>: read by fetch-secrets.sh. References only, no values.\n";
+    return header + files.map((f) => render("{{dest}} {{uid}} {{format}} {{ref}}\n", { ...f }, "secrets.list")).join("");
+}
+
+function bootEnv(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice: string): string {
+    return render(
+        loadTemplate("systemd/boot.env.tmpl"),
+        {
+            cloud: p.cloud,
+            clusterName: p.clusterName,
+            nodeName: p.nodeName,
+            role,
+            dataDiskDevice,
+            dataMount: role === "redis" ? HOST.dataMount : "",
+            dataLabel: role === "redis" ? HOST.dataLabel : "",
+            dataUid: role === "redis" ? REDIS_UID : "",
+        },
+        "boot.env",
+    );
+}
+
+const sysctlConf = "# RedisForge host tuning\nnet.core.somaxconn = 65535\nvm.overcommit_memory = 1\n";
+
+function dockerDaemonJson(): string {
+    return `${JSON.stringify(
+        {
+            "log-driver": "json-file",
+            "log-opts": { "max-size": LOG_LIMITS.maxSize, "max-file": String(LOG_LIMITS.maxFiles) },
+            "default-ulimits": { nofile: { Name: "nofile", Soft: NOFILE, Hard: NOFILE } },
+            "live-restore": true,
+        },
+        null,
+        2,
+    )}\n`;
+}
+
+const script = (name: string): WriteFile => ({
+    path: `${HOST.libDir}/${name}`,
+    content: loadTemplate(`scripts/${name}`),
+    owner: "root:root",
+    permissions: "0755",
+});
+
+const unitFile = (name: string, content: string): WriteFile => ({
+    path: `/etc/systemd/system/${name}.service`,
+    content,
+    owner: "root:root",
+    permissions: "0644",
+});
+
+function nodeExporterUnit(p: VmUserDataParams): string {
+    return renderContainerUnit({
+        unitName: "node-exporter",
+        description: `node_exporter for ${p.nodeName}`,
+        image: p.nodeExporterImage,
+        runArgs: ["--pid", "host", "--read-only", "--cap-drop", "ALL", "--user", "65534:65534", "-v", "/:/host:ro,rslave"],
+        command: ["--path.rootfs=/host", `--web.listen-address=${p.privateIp}:${p.nodeExporterPort ?? DEFAULTS.nodeExporterPort}`, ...(p.nodeExporterFlags ?? [])],
+        healthTimeoutSec: 60,
+        stopTimeoutSec: 10,
+    });
+}
+
+function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice: string, secrets: SecretFile[]): WriteFile[] {
+    return [
+        { path: "/etc/sysctl.d/90-redisforge.conf", content: sysctlConf, owner: "root:root", permissions: "0644" },
+        { path: "/etc/docker/daemon.json", content: dockerDaemonJson(), owner: "root:root", permissions: "0644" },
+        { path: HOST.bootEnv, content: bootEnv(p, role, dataDiskDevice), owner: "root:root", permissions: "0644" },
+        { path: HOST.secretsList, content: secretsList(secrets), owner: "root:root", permissions: "0644" },
+        script("fetch-secrets.sh"),
+        script("disable-thp.sh"),
+        script("wait-healthy.sh"),
+        unitFile("redisforge-thp", renderHostUnit("redisforge-thp")),
+        unitFile("redisforge-secrets", renderHostUnit("redisforge-secrets", { nodeName: p.nodeName })),
+        unitFile("node-exporter", nodeExporterUnit(p)),
+    ];
+}
+
+function finish(config: CloudConfig, what: string): CloudConfig {
+    assertNoSecretContent(renderCloudInit(config), what);
+    return config;
+}
+
+/** Builds the cloud-config for one Redis node. Throws a TemplateParamError naming every bad parameter. */
+export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig {
+    const pr = new Problems();
+    checkCommon(p, pr);
+    for (const k of ["redisPort", "busPort", "redisExporterPort"] as const) if (p[k] !== undefined) pr.port(k, p[k]);
+    pr.match("dataDiskDevice", p.dataDiskDevice, DEVICE_RE, "must be a /dev path", "use e.g. /dev/nvme1n1 or /dev/disk/by-id/google-redis-data");
+    pr.match("redisImage", p.redisImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use the pushed image's repoDigest");
+    pr.match("redisExporterImage", p.redisExporterImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use repo/name@sha256:<64 hex>");
+    (p.redisExporterFlags ?? []).forEach((f, i) => pr.match(`redisExporterFlags[${i}]`, f, FLAG_RE, "must be one --flag[=value] without spaces or quotes", "split or simplify the flag"));
+    if (!Number.isInteger(p.maxmemoryBytes) || p.maxmemoryBytes < 64 * 1024 * 1024) {
+        pr.add("maxmemoryBytes", "must be an integer of at least 64 MiB", p.maxmemoryBytes, "use maxmemoryFor(instance memory)");
+    }
+    if (p.redisVersion !== undefined) pr.match("redisVersion", p.redisVersion, /^\d+\.\d+(\.\d+)?$/, "must be a version", "use e.g. 8.4.0");
+    checkRefs(p.cloud, p.secrets, REDIS_SECRET_KEYS, pr);
+    const redisPort = p.redisPort ?? DEFAULTS.redisPort;
+    const busPort = p.busPort ?? DEFAULTS.busPort;
+    const exporterPort = p.redisExporterPort ?? DEFAULTS.redisExporterPort;
+    const nodeExporterPort = p.nodeExporterPort ?? DEFAULTS.nodeExporterPort;
+    const ports = { redisPort, busPort, redisExporterPort: exporterPort, nodeExporterPort };
+    const seen = new Map<number, string>();
+    for (const [k, v] of Object.entries(ports)) {
+        if (seen.has(v)) pr.add(k, `collides with ${seen.get(v)}`, v, "give every listener its own port");
+        seen.set(v, k);
+    }
+    pr.throwIfAny(`buildRedisNodeUserData(${typeof p.nodeName === "string" && NAME_RE.test(p.nodeName) ? p.nodeName : "?"})`);
+
+    const c = REDIS_CONTAINER;
+    const s = HOST.redisSecretsDir;
+    const redisConf = renderRedisConf({
+        nodeName: p.nodeName,
+        zone: p.zone,
+        bindAddress: p.privateIp,
+        announceIp: p.privateIp,
+        port: redisPort,
+        busPort,
+        dataDir: c.dataDir,
+        tlsCertFile: `${c.secretsDir}/tls/node.crt`,
+        tlsKeyFile: `${c.secretsDir}/tls/node.key`,
+        tlsCaFile: `${c.secretsDir}/tls/ca.crt`,
+        aclFile: `${c.secretsDir}/users.acl`,
+        secretsFile: `${c.secretsDir}/secrets.conf`,
+        maxmemoryBytes: p.maxmemoryBytes,
+        logFile: "",
+        tcpBacklog: 4096,
+        serverVersion: p.redisVersion ?? "8.4.0",
+    });
+    const secrets: SecretFile[] = [
+        { dest: `${s}/tls/node.crt`, uid: REDIS_UID, format: "file", ref: p.secrets.tlsCert },
+        { dest: `${s}/tls/node.key`, uid: REDIS_UID, format: "file", ref: p.secrets.tlsKey },
+        { dest: `${s}/tls/ca.crt`, uid: REDIS_UID, format: "file", ref: p.secrets.tlsCa },
+        { dest: `${s}/users.acl`, uid: REDIS_UID, format: "file", ref: p.secrets.usersAcl },
+        { dest: `${s}/secrets.conf`, uid: REDIS_UID, format: "file", ref: p.secrets.secretsInclude },
+        { dest: "/run/redisforge/exporter/exporter.env", uid: 0, format: "env:REDIS_PASSWORD", ref: p.secrets.exporterPassword },
+    ];
+    const needs = ["redisforge-secrets.service", "redisforge-data-disk.service"];
+    const redisUnit = renderContainerUnit({
+        unitName: "redis",
+        description: `Redis ${p.nodeName} (zone ${p.zone}) of ${p.clusterName}`,
+        image: p.redisImage,
+        requires: needs,
+        runArgs: [
+            "--user", `${REDIS_UID}:${REDIS_UID}`, "--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,size=64m", "--cap-drop", "ALL",
+            "-v", `${HOST.redisConfDir}:${c.confDir}:ro`, "-v", `${s}:${c.secretsDir}:ro`, "-v", `${HOST.dataMount}:${c.dataDir}`,
+        ],
+        healthTimeoutSec: 300, // loading a large AOF takes a while
+        stopTimeoutSec: 120,
+    });
+    const exporterUnit = renderContainerUnit({
+        unitName: "redis-exporter",
+        description: `redis_exporter for ${p.nodeName}`,
+        image: p.redisExporterImage,
+        requires: ["redis.service"],
+        runArgs: [
+            "--user", `${REDIS_UID}:${REDIS_UID}`, "--read-only", "--cap-drop", "ALL",
+            "--env-file", "/run/redisforge/exporter/exporter.env", "-v", `${s}/tls:${c.secretsDir}/tls:ro`,
+        ],
+        command: [
+            `--redis.addr=rediss://${p.privateIp}:${redisPort}`, "--redis.user=exporter", "--is-cluster",
+            `--tls-client-cert-file=${c.secretsDir}/tls/node.crt`, `--tls-client-key-file=${c.secretsDir}/tls/node.key`,
+            `--tls-ca-cert-file=${c.secretsDir}/tls/ca.crt`, `--web.listen-address=${p.privateIp}:${exporterPort}`,
+            ...(p.redisExporterFlags ?? []),
+        ],
+        healthTimeoutSec: 60,
+        stopTimeoutSec: 10,
+    });
+    const config: CloudConfig = {
+        package_update: true,
+        package_upgrade: false,
+        packages: PACKAGES,
+        write_files: [
+            ...baseFiles(p, "redis", p.dataDiskDevice, secrets),
+            script("data-disk.sh"),
+            unitFile("redisforge-data-disk", renderHostUnit("redisforge-data-disk", { dataMount: HOST.dataMount })),
+            { path: `${HOST.redisConfDir}/redis.conf`, content: redisConf, owner: "root:root", permissions: "0644" },
+            unitFile("redis", redisUnit),
+            unitFile("redis-exporter", exporterUnit),
+        ],
+        runcmd: [
+            ["sysctl", "--system"],
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", "redisforge-thp.service"],
+            ["systemctl", "enable", "--now", "docker.service"],
+            ["systemctl", "enable", "--now", "redisforge-data-disk.service"],
+            ["systemctl", "enable", "--now", "redisforge-secrets.service"],
+            ["systemctl", "enable", "--now", "redis.service", "redis-exporter.service", "node-exporter.service"],
+        ],
+    };
+    return finish(config, `user-data of ${p.nodeName}`);
+}
+
+/** Builds the cloud-config for one Envoy VM. Throws a TemplateParamError naming every bad parameter. */
+export function buildEnvoyUserData(p: EnvoyUserDataParams): CloudConfig {
+    const pr = new Problems();
+    checkCommon(p, pr);
+    pr.match("envoyImage", p.envoyImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use the pushed image's repoDigest");
+    checkRefs(p.cloud, p.secrets, ENVOY_SECRET_KEYS, pr);
+    if (typeof p.envoy !== "object" || p.envoy === null) pr.add("envoy", "is required", p.envoy, "pass the seeds and ports");
+    pr.throwIfAny(`buildEnvoyUserData(${typeof p.nodeName === "string" && NAME_RE.test(p.nodeName) ? p.nodeName : "?"})`);
+
+    const envoyYaml = renderEnvoyYaml(buildEnvoyConfig({ ...p.envoy, clusterName: p.clusterName, privateIp: p.privateIp }));
+    const s = HOST.envoySecretsDir;
+    const f = ENVOY_FILES;
+    const inContainer = (hostPath: string) => hostPath.replace(s, "/run/secrets/envoy");
+    const secrets: SecretFile[] = [
+        { dest: `${s}/tls/server.crt`, uid: ENVOY_UID, format: "file", ref: p.secrets.serverCert },
+        { dest: `${s}/tls/server.key`, uid: ENVOY_UID, format: "file", ref: p.secrets.serverKey },
+        { dest: `${s}/tls/ca.crt`, uid: ENVOY_UID, format: "file", ref: p.secrets.ca },
+        { dest: `${s}/tls/client.crt`, uid: ENVOY_UID, format: "file", ref: p.secrets.clientCert },
+        { dest: `${s}/tls/client.key`, uid: ENVOY_UID, format: "file", ref: p.secrets.clientKey },
+        { dest: `${s}/downstream.password`, uid: ENVOY_UID, format: "file", ref: p.secrets.downstreamPassword },
+        { dest: `${s}/upstream.password`, uid: ENVOY_UID, format: "file", ref: p.secrets.upstreamPassword },
+    ];
+    // The container paths the config names are exactly where the boot script puts the files.
+    const expected = [f.serverCertFile, f.serverKeyFile, f.caFile, f.clientCertFile, f.clientKeyFile, f.downstreamPasswordFile, f.upstreamPasswordFile];
+    if (secrets.map((x) => inContainer(x.dest)).join() !== expected.join()) throw new Error("envoy secret layout drifted from ENVOY_FILES");
+
+    const envoyUnit = renderContainerUnit({
+        unitName: "envoy",
+        description: `Envoy redis_proxy ${p.nodeName} (zone ${p.zone}) of ${p.clusterName}`,
+        image: p.envoyImage,
+        requires: ["redisforge-secrets.service"],
+        runArgs: [
+            "--user", `${ENVOY_UID}:${ENVOY_UID}`, "--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,size=16m", "--cap-drop", "ALL",
+            "-v", `${HOST.envoyConfDir}:/etc/envoy:ro`, "-v", `${s}:/run/secrets/envoy:ro`,
+        ],
+        healthTimeoutSec: 120,
+        stopTimeoutSec: 30,
+    });
+    const config: CloudConfig = {
+        package_update: true,
+        package_upgrade: false,
+        packages: PACKAGES.filter((x) => x !== "xfsprogs"),
+        write_files: [
+            ...baseFiles(p, "envoy", "", secrets),
+            { path: `${HOST.envoyConfDir}/${ENVOY_CONFIG_PATH.split("/").pop()}`, content: envoyYaml, owner: "root:root", permissions: "0644" },
+            unitFile("envoy", envoyUnit),
+        ],
+        runcmd: [
+            ["sysctl", "--system"],
+            ["systemctl", "daemon-reload"],
+            ["systemctl", "enable", "--now", "redisforge-thp.service"],
+            ["systemctl", "enable", "--now", "docker.service"],
+            ["systemctl", "enable", "--now", "redisforge-secrets.service"],
+            ["systemctl", "enable", "--now", "envoy.service", "node-exporter.service"],
+        ],
+    };
+    return finish(config, `user-data of ${p.nodeName}`);
+}
+
+/** `#cloud-config` + YAML (the `yaml` library). The result is what goes into the VM's user-data. */
+export function renderCloudInit(config: CloudConfig): string {
+    return `#cloud-config\n${stringify(config, { lineWidth: 0 })}`;
+}
+
+/**
+ * The same user-data gzip-compressed and base64-encoded (cloud-init detects gzip). Use it where the
+ * raw text would exceed the cloud's limit: AWS `userDataBase64` (16 KiB limit on the raw bytes) and
+ * Azure `customData` (base64 required, 64 KiB). GCP's `user-data` metadata takes the plain text.
+ */
+export function renderCloudInitGzipBase64(config: CloudConfig): string {
+    return gzipSync(Buffer.from(renderCloudInit(config), "utf8"), { level: 9 }).toString("base64");
+}

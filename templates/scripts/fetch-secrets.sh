@@ -1,0 +1,115 @@
+#!/bin/bash
+# Fetches this VM's secrets from the cloud secret store with the VM's own identity (instance
+# role / service account / managed identity) and writes each one as a 0400 file under /run
+# (tmpfs: secrets never touch the disk and are fetched again at every boot).
+#
+# Reads:
+#   /etc/redisforge/boot.env      CLOUD=aws|gcp|azure
+#   /etc/redisforge/secrets.list  lines "<dest path> <owner uid> <format> <secret reference>"
+#                                 format: file (content as stored) | env:NAME (writes NAME=<content>)
+# Credentials and tokens never appear on a command line: curl reads them from stdin (-K -).
+set -euo pipefail
+umask 077
+
+BOOT_ENV=${BOOT_ENV:-/etc/redisforge/boot.env}
+SECRETS_LIST=${SECRETS_LIST:-/etc/redisforge/secrets.list}
+MAX_ATTEMPTS=${MAX_ATTEMPTS:-10}
+
+# shellcheck source=/dev/null
+. "$BOOT_ENV"
+
+log() { printf 'redisforge-secrets: %s\n' "$*" >&2; }
+
+# Writes curl config lines (one header) for -K -. Quotes and backslashes are escaped for curl.
+curl_header() {
+  local value=${1//\\/\\\\}
+  value=${value//\"/\\\"}
+  printf 'header = "%s"\n' "$value"
+}
+
+fetch_aws() {
+  local ref=$1 region imds creds role ak sk tok body
+  region=$(printf '%s' "$ref" | cut -d: -f4)
+  imds=$(curl -fsS --max-time 5 -X PUT http://169.254.169.254/latest/api/token \
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+  role=$(curl_header "X-aws-ec2-metadata-token: $imds" |
+    curl -fsS --max-time 5 -K - http://169.254.169.254/latest/meta-data/iam/security-credentials/)
+  creds=$(curl_header "X-aws-ec2-metadata-token: $imds" |
+    curl -fsS --max-time 5 -K - "http://169.254.169.254/latest/meta-data/iam/security-credentials/${role}")
+  ak=$(jq -r .AccessKeyId <<<"$creds")
+  sk=$(jq -r .SecretAccessKey <<<"$creds")
+  tok=$(jq -r .Token <<<"$creds")
+  body=$(jq -nc --arg id "$ref" '{SecretId: $id}')
+  { printf 'user = "%s:%s"\n' "$ak" "$sk"; curl_header "x-amz-security-token: $tok"; } |
+    curl -fsS --max-time 20 -K - \
+      --aws-sigv4 "aws:amz:${region}:secretsmanager" \
+      -H 'Content-Type: application/x-amz-json-1.1' \
+      -H 'X-Amz-Target: secretsmanager.GetSecretValue' \
+      --data "$body" "https://secretsmanager.${region}.amazonaws.com/" |
+    jq -j .SecretString
+}
+
+fetch_gcp() {
+  local ref=$1 token name=$1
+  [[ $ref == */versions/* ]] || name="${ref}/versions/latest"
+  token=$(curl -fsS --max-time 5 -H 'Metadata-Flavor: Google' \
+    http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token |
+    jq -r .access_token)
+  curl_header "Authorization: Bearer $token" |
+    curl -fsS --max-time 20 -K - "https://secretmanager.googleapis.com/v1/${name}:access" |
+    jq -r .payload.data | base64 -d
+}
+
+fetch_azure() {
+  local ref=$1 token
+  token=$(curl -fsS --max-time 5 -H 'Metadata: true' \
+    'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net' |
+    jq -r .access_token)
+  curl_header "Authorization: Bearer $token" |
+    curl -fsS --max-time 20 -K - "${ref}?api-version=7.4" |
+    jq -j .value
+}
+
+fetch() {
+  case "$CLOUD" in
+    aws) fetch_aws "$1" ;;
+    gcp) fetch_gcp "$1" ;;
+    azure) fetch_azure "$1" ;;
+    *) log "unknown CLOUD=$CLOUD in $BOOT_ENV"; return 2 ;;
+  esac
+}
+
+# The identity's permission may take a while to propagate after the VM starts: bounded retries.
+fetch_with_retry() {
+  local ref=$1 attempt=1
+  while ! fetch "$ref"; do
+    if ((attempt >= MAX_ATTEMPTS)); then
+      log "could not read $ref after $attempt attempts; check that this VM's identity may read it"
+      return 1
+    fi
+    sleep $((attempt * 3))
+    attempt=$((attempt + 1))
+  done
+}
+
+count=0
+while read -r dest uid format ref; do
+  [[ -z "${dest:-}" || $dest == \#* ]] && continue
+  mkdir -p "$(dirname "$dest")"
+  tmp=$(mktemp "${dest}.XXXXXX")
+  value=$(fetch_with_retry "$ref")
+  case "$format" in
+    file) printf '%s' "$value" >"$tmp" ;;
+    env:*)
+      if [[ $value == *$'\n'* ]]; then log "$ref holds several lines; $dest needs one"; rm -f "$tmp"; exit 1; fi
+      printf '%s=%s\n' "${format#env:}" "$value" >"$tmp"
+      ;;
+    *) log "unknown format $format for $dest"; rm -f "$tmp"; exit 1 ;;
+  esac
+  chown "$uid:$uid" "$tmp"
+  chmod 0400 "$tmp"
+  mv -f "$tmp" "$dest"
+  chown "$uid:$uid" "$(dirname "$dest")"
+  count=$((count + 1))
+done <"$SECRETS_LIST"
+log "wrote $count secret file(s)"

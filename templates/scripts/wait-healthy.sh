@@ -1,0 +1,20 @@
+#!/bin/bash
+# Waits (bounded) until a container is healthy (or running, when its image has no health check),
+# so that `systemctl start` fails loudly on a container that never becomes healthy.
+# Usage: wait-healthy.sh <container> <timeout seconds>
+set -euo pipefail
+name=${1:?container name}
+timeout=${2:-120}
+waited=0
+while ((waited < timeout)); do
+  status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$name" 2>/dev/null || echo missing)
+  case "$status" in
+    healthy) exit 0 ;;
+    running) [[ -z $(docker inspect -f '{{if .State.Health}}x{{end}}' "$name") ]] && exit 0 ;;
+    exited | dead) echo "container $name is $status" >&2; exit 1 ;;
+  esac
+  sleep 2
+  waited=$((waited + 2))
+done
+echo "container $name not healthy after ${timeout}s (last status: ${status:-unknown})" >&2
+exit 1

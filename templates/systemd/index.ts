@@ -1,0 +1,74 @@
+/**
+ * systemd units for RedisForge VMs, rendered with the one logic-less renderer (templates/render.ts).
+ *
+ * Each container runs as its own unit: `docker pull` by digest, `docker run --rm` in the
+ * foreground, `Restart=always`, json-file log limits, nofile limit, and an ExecStartPost that
+ * waits (bounded) for the container's health check, so a container that never becomes healthy
+ * fails the unit instead of looking started.
+ */
+import { loadTemplate, render } from "../render";
+import { IMAGE_BY_DIGEST_RE, NAME_RE, Problems } from "../cloud-init/checks";
+
+/** Docker json-file log limits applied to every container (and as the daemon default). */
+export const LOG_LIMITS = { maxSize: "50m", maxFiles: 5 } as const;
+
+/** Open-files limit for containers (Redis needs maxclients + 32 descriptors). */
+export const NOFILE = 100000;
+
+/** A docker run argument we accept: flags and values without whitespace, quotes, `$`, `%` or `;`. */
+export const DOCKER_ARG_RE = /^[A-Za-z0-9_@:=,.\/+-]+$/;
+
+export interface ContainerUnitParams {
+    /** Unit file name without `.service`, e.g. `redis`. Also the container name. */
+    unitName: string;
+    /** Human description shown by systemctl. */
+    description: string;
+    /** Image pinned by digest. */
+    image: string;
+    /** `docker run` arguments between the common ones and the image (volumes, user, caps, ...). */
+    runArgs: string[];
+    /** Arguments after the image (the container command / flags). */
+    command?: string[];
+    /** Other units this one needs (secrets, data disk). */
+    requires?: string[];
+    /** Seconds to wait for health after start. Default 120. */
+    healthTimeoutSec?: number;
+    /** Seconds `docker stop` waits before SIGKILL. Default 60 (Redis flushes its AOF on SIGTERM). */
+    stopTimeoutSec?: number;
+}
+
+/** Renders a container unit. Throws naming every bad argument. */
+export function renderContainerUnit(p: ContainerUnitParams): string {
+    const pr = new Problems();
+    pr.match("unitName", p.unitName, NAME_RE, "must be a lower-case name", "use e.g. redis");
+    pr.match("image", p.image, IMAGE_BY_DIGEST_RE, "must be pinned by digest (…@sha256:<64 hex>)", "pass the pushed image's repoDigest");
+    if (/[\r\n]/.test(p.description ?? "")) pr.add("description", "must be one line", p.description, "remove newlines");
+    [...p.runArgs, ...(p.command ?? [])].forEach((a, i) =>
+        pr.match(`args[${i}]`, a, DOCKER_ARG_RE, "must be one shell-safe word (no spaces, quotes, $, % or ;)", "split it into separate arguments"),
+    );
+    (p.requires ?? []).forEach((u, i) => pr.match(`requires[${i}]`, u, /^[a-z0-9@.-]+\.(service|mount|target)$/, "must be a unit name", "use e.g. redisforge-secrets.service"));
+    pr.throwIfAny(`systemd unit ${p.unitName}`);
+    return render(
+        loadTemplate("systemd/container.service.tmpl"),
+        {
+            unitName: p.unitName,
+            containerName: p.unitName,
+            description: p.description,
+            image: p.image,
+            runArgs: p.runArgs.join(" "),
+            command: (p.command ?? []).join(" "),
+            requires: (p.requires ?? []).join(" "),
+            nofile: NOFILE,
+            logMaxSize: LOG_LIMITS.maxSize,
+            logMaxFiles: LOG_LIMITS.maxFiles,
+            healthTimeoutSec: p.healthTimeoutSec ?? 120,
+            stopTimeoutSec: p.stopTimeoutSec ?? 60,
+        },
+        `${p.unitName}.service`,
+    );
+}
+
+/** Renders one of the static RedisForge host units (`redisforge-thp`, `redisforge-secrets`, `redisforge-data-disk`). */
+export function renderHostUnit(name: "redisforge-thp" | "redisforge-secrets" | "redisforge-data-disk", vars: Record<string, string> = {}): string {
+    return render(loadTemplate(`systemd/${name}.service.tmpl`), vars, `${name}.service`);
+}
