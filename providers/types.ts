@@ -101,6 +101,8 @@ export interface FirewallArgs extends AdapterCallArgs {
 /** Per-role firewall handle that `createVm` attaches (security group id, network tag, NSG id). */
 export interface FirewallRecord {
     groups: Record<NodeRole, pulumi.Output<string>>;
+    /** Opaque adapter data (e.g. Azure application security group ids). */
+    native: Record<string, pulumi.Output<string>>;
 }
 
 // ---------------------------------------------------------------- secrets
@@ -194,6 +196,8 @@ export interface IdentityRecord {
 
 export interface AddressArgs extends AdapterCallArgs {
     network: NetworkRecord;
+    /** Firewall groups; adapters whose address carries the firewall (AWS ENIs) attach `groups[role]`. */
+    firewall: FirewallRecord;
     zone: string;
     role: NodeRole;
     /** Host name of the VM that will use the address (used for cloud internal DNS names). */
@@ -247,6 +251,8 @@ export interface VmRecord {
 export interface LoadBalancerArgs extends AdapterCallArgs {
     region: string;
     network: NetworkRecord;
+    /** Firewall groups (for health-check rules that target the Envoys). */
+    firewall: FirewallRecord;
     /** The client-facing TLS port. */
     port: number;
     /** Port the LB health-checks on the Envoys (Envoy's TCP listener itself). */

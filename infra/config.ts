@@ -1,0 +1,438 @@
+/**
+ * Typed, validated stack config. This is the ONLY module that reads Pulumi config.
+ *
+ * `validateConfig(raw, adapters)` is pure: it parses the raw `redisforge:*` strings, applies
+ * defaults, collects EVERY problem and throws one `ConfigError` listing them all, each naming the
+ * key, the rule, the value and the fix. It runs before any resource is registered, so a bad
+ * stack file registers nothing.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { CloudAdapter, CloudKind } from "../providers/types";
+import { parseCidr, requiredNetworkPrefix } from "../providers/network-plan";
+import { ACL_USERS, AclUser, MIN_PASSWORD_LENGTH } from "../templates/redis";
+
+export const NAMESPACE = "redisforge";
+
+/** Port numbers a stack uses. Each host's ports must be distinct. */
+export interface PortsConfig {
+    /** Client-facing TLS port on the load balancer and the Envoys. */
+    client: number;
+    /** Redis TLS port on the nodes (plaintext port is always 0). */
+    redis: number;
+    /** Redis cluster bus port (TLS). */
+    bus: number;
+    /** redis_exporter port on the nodes. */
+    redisExporter: number;
+    /** node_exporter port on every VM. */
+    nodeExporter: number;
+    /** Envoy admin port (stats) on the Envoys. */
+    envoyAdmin: number;
+}
+
+/** Container images used on the VMs. */
+export interface ImagesConfig {
+    /** Build images from templates/docker and push them to the stack's registry. */
+    build: boolean;
+    /** Pinned refs (`repo@sha256:…`) used when `build` is false. Empty string = not set. */
+    redis: string;
+    envoy: string;
+    redisExporter: string;
+    nodeExporter: string;
+}
+
+/** The validated stack config. Topology values are plain; supplied passwords are secret Outputs. */
+export interface StackConfig {
+    cloud: CloudKind;
+    region: string;
+    zones: string[];
+    /** A production stack demands replicas ≥ 1. */
+    production: boolean;
+    shards: number;
+    replicasPerShard: number;
+    nodeSize: string;
+    envoySize: string;
+    envoyCount: number;
+    dataDiskGb: number;
+    networkCidr: string;
+    clientCidrs: string[];
+    monitoringCidrs: string[];
+    /** SSH sources; empty = SSH closed. */
+    adminCidrs: string[];
+    internalLoadBalancer: boolean;
+    ports: PortsConfig;
+    backupRetentionDays: number;
+    images: ImagesConfig;
+    redisVersion: string;
+    tlsValidityDays: number;
+    tlsRenewBeforeDays: number;
+    /** Passwords supplied as config secrets (others are generated). */
+    passwords: Partial<Record<AclUser, pulumi.Output<string>>>;
+}
+
+/** Key → declared type and default. Mirrors Pulumi.yaml (a unit test keeps them equal). */
+export const CONFIG_KEYS = {
+    cloud: { type: "string" },
+    region: { type: "string" },
+    zones: { type: "array" },
+    production: { type: "boolean", default: true },
+    shards: { type: "integer", default: 3 },
+    replicasPerShard: { type: "integer", default: 1 },
+    nodeSize: { type: "string" },
+    envoySize: { type: "string" },
+    envoyCount: { type: "integer", default: 2 },
+    dataDiskGb: { type: "integer", default: 50 },
+    networkCidr: { type: "string", default: "10.40.0.0/16" },
+    clientCidrs: { type: "array" },
+    monitoringCidrs: { type: "array", default: [] as string[] },
+    adminCidrs: { type: "array", default: [] as string[] },
+    internalLoadBalancer: { type: "boolean", default: true },
+    clientPort: { type: "integer", default: 6379 },
+    redisPort: { type: "integer", default: 6379 },
+    busPort: { type: "integer", default: 16379 },
+    redisExporterPort: { type: "integer", default: 9121 },
+    nodeExporterPort: { type: "integer", default: 9100 },
+    envoyAdminPort: { type: "integer", default: 9901 },
+    backupRetentionDays: { type: "integer", default: 14 },
+    buildImages: { type: "boolean", default: false },
+    redisImage: { type: "string", default: "" },
+    envoyImage: { type: "string", default: "" },
+    redisExporterImage: { type: "string", default: "" },
+    nodeExporterImage: { type: "string", default: "" },
+    redisVersion: { type: "string", default: "8.4" },
+    tlsValidityDays: { type: "integer", default: 365 },
+    tlsRenewBeforeDays: { type: "integer", default: 30 },
+    adminPassword: { type: "string", secret: true },
+    appPassword: { type: "string", secret: true },
+    readonlyPassword: { type: "string", secret: true },
+    replicationPassword: { type: "string", secret: true },
+    exporterPassword: { type: "string", secret: true },
+} as const satisfies Record<string, { type: "string" | "integer" | "boolean" | "array"; default?: unknown; secret?: boolean }>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+
+/** Raw values as the engine hands them over (strings; arrays as JSON) or already parsed (tests). */
+export type RawConfig = Record<string, unknown>;
+
+export class ConfigError extends Error {
+    constructor(public readonly problems: string[]) {
+        super(`invalid stack config (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` + problems.map((p) => `  - ${p}`).join("\n"));
+        this.name = "ConfigError";
+    }
+}
+
+export interface ValidationResult {
+    config: StackConfig;
+    /** Advice that does not stop the deployment (e.g. a single Envoy). */
+    warnings: string[];
+}
+
+const k = (key: string) => `${NAMESPACE}:${key}`;
+const show = (v: unknown) => (typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v));
+
+/** True for 10/8, 172.16/12, 192.168/16. */
+function isPrivate([ip, prefix]: [number, number]): boolean {
+    const inside = (net: number, p: number) => prefix >= p && ((ip ^ net) >>> (32 - p)) === 0;
+    return inside(0x0a000000, 8) || inside(0xac100000, 12) || inside(0xc0a80000, 16);
+}
+
+function parseList(v: unknown): unknown {
+    if (typeof v !== "string") return v;
+    const t = v.trim();
+    if (t.startsWith("[")) {
+        try {
+            return JSON.parse(t);
+        } catch {
+            return v;
+        }
+    }
+    return t === "" ? [] : t.split(",").map((s) => s.trim());
+}
+
+/**
+ * Validates raw config. `adapters` is the cloud registry (injected so this stays pure).
+ * Throws a ConfigError with every problem; returns the typed config and warnings otherwise.
+ */
+export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string, CloudAdapter>>): ValidationResult {
+    const problems: string[] = [];
+    const warnings: string[] = [];
+    const known = new Set(Object.keys(CONFIG_KEYS));
+
+    for (const key of Object.keys(raw)) {
+        if (!known.has(key)) {
+            problems.push(`${k(key)} is not a RedisForge config key; remove it or use one of: ${[...known].join(", ")}`);
+        }
+    }
+
+    const present = (key: ConfigKey) => raw[key] !== undefined && raw[key] !== null && raw[key] !== "";
+    const def = (key: ConfigKey): unknown => (CONFIG_KEYS[key] as { default?: unknown }).default;
+
+    const str = (key: ConfigKey, required: boolean): string => {
+        if (!present(key)) {
+            if (required) problems.push(`${k(key)} is required and missing; set it with \`pulumi config set ${k(key)} <value>\``);
+            return (def(key) as string | undefined) ?? "";
+        }
+        const v = raw[key];
+        if (typeof v !== "string") {
+            problems.push(`${k(key)}=${show(v)} must be a string`);
+            return "";
+        }
+        return v.trim();
+    };
+    const int = (key: ConfigKey): number => {
+        if (!present(key)) return def(key) as number;
+        const v = raw[key];
+        const n = typeof v === "number" ? v : typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
+        if (!Number.isInteger(n)) {
+            problems.push(`${k(key)}=${show(v)} must be an integer; e.g. \`pulumi config set ${k(key)} ${String(def(key) ?? 1)}\``);
+            return def(key) as number;
+        }
+        return n;
+    };
+    const bool = (key: ConfigKey): boolean => {
+        if (!present(key)) return def(key) as boolean;
+        const v = raw[key];
+        if (typeof v === "boolean") return v;
+        if (v === "true" || v === "false") return v === "true";
+        problems.push(`${k(key)}=${show(v)} must be true or false`);
+        return def(key) as boolean;
+    };
+    const list = (key: ConfigKey, required: boolean): string[] => {
+        if (!present(key)) {
+            if (required) problems.push(`${k(key)} is required and missing; set it as a YAML list in Pulumi.<stack>.yaml`);
+            return ((def(key) as string[] | undefined) ?? []).slice();
+        }
+        const v = parseList(raw[key]);
+        if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
+            problems.push(`${k(key)}=${show(raw[key])} must be a list of strings`);
+            return [];
+        }
+        return (v as string[]).map((s) => s.trim());
+    };
+
+    // ---- cloud, region, zones
+    const cloudRaw = str("cloud", true);
+    const adapter = adapters[cloudRaw];
+    if (cloudRaw !== "" && !adapter) {
+        problems.push(`${k("cloud")}=${show(cloudRaw)} is not a registered cloud; use one of: ${Object.keys(adapters).join(", ")}`);
+    }
+    const region = str("region", true);
+    const zones = list("zones", true);
+    const distinctZones = [...new Set(zones)];
+    if (distinctZones.length !== zones.length) {
+        problems.push(`${k("zones")}=${show(zones)} lists a zone more than once; each failure domain must appear once`);
+    }
+    if (present("zones") && distinctZones.length < 3) {
+        problems.push(`${k("zones")}=${show(zones)} needs at least 3 distinct zones (failure domains); got ${distinctZones.length}; add zones of ${region || "the region"}`);
+    }
+    if (adapter && region) {
+        for (const z of distinctZones) {
+            const why = adapter.checkZone(region, z);
+            if (why) problems.push(`${k("zones")} entry ${show(z)} ${why}`);
+        }
+    }
+
+    // ---- topology
+    const production = bool("production");
+    const shards = int("shards");
+    const replicasPerShard = int("replicasPerShard");
+    if (shards < 3) {
+        problems.push(`${k("shards")}=${shards} must be at least 3 (Redis Cluster needs 3 masters for a majority); set ${k("shards")} to 3 or more`);
+    }
+    if (replicasPerShard < 0) {
+        problems.push(`${k("replicasPerShard")}=${replicasPerShard} must not be negative`);
+    } else if (production && replicasPerShard < 1) {
+        problems.push(`${k("replicasPerShard")}=${replicasPerShard} must be at least 1 for a production stack (${k("production")}=true): without a replica a failed master loses its slots; set it to 1 or more`);
+    }
+    if (distinctZones.length >= 1 && replicasPerShard + 1 > distinctZones.length) {
+        problems.push(
+            `${k("replicasPerShard")}=${replicasPerShard} needs at least ${replicasPerShard + 1} zones so that each of a shard's ${replicasPerShard + 1} nodes (master + ${replicasPerShard} replicas) has its own zone; got ${distinctZones.length} zones; lower ${k("replicasPerShard")} to ${Math.max(distinctZones.length - 1, 0)} or add zones`,
+        );
+    }
+
+    // ---- sizes
+    const nodeSize = str("nodeSize", true);
+    const envoySize = str("envoySize", true);
+    if (adapter) {
+        for (const key of ["nodeSize", "envoySize"] as const) {
+            const v = key === "nodeSize" ? nodeSize : envoySize;
+            if (!v) continue;
+            const why = adapter.checkInstanceSize(v);
+            if (why) problems.push(`${k(key)}=${show(v)} ${why}`);
+        }
+    }
+    const envoyCount = int("envoyCount");
+    if (envoyCount < 1) {
+        problems.push(`${k("envoyCount")}=${envoyCount} must be at least 1 (clients reach the cluster only through Envoy); set it to 2 or more`);
+    } else if (envoyCount === 1) {
+        warnings.push(`${k("envoyCount")}=1 is a single point of failure: one Envoy VM down takes the endpoint down; set it to 2 or more`);
+    }
+    const dataDiskGb = int("dataDiskGb");
+    if (dataDiskGb < 10) problems.push(`${k("dataDiskGb")}=${dataDiskGb} must be at least 10 GiB (AOF rewrites need room); raise it`);
+
+    // ---- network
+    const networkCidr = str("networkCidr", false);
+    const net = parseCidr(networkCidr);
+    if (!net) {
+        problems.push(`${k("networkCidr")}=${show(networkCidr)} is not an IPv4 CIDR with a clean network address (e.g. 10.40.0.0/16)`);
+    } else {
+        if (!isPrivate(net)) problems.push(`${k("networkCidr")}=${show(networkCidr)} must be inside a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)`);
+        const need = requiredNetworkPrefix(distinctZones.length);
+        if (net[1] > need) problems.push(`${k("networkCidr")}=${show(networkCidr)} is too small: ${distinctZones.length} zones need a /${need} or larger (a private and a public subnet per zone)`);
+    }
+    const cidrLists = { clientCidrs: list("clientCidrs", true), monitoringCidrs: list("monitoringCidrs", false), adminCidrs: list("adminCidrs", false) };
+    for (const [key, cidrs] of Object.entries(cidrLists) as [ConfigKey, string[]][]) {
+        for (const c of cidrs) {
+            const p = parseCidr(c);
+            if (!p) {
+                problems.push(`${k(key)} entry ${show(c)} is not an IPv4 CIDR with a clean network address (e.g. 203.0.113.0/24)`);
+            } else if (p[1] === 0 && key !== "clientCidrs") {
+                problems.push(`${k(key)} entry ${show(c)} opens ${key === "adminCidrs" ? "SSH" : "the exporter and Envoy admin ports"} to the whole internet; list your ${key === "adminCidrs" ? "bastion/VPN" : "Prometheus"} network instead`);
+            }
+        }
+    }
+    if (present("clientCidrs") && cidrLists.clientCidrs.length === 0) {
+        problems.push(`${k("clientCidrs")}=[] leaves no client able to connect; list your application networks`);
+    }
+    if (cidrLists.clientCidrs.includes("0.0.0.0/0")) {
+        warnings.push(`${k("clientCidrs")} includes 0.0.0.0/0: the TLS endpoint accepts connections from anywhere (ACL + TLS still apply)`);
+    }
+    if (cidrLists.monitoringCidrs.length === 0) {
+        warnings.push(`${k("monitoringCidrs")} is empty: no Prometheus can scrape the exporters`);
+    }
+
+    // ---- ports
+    const ports: PortsConfig = {
+        client: int("clientPort"),
+        redis: int("redisPort"),
+        bus: int("busPort"),
+        redisExporter: int("redisExporterPort"),
+        nodeExporter: int("nodeExporterPort"),
+        envoyAdmin: int("envoyAdminPort"),
+    };
+    const portKey: Record<keyof PortsConfig, ConfigKey> = {
+        client: "clientPort",
+        redis: "redisPort",
+        bus: "busPort",
+        redisExporter: "redisExporterPort",
+        nodeExporter: "nodeExporterPort",
+        envoyAdmin: "envoyAdminPort",
+    };
+    for (const [name, port] of Object.entries(ports) as [keyof PortsConfig, number][]) {
+        if (port < 1 || port > 65535) problems.push(`${k(portKey[name])}=${port} must be a TCP port between 1 and 65535`);
+        if (name !== "client" && port === 22) {
+            problems.push(`${k(portKey[name])}=22 collides with SSH; pick another port`);
+        }
+    }
+    // Ports that share a host must differ: redis VMs run redis + bus + both exporters;
+    // Envoy VMs run the client listener, the admin listener and node_exporter.
+    const hosts: [string, (keyof PortsConfig)[]][] = [
+        ["Redis node", ["redis", "bus", "redisExporter", "nodeExporter"]],
+        ["Envoy", ["client", "envoyAdmin", "nodeExporter"]],
+    ];
+    for (const [host, names] of hosts) {
+        for (let i = 0; i < names.length; i++) {
+            for (let j = i + 1; j < names.length; j++) {
+                if (ports[names[i]] === ports[names[j]]) {
+                    problems.push(`${k(portKey[names[i]])}=${ports[names[i]]} collides with ${k(portKey[names[j]])}=${ports[names[j]]} on the ${host} host; give them different ports`);
+                }
+            }
+        }
+    }
+
+    // ---- backups
+    const backupRetentionDays = int("backupRetentionDays");
+    if (backupRetentionDays < 1) problems.push(`${k("backupRetentionDays")}=${backupRetentionDays} must be at least 1 day; set it to 7 or more`);
+
+    // ---- images
+    const images: ImagesConfig = {
+        build: bool("buildImages"),
+        redis: str("redisImage", false),
+        envoy: str("envoyImage", false),
+        redisExporter: str("redisExporterImage", false),
+        nodeExporter: str("nodeExporterImage", false),
+    };
+    const pinned = /^[a-z0-9][a-z0-9._\-/:]*@sha256:[0-9a-f]{64}$/;
+    for (const [name, key] of [["redis", "redisImage"], ["envoy", "envoyImage"], ["redisExporter", "redisExporterImage"], ["nodeExporter", "nodeExporterImage"]] as const) {
+        const ref = images[name];
+        const needed = !images.build && (name === "redis" || name === "envoy");
+        if (ref === "" && needed) {
+            problems.push(`${k(key)} is required when ${k("buildImages")}=false; set it to a digest-pinned ref (repo@sha256:<64 hex>) or set ${k("buildImages")}=true`);
+        } else if (ref !== "" && !pinned.test(ref)) {
+            problems.push(`${k(key)}=${show(ref)} must be pinned by digest (repo@sha256:<64 hex>); tags move, digests do not`);
+        }
+    }
+
+    // ---- version, TLS
+    const redisVersion = str("redisVersion", false);
+    if (!/^\d+\.\d+(\.\d+)?$/.test(redisVersion)) problems.push(`${k("redisVersion")}=${show(redisVersion)} must look like 8.4 or 8.4.0`);
+    const tlsValidityDays = int("tlsValidityDays");
+    const tlsRenewBeforeDays = int("tlsRenewBeforeDays");
+    if (tlsValidityDays < 2) problems.push(`${k("tlsValidityDays")}=${tlsValidityDays} must be at least 2 days`);
+    if (tlsRenewBeforeDays < 1 || tlsRenewBeforeDays >= tlsValidityDays) {
+        problems.push(`${k("tlsRenewBeforeDays")}=${tlsRenewBeforeDays} must be at least 1 and below ${k("tlsValidityDays")}=${tlsValidityDays} so that \`pulumi up\` re-issues certificates before they expire`);
+    }
+
+    // ---- passwords (supplied secrets)
+    const passwords: Partial<Record<AclUser, pulumi.Output<string>>> = {};
+    for (const user of ACL_USERS) {
+        const key = `${user}Password` as ConfigKey;
+        if (!present(key)) continue;
+        const v = raw[key];
+        if (typeof v !== "string" || v.length < MIN_PASSWORD_LENGTH) {
+            // Never echo a secret: name the key and the length only.
+            problems.push(`${k(key)} is ${typeof v === "string" ? v.length : 0} characters; a supplied password must be at least ${MIN_PASSWORD_LENGTH}; set a longer one with \`pulumi config set --secret ${k(key)}\` or remove it to have one generated`);
+        } else if (/[\s"'\\]/.test(v)) {
+            problems.push(`${k(key)} contains whitespace, a quote or a backslash (not allowed in redis.conf/users.acl); choose another`);
+        } else {
+            passwords[user] = pulumi.secret(v);
+        }
+    }
+
+    if (problems.length > 0) throw new ConfigError(problems);
+
+    return {
+        warnings,
+        config: {
+            cloud: cloudRaw as CloudKind,
+            region,
+            zones,
+            production,
+            shards,
+            replicasPerShard,
+            nodeSize,
+            envoySize,
+            envoyCount,
+            dataDiskGb,
+            networkCidr,
+            clientCidrs: cidrLists.clientCidrs,
+            monitoringCidrs: cidrLists.monitoringCidrs,
+            adminCidrs: cidrLists.adminCidrs,
+            internalLoadBalancer: bool("internalLoadBalancer"),
+            ports,
+            backupRetentionDays,
+            images,
+            redisVersion,
+            tlsValidityDays,
+            tlsRenewBeforeDays,
+            passwords,
+        },
+    };
+}
+
+/** Reads every `redisforge:*` key from the engine's config (the only place that does). */
+export function readRawConfig(): RawConfig {
+    const all = pulumi.runtime.allConfig();
+    const raw: RawConfig = {};
+    const prefix = `${NAMESPACE}:`;
+    for (const [key, value] of Object.entries(all)) {
+        if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = value;
+    }
+    return raw;
+}
+
+/** Reads, validates and logs warnings. Throws ConfigError before anything is registered. */
+export function loadConfig(adapters: Readonly<Record<string, CloudAdapter>>): StackConfig {
+    const { config, warnings } = validateConfig(readRawConfig(), adapters);
+    for (const w of warnings) void pulumi.log.warn(w);
+    return config;
+}
