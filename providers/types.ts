@@ -284,6 +284,8 @@ export interface AttachArgs extends AdapterCallArgs {
 export interface CloudAdapter {
     readonly kind: CloudKind;
     readonly capabilities: AdapterCapabilities;
+    /** Where the VM sees the separate data disk (cloud-init waits for it, formats it once, mounts it). */
+    readonly dataDiskDevice: string;
     /** Checks a VM size string for this cloud; returns null if valid, else the rule it breaks. */
     checkInstanceSize(size: string): string | null;
     /** Checks that `zone` looks like a zone of `region`; returns null if so, else the rule it breaks. */

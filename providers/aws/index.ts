@@ -53,6 +53,7 @@ const withName = (tags: Record<string, string>, name: string) => ({ ...tags, Nam
 export const awsAdapter: CloudAdapter = {
     kind: "aws",
     capabilities: { firewall: true, loadBalancer: true, containerRegistry: true, cloudInit: true },
+    dataDiskDevice: "/dev/nvme1n1",
 
     checkInstanceSize(size) {
         // family[generation][attributes].size, e.g. r7g.large, m6i.2xlarge, c7gn.medium

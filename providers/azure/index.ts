@@ -57,6 +57,7 @@ function compactName(base: string, max: number): string {
 export const azureAdapter: CloudAdapter = {
     kind: "azure",
     capabilities: { firewall: true, loadBalancer: true, containerRegistry: true, cloudInit: true },
+    dataDiskDevice: "/dev/disk/azure/scsi1/lun0",
 
     checkInstanceSize(size) {
         // Standard_<family><vcpus>[constrained][additive]_v<gen>, e.g. Standard_E4s_v5, Standard_D2ads_v5

@@ -57,6 +57,7 @@ const regionOf = (zone: string) => zone.replace(/-[a-z]$/, "");
 export const gcpAdapter: CloudAdapter = {
     kind: "gcp",
     capabilities: { firewall: true, loadBalancer: true, containerRegistry: true, cloudInit: true },
+    dataDiskDevice: "/dev/disk/by-id/google-data",
 
     checkInstanceSize(size) {
         // series-type-vCPUs (n2-highmem-4, e2-standard-2, c3-standard-4-lssd) or custom (n2-custom-4-16384)
