@@ -175,7 +175,21 @@ export interface ScrapeConfig {
     metrics_path?: string;
     scheme?: "http" | "https";
     file_sd_configs: { files: string[]; refresh_interval?: string }[];
+    metric_relabel_configs?: { source_labels?: string[]; regex?: string; target_label?: string; replacement?: string; action?: string }[];
 }
+
+/**
+ * Envoy names per-command Redis stats `redis.<prefix>.command.<cmd>.<stat>`; its default tag
+ * extractors only lift `<prefix>` into `envoy_redis_prefix`, so Prometheus sees one metric name
+ * per command (`envoy_redis_command_get_error`). Prometheus 2.x cannot `rate()` a `__name__=~`
+ * selector over several names that share labels, so the scrape moves `<cmd>` into the
+ * `envoy_redis_command` label: `envoy_redis_command_error{envoy_redis_command="get"}`.
+ * If the Envoy bootstrap already extracts the command as a tag, the names do not match the
+ * regex and pass unchanged.
+ */
+export const ENVOY_REDIS_COMMAND_RELABEL = {
+    regex: "envoy_redis_command_([a-z0-9]+)_(total|success|error|error_fault|delay_fault|latency_bucket|latency_sum|latency_count)",
+} as const;
 
 export interface ScrapeConfigArgs {
     /** Directory on the Prometheus server holding the file_sd JSON files. */
@@ -202,7 +216,16 @@ export function scrapeConfigs(args: ScrapeConfigArgs): ScrapeConfig[] {
     return [
         { job_name: SCRAPE_JOBS.redis, ...common, metrics_path: "/metrics", file_sd_configs: sd("redis") },
         { job_name: SCRAPE_JOBS.node, ...common, metrics_path: "/metrics", file_sd_configs: sd("node") },
-        { job_name: SCRAPE_JOBS.envoy, ...common, metrics_path: ENVOY_METRICS_PATH, file_sd_configs: sd("envoy") },
+        {
+            job_name: SCRAPE_JOBS.envoy,
+            ...common,
+            metrics_path: ENVOY_METRICS_PATH,
+            file_sd_configs: sd("envoy"),
+            metric_relabel_configs: [
+                { source_labels: ["__name__"], regex: ENVOY_REDIS_COMMAND_RELABEL.regex, target_label: "envoy_redis_command", replacement: "$1" },
+                { source_labels: ["__name__"], regex: ENVOY_REDIS_COMMAND_RELABEL.regex, target_label: "__name__", replacement: "envoy_redis_command_$2" },
+            ],
+        },
     ];
 }
 

@@ -276,7 +276,7 @@ const ROWS: RowSpec[] = [
             {
                 title: "Redis command errors/s per Envoy",
                 w: 8,
-                targets: [[`sum by (node) (rate({__name__=~"envoy_redis_command_[a-z_]+_error", ${E}}[$__rate_interval]))`, "{{node}}"]],
+                targets: [[`sum by (node) (rate(envoy_redis_command_error{${E}}[$__rate_interval]))`, "{{node}}"]],
             },
             {
                 title: "Upstream 5xx and connect failures/s",

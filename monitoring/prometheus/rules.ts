@@ -295,7 +295,7 @@ export const ALERTS: AlertDef[] = [
     },
     {
         alert: "EnvoyRedisCommandErrors",
-        expr: `sum by (cluster, node, envoy_redis_prefix) (rate({__name__=~"envoy_redis_command_[a-z_]+_error", job="${SCRAPE_JOBS.envoy}"}[5m])) / (sum by (cluster, node, envoy_redis_prefix) (rate({__name__=~"envoy_redis_command_[a-z_]+_total", job="${SCRAPE_JOBS.envoy}"}[5m])) > 0) > ${T.envoyRedisErrorRatio}`,
+        expr: `sum by (cluster, node, envoy_redis_prefix) (rate(envoy_redis_command_error{job="${SCRAPE_JOBS.envoy}"}[5m])) / (sum by (cluster, node, envoy_redis_prefix) (rate(envoy_redis_command_total{job="${SCRAPE_JOBS.envoy}"}[5m])) > 0) > ${T.envoyRedisErrorRatio}`,
         for: "10m",
         severity: "warning",
         scope: "proxy",
