@@ -1,0 +1,319 @@
+/**
+ * The local stack's "VM" — one redis-server process on this machine,
+ * on a loopback address, with its own data dir and zone label. A dynamic resource, so the engine
+ * decides when a process starts, restarts (config changed) or stops (node removed, `destroy`).
+ *
+ * Invariants:
+ * - Secrets (the replication password in the masterauth include, the node's TLS private key) arrive
+ *   as secret inputs and reach the process only through 0600 files in a 0700 dir; the outputs carry
+ *   a SHA-256 digest of them (to detect a change), never the values.
+ * - Only a PID whose command line is redis-server with this node's config file is ever signalled.
+ * - Every wait is bounded (start: `startTimeoutSec`, stop: 10 s SIGTERM then SIGKILL).
+ * - `delete` removes the node's data dir; nothing of the node is left behind.
+ *
+ * The provider object is serialised into the state by the engine and run by
+ * `pulumi-resource-pulumi-nodejs`: it requires what it needs inside its methods and captures no
+ * module-level state besides plain functions.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** Inputs of one redis-server process. */
+export interface RedisProcessArgs {
+    /** Node name, e.g. `local-node3` (used in the config header and in errors). */
+    nodeName: pulumi.Input<string>;
+    /** Failure-domain label of this node. */
+    zone: pulumi.Input<string>;
+    /** Loopback address the node binds and announces (127.0.0.0/8 only). */
+    host: pulumi.Input<string>;
+    /** TLS client port. */
+    port: pulumi.Input<number>;
+    /** TLS cluster bus port. */
+    busPort: pulumi.Input<number>;
+    /** Absolute data dir (created 0700; removed on delete). */
+    dataDir: pulumi.Input<string>;
+    /** Rendered redis.conf (templates/redis), no secrets in it. */
+    redisConf: pulumi.Input<string>;
+    /** Rendered users.acl (hashes only). */
+    usersAcl: pulumi.Input<string>;
+    /** Rendered masterauth include: secret. */
+    secretsInclude: pulumi.Input<string>;
+    /** PEM certificate of the node and the CA. */
+    tlsCert: pulumi.Input<string>;
+    tlsCa: pulumi.Input<string>;
+    /** PEM private key of the node: secret. */
+    tlsKey: pulumi.Input<string>;
+    /** redis-server binary. Default `redis-server` on PATH. */
+    redisServer?: pulumi.Input<string>;
+    /** Seconds to wait for the TLS port to accept connections. Default 20. */
+    startTimeoutSec?: pulumi.Input<number>;
+}
+
+/** Plain (resolved) inputs, as the provider sees them. */
+export interface RedisProcessInputs {
+    nodeName: string;
+    zone: string;
+    host: string;
+    port: number;
+    busPort: number;
+    dataDir: string;
+    redisConf: string;
+    usersAcl: string;
+    secretsInclude: string;
+    tlsCert: string;
+    tlsCa: string;
+    tlsKey: string;
+    redisServer?: string;
+    startTimeoutSec?: number;
+}
+
+/** Outputs (no secret values). */
+export interface RedisProcessOutputs {
+    nodeName: string;
+    zone: string;
+    host: string;
+    port: number;
+    busPort: number;
+    dataDir: string;
+    pid: number;
+    /** SHA-256 over redis.conf, users.acl and the certificates: a change restarts the process. */
+    configDigest: string;
+    /** SHA-256 over the secret files: a change restarts the process. */
+    secretsDigest: string;
+}
+
+/** File names inside the data dir (the rendered redis.conf refers to them by absolute path). */
+export const PROCESS_FILES = {
+    conf: "redis.conf",
+    acl: "users.acl",
+    secrets: "secrets.conf",
+    cert: "tls/node.crt",
+    key: "tls/node.key",
+    ca: "tls/ca.crt",
+    log: "redis.log",
+    pid: "redis.pid",
+} as const;
+
+/** Inputs whose change needs a new process elsewhere (different address or dir): replace. */
+const REPLACE_KEYS = ["host", "port", "busPort", "dataDir"] as const;
+
+function digest(parts: string[]): string {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const crypto = require("crypto") as typeof import("crypto");
+    const h = crypto.createHash("sha256");
+    for (const p of parts) h.update(String(p.length)).update(":").update(p);
+    return h.digest("hex");
+}
+
+function checkInputs(i: RedisProcessInputs): string[] {
+    const problems: string[] = [];
+    if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(String(i.host))) problems.push(`host must be a loopback address (127.0.0.0/8); got ${JSON.stringify(i.host)}`);
+    for (const k of ["port", "busPort"] as const) {
+        const v = Number(i[k]);
+        if (!Number.isInteger(v) || v < 1024 || v > 65535) problems.push(`${k} must be an integer in 1024..65535; got ${JSON.stringify(i[k])}`);
+    }
+    if (Number(i.port) === Number(i.busPort)) problems.push(`port and busPort must differ; both are ${i.port}`);
+    if (typeof i.dataDir !== "string" || !i.dataDir.startsWith("/")) problems.push(`dataDir must be an absolute path; got ${JSON.stringify(i.dataDir)}`);
+    return problems;
+}
+
+/** Writes the node's files (secrets 0600 in a 0700 dir). */
+function writeFiles(i: RedisProcessInputs): void {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require("fs") as typeof import("fs");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const path = require("path") as typeof import("path");
+    fs.mkdirSync(path.join(i.dataDir, "tls"), { recursive: true, mode: 0o700 });
+    fs.chmodSync(i.dataDir, 0o700);
+    const put = (rel: string, content: string) => {
+        const p = path.join(i.dataDir, rel);
+        const tmp = `${p}.tmp`;
+        fs.writeFileSync(tmp, content, { mode: 0o600 });
+        fs.renameSync(tmp, p);
+    };
+    put(PROCESS_FILES.conf, i.redisConf);
+    put(PROCESS_FILES.acl, i.usersAcl);
+    put(PROCESS_FILES.secrets, i.secretsInclude);
+    put(PROCESS_FILES.cert, i.tlsCert);
+    put(PROCESS_FILES.key, i.tlsKey);
+    put(PROCESS_FILES.ca, i.tlsCa);
+}
+
+/** True if `pid` runs redis-server with the config file in `dataDir`. */
+function ownsPid(pid: number, dataDir: string): boolean {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require("fs") as typeof import("fs");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const path = require("path") as typeof import("path");
+    if (!pid) return false;
+    try {
+        const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return cmdline.includes("redis-server") && cmdline.includes(path.join(dataDir, "redis.conf"));
+    } catch {
+        return false;
+    }
+}
+
+function alive(pid: number): boolean {
+    if (!pid) return false;
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
+/** Starts redis-server detached and waits (bounded) until its TLS port accepts connections. */
+async function startProcess(i: RedisProcessInputs): Promise<number> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const cp = require("child_process") as typeof import("child_process");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const net = require("net") as typeof import("net");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require("fs") as typeof import("fs");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const path = require("path") as typeof import("path");
+    const bin = i.redisServer || "redis-server";
+    const conf = path.join(i.dataDir, "redis.conf");
+    const child = cp.spawn(bin, [conf], { cwd: i.dataDir, detached: true, stdio: "ignore" });
+    const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
+    child.unref();
+    const pid = child.pid ?? 0;
+    if (!pid) throw new Error(`${i.nodeName}: could not start ${bin} (is it installed? Debian: apt-get install redis-server): ${(await Promise.race([spawnError, new Promise<Error>((r) => setTimeout(() => r(new Error("no pid")), 1000))])).message}`);
+    fs.writeFileSync(path.join(i.dataDir, "redis.pid"), `${pid}\n`, { mode: 0o600 });
+    const timeoutMs = Number(i.startTimeoutSec || 20) * 1000;
+    const deadline = Date.now() + timeoutMs;
+    const tryConnect = () =>
+        new Promise<boolean>((resolve) => {
+            const s = net.connect({ host: i.host, port: Number(i.port) });
+            s.setTimeout(1000);
+            s.once("connect", () => {
+                s.destroy();
+                resolve(true);
+            });
+            s.once("error", () => resolve(false));
+            s.once("timeout", () => {
+                s.destroy();
+                resolve(false);
+            });
+        });
+    while (Date.now() < deadline) {
+        if (!alive(pid)) break;
+        if (await tryConnect()) return pid;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    const logFile = path.join(i.dataDir, "redis.log");
+    const log = fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n") : "(no log)";
+    if (alive(pid) && ownsPid(pid, i.dataDir)) process.kill(pid, "SIGKILL");
+    throw new Error(`${i.nodeName} (${i.host}:${i.port}): redis-server did not accept TLS connections within ${timeoutMs / 1000}s; last log lines:\n${log}`);
+}
+
+/** SIGTERM, bounded wait, SIGKILL: only for a PID that is this node's redis-server. */
+async function stopProcess(pid: number, dataDir: string): Promise<void> {
+    if (!alive(pid) || !ownsPid(pid, dataDir)) return;
+    process.kill(pid, "SIGTERM");
+    const until = (ms: number) => Date.now() + ms;
+    let deadline = until(10000);
+    while (Date.now() < deadline && alive(pid)) await new Promise((r) => setTimeout(r, 50));
+    if (alive(pid) && ownsPid(pid, dataDir)) {
+        process.kill(pid, "SIGKILL");
+        deadline = until(5000);
+        while (Date.now() < deadline && alive(pid)) await new Promise((r) => setTimeout(r, 50));
+    }
+}
+
+function outputsOf(i: RedisProcessInputs, pid: number): RedisProcessOutputs {
+    return {
+        nodeName: i.nodeName,
+        zone: i.zone,
+        host: i.host,
+        port: Number(i.port),
+        busPort: Number(i.busPort),
+        dataDir: i.dataDir,
+        pid,
+        configDigest: digest([i.redisConf, i.usersAcl, i.tlsCert, i.tlsCa, i.redisServer || "redis-server"]),
+        secretsDigest: digest([i.secretsInclude, i.tlsKey]),
+    };
+}
+
+/** The dynamic provider (exported for the plain-node serialisation test). */
+export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
+    async check(_olds: RedisProcessInputs, news: RedisProcessInputs) {
+        const problems = checkInputs(news);
+        return { inputs: news, failures: problems.map((reason) => ({ property: "", reason: `local RedisProcess ${news.nodeName}: ${reason}` })) };
+    },
+
+    async diff(_id: string, olds: RedisProcessOutputs, news: RedisProcessInputs) {
+        const next = outputsOf(news, olds.pid);
+        const replaces = REPLACE_KEYS.filter((k) => String(olds[k]) !== String(next[k]));
+        const changed = replaces.length > 0 || olds.configDigest !== next.configDigest || olds.secretsDigest !== next.secretsDigest || olds.zone !== next.zone || olds.nodeName !== next.nodeName;
+        return { changes: changed, replaces: [...replaces], deleteBeforeReplace: true };
+    },
+
+    async create(inputs: RedisProcessInputs) {
+        writeFiles(inputs);
+        const pid = await startProcess(inputs);
+        return { id: `${inputs.host}:${inputs.port}`, outs: outputsOf(inputs, pid) };
+    },
+
+    async read(id: string, props: RedisProcessOutputs) {
+        // Refresh reports what runs: a node whose process is gone shows pid 0 (and the next `up` restarts it).
+        const running = alive(props.pid) && ownsPid(props.pid, props.dataDir);
+        return { id, props: { ...props, pid: running ? props.pid : 0 } };
+    },
+
+    async update(_id: string, olds: RedisProcessOutputs, news: RedisProcessInputs) {
+        writeFiles(news);
+        const next = outputsOf(news, olds.pid);
+        const running = alive(olds.pid) && ownsPid(olds.pid, olds.dataDir);
+        if (running && next.configDigest === olds.configDigest && next.secretsDigest === olds.secretsDigest) {
+            return { outs: next };
+        }
+        // Config, certificates or secrets changed (or the process is gone): restart with the new files.
+        // AOF and nodes.conf stay, so the node rejoins with its slots and role.
+        await stopProcess(olds.pid, olds.dataDir);
+        const pid = await startProcess(news);
+        return { outs: { ...next, pid } };
+    },
+
+    async delete(_id: string, props: RedisProcessOutputs) {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const fs = require("fs") as typeof import("fs");
+        await stopProcess(props.pid, props.dataDir);
+        if (alive(props.pid) && ownsPid(props.pid, props.dataDir)) {
+            throw new Error(`${props.nodeName}: redis-server pid ${props.pid} did not stop after SIGTERM and SIGKILL; data dir ${props.dataDir} kept`);
+        }
+        fs.rmSync(props.dataDir, { recursive: true, force: true });
+    },
+};
+
+/** One redis-server process of the local stack. */
+export class RedisProcess extends pulumi.dynamic.Resource {
+    public readonly nodeName!: pulumi.Output<string>;
+    public readonly zone!: pulumi.Output<string>;
+    public readonly host!: pulumi.Output<string>;
+    public readonly port!: pulumi.Output<number>;
+    public readonly busPort!: pulumi.Output<number>;
+    public readonly dataDir!: pulumi.Output<string>;
+    public readonly pid!: pulumi.Output<number>;
+    public readonly configDigest!: pulumi.Output<string>;
+    public readonly secretsDigest!: pulumi.Output<string>;
+
+    constructor(name: string, args: RedisProcessArgs, opts?: pulumi.CustomResourceOptions) {
+        super(
+            redisProcessProvider,
+            name,
+            {
+                ...args,
+                secretsInclude: pulumi.secret(args.secretsInclude),
+                tlsKey: pulumi.secret(args.tlsKey),
+                pid: undefined,
+                configDigest: undefined,
+                secretsDigest: undefined,
+            },
+            opts,
+            "local",
+            "RedisProcess",
+        );
+    }
+}
