@@ -443,6 +443,8 @@ export function buildEnvoyUserData(p: EnvoyUserDataParams): CloudConfig {
         runArgs: [
             "--user", `${ENVOY_UID}:${ENVOY_UID}`, "--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,size=16m", "--cap-drop", "ALL",
             "-v", `${HOST.envoyConfDir}:/etc/envoy:ro`, "-v", `${s}:/run/secrets/envoy:ro`,
+            // The image's health check asks the admin interface, which listens on the private IP only.
+            "--env", `ENVOY_ADMIN=${p.privateIp}:${p.envoy.adminPort ?? 9901}`,
         ],
         healthTimeoutSec: 120,
         stopTimeoutSec: 30,
