@@ -10,6 +10,8 @@ import * as pulumi from "@pulumi/pulumi";
 import type { CloudAdapter, CloudKind } from "../providers/types";
 import { parseCidr, requiredNetworkPrefix } from "../providers/network-plan";
 import { ACL_USERS, AclUser, MIN_PASSWORD_LENGTH } from "../templates/redis";
+import { planTopology } from "../components/topology";
+import { IMAGE_BY_DIGEST_RE } from "../templates/cloud-init/checks";
 
 export const NAMESPACE = "redisforge";
 
@@ -42,6 +44,8 @@ export interface ImagesConfig {
 
 /** The validated stack config. Topology values are plain; supplied passwords are secret Outputs. */
 export interface StackConfig {
+    /** DNS label prefixing every host name and secret key (default: the stack name). */
+    clusterName: string;
     cloud: CloudKind;
     region: string;
     zones: string[];
@@ -50,6 +54,8 @@ export interface StackConfig {
     shards: number;
     replicasPerShard: number;
     nodeSize: string;
+    /** RAM of nodeSize in GiB (maxmemory = 75 %). */
+    nodeMemoryGb: number;
     envoySize: string;
     envoyCount: number;
     dataDiskGb: number;
@@ -71,6 +77,7 @@ export interface StackConfig {
 
 /** Key → declared type and default. Mirrors Pulumi.yaml (a unit test keeps them equal). */
 export const CONFIG_KEYS = {
+    clusterName: { type: "string", default: "" },
     cloud: { type: "string" },
     region: { type: "string" },
     zones: { type: "array" },
@@ -78,6 +85,7 @@ export const CONFIG_KEYS = {
     shards: { type: "integer", default: 3 },
     replicasPerShard: { type: "integer", default: 1 },
     nodeSize: { type: "string" },
+    nodeMemoryGb: { type: "integer" },
     envoySize: { type: "string" },
     envoyCount: { type: "integer", default: 2 },
     dataDiskGb: { type: "integer", default: 50 },
@@ -101,11 +109,11 @@ export const CONFIG_KEYS = {
     redisVersion: { type: "string", default: "8.4" },
     tlsValidityDays: { type: "integer", default: 365 },
     tlsRenewBeforeDays: { type: "integer", default: 30 },
-    adminPassword: { type: "string", secret: true },
-    appPassword: { type: "string", secret: true },
-    readonlyPassword: { type: "string", secret: true },
-    replicationPassword: { type: "string", secret: true },
-    exporterPassword: { type: "string", secret: true },
+    adminPassword: { type: "string", secret: true, default: "" },
+    appPassword: { type: "string", secret: true, default: "" },
+    readonlyPassword: { type: "string", secret: true, default: "" },
+    replicationPassword: { type: "string", secret: true, default: "" },
+    exporterPassword: { type: "string", secret: true, default: "" },
 } as const satisfies Record<string, { type: "string" | "integer" | "boolean" | "array"; default?: unknown; secret?: boolean }>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
@@ -152,7 +160,15 @@ function parseList(v: unknown): unknown {
  * Validates raw config. `adapters` is the cloud registry (injected so this stays pure).
  * Throws a ConfigError with every problem; returns the typed config and warnings otherwise.
  */
-export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string, CloudAdapter>>): ValidationResult {
+export interface ValidateOptions {
+    /** Stack name; the default cluster name. */
+    stackName?: string;
+    /** Tells whether a key (without namespace) was stored as a secret; when given, supplied passwords must be. */
+    isSecret?: (key: string) => boolean;
+}
+
+export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string, CloudAdapter>>, opts: ValidateOptions = {}): ValidationResult {
+    const stackName = opts.stackName ?? "dev";
     const problems: string[] = [];
     const warnings: string[] = [];
     const known = new Set(Object.keys(CONFIG_KEYS));
@@ -209,6 +225,12 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         return (v as string[]).map((s) => s.trim());
     };
 
+    // ---- name
+    const clusterName = str("clusterName", false) || stackName;
+    if (!/^[a-z][a-z0-9-]{0,18}[a-z0-9]$/.test(clusterName)) {
+        problems.push(`${k("clusterName")}=${show(clusterName)} must be a lower-case DNS label of 2-20 characters (it prefixes host names and secret names); ${present("clusterName") ? "pick a shorter/simpler name" : "the stack name is used by default: set redisforge:clusterName explicitly"}`);
+    }
+
     // ---- cloud, region, zones
     const cloudRaw = str("cloud", true);
     const adapter = adapters[cloudRaw];
@@ -259,6 +281,13 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
             const why = adapter.checkInstanceSize(v);
             if (why) problems.push(`${k(key)}=${show(v)} ${why}`);
         }
+    }
+    let nodeMemoryGb = 0;
+    if (!present("nodeMemoryGb")) {
+        problems.push(`${k("nodeMemoryGb")} is required and missing; set it to the RAM of ${k("nodeSize")} in GiB (maxmemory is 75 % of it)`);
+    } else {
+        nodeMemoryGb = int("nodeMemoryGb");
+        if (nodeMemoryGb < 1) problems.push(`${k("nodeMemoryGb")}=${nodeMemoryGb} must be at least 1 (GiB of RAM of ${k("nodeSize")})`);
     }
     const envoyCount = int("envoyCount");
     if (envoyCount < 1) {
@@ -351,10 +380,11 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         redisExporter: str("redisExporterImage", false),
         nodeExporter: str("nodeExporterImage", false),
     };
-    const pinned = /^[a-z0-9][a-z0-9._\-/:]*@sha256:[0-9a-f]{64}$/;
+    const pinned = IMAGE_BY_DIGEST_RE;
     for (const [name, key] of [["redis", "redisImage"], ["envoy", "envoyImage"], ["redisExporter", "redisExporterImage"], ["nodeExporter", "nodeExporterImage"]] as const) {
         const ref = images[name];
-        const needed = !images.build && (name === "redis" || name === "envoy");
+        // Exporter images are never built here, so they are always needed.
+        const needed = name === "redisExporter" || name === "nodeExporter" || !images.build;
         if (ref === "" && needed) {
             problems.push(`${k(key)} is required when ${k("buildImages")}=false; set it to a digest-pinned ref (repo@sha256:<64 hex>) or set ${k("buildImages")}=true`);
         } else if (ref !== "" && !pinned.test(ref)) {
@@ -381,10 +411,21 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         if (typeof v !== "string" || v.length < MIN_PASSWORD_LENGTH) {
             // Never echo a secret: name the key and the length only.
             problems.push(`${k(key)} is ${typeof v === "string" ? v.length : 0} characters; a supplied password must be at least ${MIN_PASSWORD_LENGTH}; set a longer one with \`pulumi config set --secret ${k(key)}\` or remove it to have one generated`);
+        } else if (opts.isSecret && !opts.isSecret(key)) {
+            problems.push(`${k(key)} is stored in plaintext; store it encrypted with \`pulumi config set --secret ${k(key)}\``);
         } else if (/[\s"'\\]/.test(v)) {
             problems.push(`${k(key)} contains whitespace, a quote or a backslash (not allowed in redis.conf/users.acl); choose another`);
         } else {
             passwords[user] = pulumi.secret(v);
+        }
+    }
+
+    // ---- placement: only when the topology inputs themselves are sound, ask the planner
+    if (problems.length === 0) {
+        try {
+            planTopology({ zones: distinctZones, shards, replicasPerShard, envoyCount, redisPort: ports.redis });
+        } catch (e) {
+            problems.push(`${k("shards")}=${shards} with ${k("replicasPerShard")}=${replicasPerShard} over ${distinctZones.length} zones cannot be placed: ${(e as Error).message}`);
         }
     }
 
@@ -393,6 +434,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
     return {
         warnings,
         config: {
+            clusterName,
             cloud: cloudRaw as CloudKind,
             region,
             zones,
@@ -400,6 +442,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
             shards,
             replicasPerShard,
             nodeSize,
+            nodeMemoryGb,
             envoySize,
             envoyCount,
             dataDiskGb,
@@ -432,7 +475,9 @@ export function readRawConfig(): RawConfig {
 
 /** Reads, validates and logs warnings. Throws ConfigError before anything is registered. */
 export function loadConfig(adapters: Readonly<Record<string, CloudAdapter>>): StackConfig {
-    const { config, warnings } = validateConfig(readRawConfig(), adapters);
+    const runtime = pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean };
+    const isSecret = runtime.isConfigSecret ? (key: string) => runtime.isConfigSecret!(`${NAMESPACE}:${key}`) : undefined;
+    const { config, warnings } = validateConfig(readRawConfig(), adapters, { stackName: pulumi.getStack(), isSecret });
     for (const w of warnings) void pulumi.log.warn(w);
     return config;
 }

@@ -227,7 +227,7 @@ export interface VmArgs extends AdapterCallArgs {
     hostName: string;
     /** Cloud-specific size string, already validated (`r7g.large`, `n2-highmem-2`, `Standard_E2s_v5`). */
     size: string;
-    /** Size of the separate data disk in GiB (Redis data / AOF). */
+    /** Size of the separate data disk in GiB (Redis data / AOF); 0 = no data disk (Envoys). */
     dataDiskGb: number;
     /** cloud-init user-data (YAML text with `#cloud-config`). Never contains a secret. */
     userData: pulumi.Input<string>;
@@ -242,7 +242,7 @@ export interface VmRecord {
     hostName: string;
     privateIp: pulumi.Output<string>;
     dnsName: pulumi.Output<string>;
-    /** Id of the separate data disk. */
+    /** Id of the separate data disk ("" when none was asked for). */
     dataDiskId: pulumi.Output<string>;
 }
 

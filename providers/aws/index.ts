@@ -230,9 +230,14 @@ export const awsAdapter: CloudAdapter = {
             rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: 20 },
             tags: withName(a.tags, a.hostName),
         }, opts(a.parent, { ignoreChanges: ["ami"] }));
-        const disk = new ebs.Volume(`${name}-data`, { availabilityZone: a.zone, size: a.dataDiskGb, type: "gp3", encrypted: true, tags: withName(a.tags, `${a.hostName}-data`) }, opts(a.parent));
-        new ec2.VolumeAttachment(`${name}-data`, { instanceId: vm.id, volumeId: disk.id, deviceName: "/dev/sdf" }, opts(a.parent));
-        return { id: vm.id, zone: a.zone, role: a.role, hostName: a.hostName, privateIp: a.address.privateIp, dnsName: a.address.dnsName, dataDiskId: disk.id };
+        let dataDiskId = pulumi.output("");
+        if (a.dataDiskGb > 0) {
+            // Attached as /dev/sdf; Nitro instances expose it as /dev/nvme1n1 (dataDiskDevice).
+            const disk = new ebs.Volume(`${name}-data`, { availabilityZone: a.zone, size: a.dataDiskGb, type: "gp3", encrypted: true, tags: withName(a.tags, `${a.hostName}-data`) }, opts(a.parent));
+            new ec2.VolumeAttachment(`${name}-data`, { instanceId: vm.id, volumeId: disk.id, deviceName: "/dev/sdf" }, opts(a.parent));
+            dataDiskId = disk.id;
+        }
+        return { id: vm.id, zone: a.zone, role: a.role, hostName: a.hostName, privateIp: a.address.privateIp, dnsName: a.address.dnsName, dataDiskId };
     },
 
     createLoadBalancer(name: string, a: LoadBalancerArgs): LoadBalancerRecord {

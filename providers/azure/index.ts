@@ -323,7 +323,7 @@ export const azureAdapter: CloudAdapter = {
         // Azure insists on an admin credential; the key is generated, only its public half is used,
         // and SSH stays closed unless redisforge:adminCidrs opens it.
         const adminKey = new tls.PrivateKey(`${name}-admin`, { algorithm: "ED25519" }, o(a.parent));
-        const disk = new compute.Disk(`${name}-data`, {
+        const disk = a.dataDiskGb <= 0 ? undefined : new compute.Disk(`${name}-data`, {
             resourceGroupName: rg,
             location,
             zones: [a.zone],
@@ -352,12 +352,12 @@ export const azureAdapter: CloudAdapter = {
             storageProfile: {
                 imageReference: { publisher: "Debian", offer: "debian-12", sku: "12-gen2", version: "latest" },
                 osDisk: { createOption: "FromImage", managedDisk: { storageAccountType: "Premium_LRS" }, deleteOption: "Delete" },
-                dataDisks: [{ lun: 0, createOption: "Attach", managedDisk: { id: disk.id }, deleteOption: "Detach" }],
+                dataDisks: disk ? [{ lun: 0, createOption: "Attach", managedDisk: { id: disk.id }, deleteOption: "Detach" }] : [],
             },
             securityProfile: { securityType: "TrustedLaunch", uefiSettings: { secureBootEnabled: true, vTpmEnabled: true } },
             tags: a.tags,
         }, o(a.parent));
-        return { id: vm.id, zone: a.zone, role: a.role, hostName: a.hostName, privateIp: a.address.privateIp, dnsName: a.address.dnsName, dataDiskId: disk.id };
+        return { id: vm.id, zone: a.zone, role: a.role, hostName: a.hostName, privateIp: a.address.privateIp, dnsName: a.address.dnsName, dataDiskId: disk ? disk.id : pulumi.output("") };
     },
 
     createLoadBalancer(name: string, a: LoadBalancerArgs): LoadBalancerRecord {

@@ -218,13 +218,13 @@ export const gcpAdapter: CloudAdapter = {
     },
 
     createVm(name: string, a: VmArgs): VmRecord {
-        const disk = new compute.Disk(`${name}-data`, { zone: a.zone, size: a.dataDiskGb, type: "pd-balanced", labels: gcpLabels(a.tags) }, o(a.parent));
+        const disk = a.dataDiskGb > 0 ? new compute.Disk(`${name}-data`, { zone: a.zone, size: a.dataDiskGb, type: "pd-balanced", labels: gcpLabels(a.tags) }, o(a.parent)) : undefined;
         const vm = new compute.Instance(`${name}`, {
             name: a.hostName,
             zone: a.zone,
             machineType: a.size,
             bootDisk: { initializeParams: { image: "debian-cloud/debian-12", size: 20, type: "pd-balanced" } },
-            attachedDisks: [{ source: disk.id, deviceName: "data", mode: "READ_WRITE" }],
+            attachedDisks: disk ? [{ source: disk.id, deviceName: "data", mode: "READ_WRITE" }] : [],
             // No accessConfigs: no external IP. Egress goes through Cloud NAT.
             networkInterfaces: [{ subnetwork: a.network.subnetIds[a.zone], networkIp: a.address.privateIp }],
             serviceAccount: { email: a.identity.principal, scopes: ["cloud-platform"] },
@@ -234,7 +234,7 @@ export const gcpAdapter: CloudAdapter = {
             allowStoppingForUpdate: true,
             labels: gcpLabels(a.tags),
         }, o(a.parent));
-        return { id: vm.id, zone: a.zone, role: a.role, hostName: a.hostName, privateIp: a.address.privateIp, dnsName: a.address.dnsName, dataDiskId: disk.id };
+        return { id: vm.id, zone: a.zone, role: a.role, hostName: a.hostName, privateIp: a.address.privateIp, dnsName: a.address.dnsName, dataDiskId: disk ? disk.id : pulumi.output("") };
     },
 
     createLoadBalancer(name: string, a: LoadBalancerArgs): LoadBalancerRecord {

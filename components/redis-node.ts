@@ -1,0 +1,151 @@
+/**
+ * RedisNode: one Redis VM in a given zone: a private address reserved first (so the TLS
+ * certificate can name it and survives VM replacement), the node's certificate and key in the
+ * secret store, an identity that reads only this node's secrets plus the shared ones and may
+ * write (not delete) backups, cloud-init user-data that holds references only, and the VM with
+ * a separate data disk and no public IP.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { buildRedisNodeUserData, CloudKind as TemplateCloud, renderCloudInit } from "../templates/cloud-init";
+import type { BucketRecord, CloudAdapter, FirewallRecord, NetworkRecord, RegistryRecord, SecretRecord, SecretStoreRecord } from "../providers/types";
+import type { Pki } from "./pki";
+import { tagsFor } from "./tags";
+
+/** Shared secrets every Redis node reads at boot. */
+export interface RedisSharedSecrets {
+    usersAcl: SecretRecord;
+    secretsInclude: SecretRecord;
+    exporterPassword: SecretRecord;
+    tlsCa: SecretRecord;
+}
+
+export interface RedisNodeArgs {
+    /** The cloud. */
+    adapter: CloudAdapter;
+    /** Cluster (stack) name; a DNS label. */
+    clusterName: string;
+    /** VM host name, a DNS label unique in the cluster, e.g. `prod-node3`. */
+    hostName: string;
+    /** Failure domain the VM is placed in. */
+    zone: string;
+    /** Role planned at formation (tags and monitoring labels; the live role may change on failover). */
+    plannedRole: "master" | "replica";
+    /** Shard ordinal planned at formation. */
+    shard: number;
+    /** Cloud VM size, e.g. `r7g.large`. */
+    size: string;
+    /** Data disk size in GiB. */
+    dataDiskGb: number;
+    /** maxmemory in bytes (75 % of the VM's RAM). */
+    maxmemoryBytes: number;
+    network: NetworkRecord;
+    firewall: FirewallRecord;
+    store: SecretStoreRecord;
+    shared: RedisSharedSecrets;
+    /** Bucket the node writes backups to. */
+    bucket: BucketRecord;
+    /** Registry images are pulled from (when images are built). */
+    registry?: RegistryRecord;
+    pki: Pki;
+    /** Digest-pinned image refs. */
+    images: { redis: pulumi.Input<string>; redisExporter: pulumi.Input<string>; nodeExporter: pulumi.Input<string> };
+    ports: { redis: number; bus: number; redisExporter: number; nodeExporter: number };
+    /** Redis version the image runs, e.g. `8.4`. */
+    redisVersion: string;
+    /** SSH sources (empty: closed). */
+    sshCidrs: string[];
+}
+
+export class RedisNode extends pulumi.ComponentResource {
+    public readonly hostName: string;
+    public readonly zone: string;
+    public readonly plannedRole: "master" | "replica";
+    public readonly shard: number;
+    public readonly privateIp: pulumi.Output<string>;
+    public readonly dnsName: pulumi.Output<string>;
+    public readonly vmId: pulumi.Output<string>;
+    /** The rendered user-data (references only; tests scan it for secrets). */
+    public readonly userData: pulumi.Output<string>;
+    /** Node certificate (public) and its SANs. */
+    public readonly certPem: pulumi.Output<string>;
+    public readonly certSans: pulumi.Output<{ ips: string[]; dns: string[] }>;
+
+    constructor(name: string, args: RedisNodeArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redisforge:node:RedisNode", name, {}, opts);
+        const a = args.adapter;
+        const tags = tagsFor({ cluster: args.clusterName, role: "redis", zone: args.zone, redisRole: args.plannedRole, shard: args.shard });
+        const base = { parent: this as pulumi.Resource, tags };
+        this.hostName = args.hostName;
+        this.zone = args.zone;
+        this.plannedRole = args.plannedRole;
+        this.shard = args.shard;
+
+        const address = a.reserveAddress(`${name}-addr`, { ...base, network: args.network, firewall: args.firewall, zone: args.zone, role: "redis", hostName: args.hostName });
+        const cert = args.pki.issue(`${name}-tls`, {
+            commonName: args.hostName,
+            ipAddresses: [address.privateIp],
+            dnsNames: [address.dnsName, args.hostName],
+            server: true,
+            client: true, // cluster bus and replication are mTLS between nodes
+        }, this);
+        const secret = (key: string, value: pulumi.Output<string>) =>
+            a.createSecret(`${name}-${key}`, { ...base, store: args.store, key: `${args.hostName}-${key}`, value: pulumi.secret(value) });
+        const tlsCert = secret("tls-cert", cert.certPem);
+        const tlsKey = secret("tls-key", cert.keyPem);
+
+        const identity = a.createIdentity(`${name}-identity`, {
+            ...base,
+            role: "redis",
+            store: args.store,
+            readSecrets: [tlsCert, tlsKey, args.shared.tlsCa, args.shared.usersAcl, args.shared.secretsInclude, args.shared.exporterPassword],
+            writeBucket: args.bucket,
+            pullRegistry: args.registry,
+        });
+
+        this.userData = a.capabilities.cloudInit
+            ? pulumi
+                  .all([address.privateIp, tlsCert.ref, tlsKey.ref, args.shared.tlsCa.ref, args.shared.usersAcl.ref, args.shared.secretsInclude.ref, args.shared.exporterPassword.ref, args.images.redis, args.images.redisExporter, args.images.nodeExporter])
+                  .apply(([ip, certRef, keyRef, caRef, aclRef, incRef, expRef, redisImage, redisExporterImage, nodeExporterImage]) =>
+                      renderCloudInit(buildRedisNodeUserData({
+                          cloud: a.kind as TemplateCloud,
+                          clusterName: args.clusterName,
+                          nodeName: args.hostName,
+                          zone: args.zone,
+                          privateIp: ip,
+                          nodeExporterImage,
+                          nodeExporterPort: args.ports.nodeExporter,
+                          redisPort: args.ports.redis,
+                          busPort: args.ports.bus,
+                          redisExporterPort: args.ports.redisExporter,
+                          dataDiskDevice: a.dataDiskDevice,
+                          redisImage,
+                          redisExporterImage,
+                          maxmemoryBytes: args.maxmemoryBytes,
+                          redisVersion: args.redisVersion,
+                          secrets: { tlsCert: certRef, tlsKey: keyRef, tlsCa: caRef, usersAcl: aclRef, secretsInclude: incRef, exporterPassword: expRef },
+                      })),
+                  )
+            : pulumi.output("");
+
+        const vm = a.createVm(`${name}-vm`, {
+            ...base,
+            network: args.network,
+            firewall: args.firewall,
+            identity,
+            address,
+            zone: args.zone,
+            role: "redis",
+            hostName: args.hostName,
+            size: args.size,
+            dataDiskGb: args.dataDiskGb,
+            userData: this.userData,
+            sshCidrs: args.sshCidrs,
+        });
+        this.privateIp = vm.privateIp;
+        this.dnsName = vm.dnsName;
+        this.vmId = vm.id;
+        this.certPem = cert.certPem;
+        this.certSans = pulumi.all([cert.ipAddresses, cert.dnsNames]).apply(([ips, dns]) => ({ ips, dns }));
+        this.registerOutputs({ privateIp: this.privateIp, dnsName: this.dnsName, vmId: this.vmId, zone: this.zone, plannedRole: this.plannedRole, shard: this.shard });
+    }
+}

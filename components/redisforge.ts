@@ -1,0 +1,213 @@
+/**
+ * RedisForgeCluster: the top component. Composes, in dependency order:
+ *
+ *   network → firewall (pure allow list) → secret store → PKI (CA) → ACL secrets → backup bucket
+ *   → registry + images → RedisNode × N (zones from the planner) → ExporterStack
+ *   → EnvoyProxy (LB + Envoys) → RedisCluster (the dynamic resource that forms the cluster,
+ *   plugged in through `formCluster`).
+ *
+ * Invariants (tests/unit/components prove them for every registered cloud):
+ * - masters are spread over the zones and no replica shares its master's zone (planTopology);
+ * - no firewall rule opens a Redis/bus/exporter/admin port to 0.0.0.0/0; only the client port
+ *   faces the client CIDRs (firewallRules);
+ * - no VM has a public IP; passwords and private keys are secrets; user-data holds references only.
+ *
+ * Nothing is validated here that infra/config.ts already validated, except what protects the
+ * invariants themselves; topology values are plain so they are known before anything exists.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { AclUser } from "../templates/redis";
+import { maxmemoryFor } from "../templates/redis";
+import type { CloudAdapter } from "../providers/types";
+import { BackupBucket } from "./backup-bucket";
+import { EnvoyProxy } from "./envoy-proxy";
+import { ExporterStack } from "./exporter-stack";
+import type { ExporterNodeTarget } from "./exporter-targets";
+import { firewallRules } from "./firewall-rules";
+import { Images } from "./images";
+import { Pki } from "./pki";
+import { RedisNode } from "./redis-node";
+import { ClusterSecrets } from "./secrets";
+import { tagsFor } from "./tags";
+import { planTopology, Topology } from "./topology";
+
+/** What the cluster-forming dynamic resource receives (see providers/redis-cluster). */
+export interface FormClusterArgs {
+    /** Nodes in stable order: key, private IP, TLS port, zone. */
+    nodes: pulumi.Output<{ id: string; host: string; port: number; zone: string }[]>;
+    shards: number;
+    replicasPerShard: number;
+    /** `admin` ACL password (secret). */
+    adminPassword: pulumi.Output<string>;
+    /** CA certificate to verify the nodes. */
+    caCertPem: pulumi.Output<string>;
+    /** Depends on every node VM. */
+    dependsOn: pulumi.Resource[];
+}
+
+export interface RedisForgeClusterArgs {
+    /** The cloud, from providers/registry.ts. */
+    adapter: CloudAdapter;
+    /** Cluster name: a DNS label (the stack name), prefixes host names and secret keys. */
+    clusterName: string;
+    region: string;
+    /** ≥ 3 distinct zones. */
+    zones: string[];
+    /** Masters (≥ 3). */
+    shards: number;
+    /** Replicas per master (< number of zones). */
+    replicasPerShard: number;
+    /** Redis VM size (cloud format). */
+    nodeSize: string;
+    /** RAM of `nodeSize` in GiB; maxmemory is 75 % of it. */
+    nodeMemoryGb: number;
+    /** Data disk per Redis VM, GiB. */
+    dataDiskGb: number;
+    envoySize: string;
+    /** Envoy VMs, spread over the zones. */
+    envoyCount: number;
+    /** Private network CIDR. */
+    networkCidr: string;
+    clientCidrs: string[];
+    monitoringCidrs: string[];
+    /** SSH sources; empty = SSH closed. */
+    adminCidrs: string[];
+    /** Internal load balancer (private address only). */
+    internalLoadBalancer: boolean;
+    ports: { client: number; redis: number; bus: number; redisExporter: number; nodeExporter: number; envoyAdmin: number };
+    backupRetentionDays: number;
+    images: { build: boolean; redis: string; envoy: string; redisExporter: string; nodeExporter: string };
+    redisVersion: string;
+    tlsValidityDays: number;
+    tlsRenewBeforeDays: number;
+    /** Supplied passwords (secret Outputs); missing ones are generated. */
+    passwords: Partial<Record<AclUser, pulumi.Output<string>>>;
+    /**
+     * Creates the RedisCluster dynamic resource (providers/redis-cluster). Optional so that the
+     * infrastructure can be previewed/tested without the executor; infra/index.ts passes it.
+     */
+    formCluster?: (name: string, args: FormClusterArgs, parent: pulumi.Resource) => pulumi.Resource;
+}
+
+export interface NodeOutput {
+    name: string;
+    zone: string;
+    role: "master" | "replica";
+    shard: number;
+    privateIp: string;
+    dnsName: string;
+}
+
+export class RedisForgeCluster extends pulumi.ComponentResource {
+    public readonly topology: Topology;
+    public readonly endpoint: pulumi.Output<string>;
+    public readonly caCertPem: pulumi.Output<string>;
+    public readonly nodes: pulumi.Output<NodeOutput[]>;
+    public readonly scrapeTargets: ExporterStack["targets"];
+    public readonly scrapeConfig: string;
+    public readonly bucketUrl: pulumi.Output<string>;
+    public readonly redisNodes: RedisNode[];
+    public readonly envoy: EnvoyProxy;
+    public readonly secrets: ClusterSecrets;
+
+    constructor(name: string, args: RedisForgeClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("redisforge:cluster:RedisForgeCluster", name, {}, opts);
+        const a = args.adapter;
+        // Plan first (pure): a topology the planner rejects must fail before any child exists.
+        this.topology = planTopology({ zones: args.zones, shards: args.shards, replicasPerShard: args.replicasPerShard, envoyCount: args.envoyCount, redisPort: args.ports.redis });
+        const tags = (role: string) => tagsFor({ cluster: args.clusterName, role });
+        const p = { parent: this as pulumi.Resource };
+
+        const network = a.createNetwork(`${name}-net`, { ...p, tags: tags("network"), region: args.region, zones: args.zones, cidr: args.networkCidr });
+        const firewall = a.createFirewall(`${name}-fw`, {
+            ...p,
+            tags: tags("firewall"),
+            network,
+            rules: firewallRules({ ports: args.ports, clientCidrs: args.clientCidrs, monitoringCidrs: args.monitoringCidrs, adminCidrs: args.adminCidrs }),
+        });
+        const store = a.createSecretStore(`${name}-secrets`, { ...p, tags: tags("secrets"), region: args.region, network });
+        const pki = new Pki(`${name}-pki`, { clusterName: args.clusterName, validityDays: args.tlsValidityDays, renewBeforeDays: args.tlsRenewBeforeDays }, p);
+        this.secrets = new ClusterSecrets(`${name}-acl`, { adapter: a, store, supplied: args.passwords, caCertPem: pki.caCertPem, tags: tags("secrets") }, p);
+        const backup = new BackupBucket(`${name}-backup`, { adapter: a, region: args.region, retentionDays: args.backupRetentionDays, tags: tags("backup") }, p);
+        const registry = a.capabilities.containerRegistry ? a.createRegistry(`${name}-registry`, { ...p, tags: tags("registry"), region: args.region }) : undefined;
+        const images = new Images(`${name}-images`, {
+            build: args.images.build,
+            registry,
+            redisVersion: args.redisVersion,
+            pinned: { redis: args.images.redis, envoy: args.images.envoy },
+        }, p);
+
+        const maxmemoryBytes = maxmemoryFor(args.nodeMemoryGb * 1024 ** 3);
+        this.redisNodes = this.topology.nodes.map((n) => new RedisNode(`${name}-${n.key}`, {
+            adapter: a,
+            clusterName: args.clusterName,
+            hostName: `${args.clusterName}-${n.key}`,
+            zone: n.zone,
+            plannedRole: n.role,
+            shard: n.shard,
+            size: args.nodeSize,
+            dataDiskGb: args.dataDiskGb,
+            maxmemoryBytes,
+            network,
+            firewall,
+            store,
+            shared: { usersAcl: this.secrets.usersAcl, secretsInclude: this.secrets.secretsInclude, exporterPassword: this.secrets.exporterPassword, tlsCa: this.secrets.tlsCa },
+            bucket: backup.record,
+            registry,
+            pki,
+            images: { redis: images.redis, redisExporter: args.images.redisExporter, nodeExporter: args.images.nodeExporter },
+            ports: args.ports,
+            redisVersion: args.redisVersion,
+            sshCidrs: args.adminCidrs,
+        }, p));
+
+        this.nodes = pulumi.all(this.redisNodes.map((r) => pulumi.all([r.privateIp, r.dnsName]).apply(([ip, dns]): NodeOutput => ({
+            name: r.hostName, zone: r.zone, role: r.plannedRole, shard: r.shard, privateIp: ip, dnsName: dns,
+        }))));
+
+        this.envoy = new EnvoyProxy(`${name}-envoy`, {
+            adapter: a,
+            clusterName: args.clusterName,
+            region: args.region,
+            instances: this.topology.envoys.map((e) => ({ key: e.key, zone: e.zone })),
+            size: args.envoySize,
+            network,
+            firewall,
+            store,
+            shared: { tlsCa: this.secrets.tlsCa, appPassword: this.secrets.appPassword },
+            pki,
+            seeds: this.nodes.apply((ns) => ns.map((n) => ({ host: n.privateIp, port: args.ports.redis }))),
+            images: { envoy: images.envoy, nodeExporter: args.images.nodeExporter },
+            ports: args.ports,
+            clientCidrs: args.clientCidrs,
+            internal: args.internalLoadBalancer,
+            registry,
+            sshCidrs: args.adminCidrs,
+        }, p);
+
+        const exporters = new ExporterStack(`${name}-exporters`, {
+            clusterName: args.clusterName,
+            nodes: this.nodes.apply((ns) => ns.map((n): ExporterNodeTarget => ({ name: n.name, address: n.privateIp, zone: n.zone, role: n.role, shard: n.shard }))),
+            envoys: pulumi.all(this.envoy.instances.map((v) => v.privateIp.apply((ip) => ({ name: v.hostName, address: ip, zone: v.zone })))),
+            ports: { redisExporter: args.ports.redisExporter, nodeExporter: args.ports.nodeExporter, envoyAdmin: args.ports.envoyAdmin },
+        }, p);
+
+        if (args.formCluster) {
+            args.formCluster(`${name}-cluster`, {
+                nodes: pulumi.all(this.redisNodes.map((r, i) => r.privateIp.apply((ip) => ({ id: this.topology.nodes[i].key, host: ip, port: args.ports.redis, zone: r.zone })))),
+                shards: args.shards,
+                replicasPerShard: args.replicasPerShard,
+                adminPassword: this.secrets.passwords.admin,
+                caCertPem: pki.caCertPem,
+                dependsOn: this.redisNodes,
+            }, this);
+        }
+
+        this.endpoint = this.envoy.endpoint;
+        this.caCertPem = pki.caCertPem;
+        this.scrapeTargets = exporters.targets;
+        this.scrapeConfig = exporters.scrapeConfig;
+        this.bucketUrl = backup.url;
+        this.registerOutputs({ endpoint: this.endpoint, caCertPem: this.caCertPem, nodes: this.nodes, scrapeTargets: this.scrapeTargets, bucket: this.bucketUrl });
+    }
+}

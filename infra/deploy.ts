@@ -1,0 +1,67 @@
+/**
+ * The program body: config → adapter → top component → stack outputs. infra/index.ts exports
+ * `main` as the module itself (CommonJS `export =`), which Pulumi calls.
+ *
+ * Order matters for invariant 7: the config is read and validated (every problem at once)
+ * BEFORE the first resource is constructed, so a bad stack file registers nothing.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { loadConfig, StackConfig } from "./config";
+import { adapters, getAdapter } from "../providers/registry";
+import { RedisForgeCluster } from "../components/redisforge";
+
+/** Stack outputs (also what the tests inspect). */
+export interface StackOutputs {
+    endpoint: pulumi.Output<string>;
+    caCertificate: pulumi.Output<string>;
+    nodes: RedisForgeCluster["nodes"];
+    scrapeTargets: RedisForgeCluster["scrapeTargets"];
+    scrapeConfig: string;
+    bucket: pulumi.Output<string>;
+}
+
+/** Builds the stack from a validated config. Exported for tests and Automation API scripts. */
+export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outputs: StackOutputs } {
+    const adapter = getAdapter(config.cloud);
+    const cluster = new RedisForgeCluster(config.clusterName, {
+        adapter,
+        clusterName: config.clusterName,
+        region: config.region,
+        zones: config.zones,
+        shards: config.shards,
+        replicasPerShard: config.replicasPerShard,
+        nodeSize: config.nodeSize,
+        nodeMemoryGb: config.nodeMemoryGb,
+        dataDiskGb: config.dataDiskGb,
+        envoySize: config.envoySize,
+        envoyCount: config.envoyCount,
+        networkCidr: config.networkCidr,
+        clientCidrs: config.clientCidrs,
+        monitoringCidrs: config.monitoringCidrs,
+        adminCidrs: config.adminCidrs,
+        internalLoadBalancer: config.internalLoadBalancer,
+        ports: config.ports,
+        backupRetentionDays: config.backupRetentionDays,
+        images: config.images,
+        redisVersion: config.redisVersion,
+        tlsValidityDays: config.tlsValidityDays,
+        tlsRenewBeforeDays: config.tlsRenewBeforeDays,
+        passwords: config.passwords,
+    });
+    return {
+        cluster,
+        outputs: {
+            endpoint: cluster.endpoint,
+            caCertificate: cluster.caCertPem,
+            nodes: cluster.nodes,
+            scrapeTargets: cluster.scrapeTargets,
+            scrapeConfig: cluster.scrapeConfig,
+            bucket: cluster.bucketUrl,
+        },
+    };
+}
+
+export function main(): StackOutputs {
+    const config = loadConfig(adapters); // throws ConfigError before any resource exists
+    return deploy(config).outputs;
+}

@@ -1,0 +1,84 @@
+/**
+ * The program path of a stack whose `redisforge:cloud` is `local` (called by infra/index.ts with the
+ * validated config): the LocalRedisStack (processes, PKI, passwords, operator client files) plus the
+ * RedisCluster dynamic resource that forms and reshapes the cluster, and the stack outputs that
+ * `scripts/local-up.sh`, `infra/scale.ts` and the end-to-end test read.
+ *
+ * Everything lives under `<project>/.local-stack/<stack>/` (git-ignored).
+ */
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackConfig } from "../../infra/config";
+import { redisServerVersion } from "../../lab/lab";
+import { LocalRedisStack } from "./stack";
+import { LOCAL_HOST } from "./index";
+import { localCluster } from "./cluster";
+
+/** maxmemory of a local node: small, this is a laptop-sized cluster. */
+export const LOCAL_MAXMEMORY_BYTES = 256 * 1024 * 1024;
+
+/** The directory of a local stack's data. */
+export function localStateDir(projectDir: string, stack: string): string {
+    return path.join(projectDir, ".local-stack", stack);
+}
+
+export interface LocalNodeOutput {
+    name: string;
+    host: string;
+    port: number;
+    busPort: number;
+    zone: string;
+    dataDir: string;
+}
+
+export function deployLocalStack(cfg: StackConfig, projectDir: string = process.cwd()) {
+    const stack = pulumi.getStack();
+    const stateDir = localStateDir(projectDir, stack);
+    const redisServer = process.env.REDISFORGE_REDIS_SERVER || "redis-server";
+    const local = new LocalRedisStack(stack, {
+        clusterName: stack,
+        zones: cfg.zones,
+        shards: cfg.shards,
+        replicasPerShard: cfg.replicasPerShard,
+        host: LOCAL_HOST,
+        basePort: cfg.ports.redis,
+        baseBusPort: cfg.ports.bus,
+        stateDir,
+        serverVersion: redisServerVersion(redisServer),
+        maxmemoryBytes: LOCAL_MAXMEMORY_BYTES,
+        tlsValidityDays: cfg.tlsValidityDays,
+        tlsRenewBeforeDays: cfg.tlsRenewBeforeDays,
+        passwords: cfg.passwords,
+        redisServer,
+    });
+
+    const cluster = localCluster(`${stack}-cluster`, {
+        shards: cfg.shards,
+        replicasPerShard: cfg.replicasPerShard,
+        nodes: local.plan.map((n, i) => ({ id: n.name, host: n.host, port: n.port, zone: n.zone, process: local.nodes[i] })),
+        adminPassword: local.passwords.admin,
+        caCertPem: local.caCertPem,
+        clientDir: local.clientDir,
+    }, { parent: local });
+
+    const nodes: LocalNodeOutput[] = local.plan.map((n) => ({ name: n.name, host: n.host, port: n.port, busPort: n.busPort, zone: n.zone, dataDir: n.dataDir }));
+    const seed = nodes[0];
+    const clientDir = local.clientDir;
+    return {
+        cloud: "local",
+        /** A seed node; cluster clients discover the rest. */
+        endpoint: `${seed.host}:${seed.port}`,
+        nodes,
+        stateDir,
+        clientDir,
+        caCertPem: local.caCertPem,
+        shards: cfg.shards,
+        replicasPerShard: cfg.replicasPerShard,
+        /** Secret outputs: read them with `pulumi stack output --show-secrets`. */
+        adminPassword: pulumi.secret(local.passwords.admin),
+        appPassword: pulumi.secret(local.passwords.app),
+        clusterState: cluster.state,
+        connect: pulumi.interpolate`REDISCLI_AUTH="$(pulumi stack output --stack ${stack} --show-secrets appPassword)" redis-cli --tls --cacert ${clientDir}/ca.crt --cert ${clientDir}/client.crt --key ${clientDir}/client.key -h ${seed.host} -p ${seed.port} --user app -c`,
+        teardown: `bash scripts/local-down.sh ${stack}`,
+    };
+}
