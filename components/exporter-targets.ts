@@ -72,6 +72,11 @@ export interface ExporterNodeTarget {
     role: "master" | "replica";
     /** Shard ordinal (0-based); a master and its replicas share it. */
     shard: number;
+    /**
+     * Per-node port overrides, for the local stack and the lab where every node shares one
+     * loopback address. Clouds leave it unset.
+     */
+    ports?: Partial<Pick<ExporterPorts, "redisExporter" | "nodeExporter">>;
 }
 
 /** One Envoy VM. */
@@ -80,6 +85,8 @@ export interface ExporterEnvoyTarget {
     /** Private IPv4 address of the admin listener. */
     address: string;
     zone: string;
+    /** Admin port override (local stack / lab only). */
+    adminPort?: number;
 }
 
 export interface ExporterTargetsArgs {
@@ -124,6 +131,18 @@ function checkArgs(args: ExporterTargetsArgs): void {
             problems.push(`${t.kind} ${t.name}: address ${JSON.stringify(t.address)} must be an IPv4 address (the same-zone rule matches it against redis_connected_slave_*{slave_ip})`);
         }
     }
+    const endpoints = new Set<string>();
+    const ports = { ...DEFAULT_EXPORTER_PORTS, ...args.ports };
+    const endpoint = (what: string, address: string, port: number) => {
+        const key = `${address}:${port}`;
+        if (endpoints.has(key)) problems.push(`${what}: target ${key} is used twice; give nodes that share an address distinct ports`);
+        endpoints.add(key);
+    };
+    for (const n of args.nodes) {
+        endpoint(`node ${n.name} redis_exporter`, n.address, n.ports?.redisExporter ?? ports.redisExporter);
+        endpoint(`node ${n.name} node_exporter`, n.address, n.ports?.nodeExporter ?? ports.nodeExporter);
+    }
+    for (const e of args.envoys) endpoint(`envoy ${e.name}`, e.address, e.adminPort ?? ports.envoyAdmin);
     for (const n of args.nodes) {
         if (!Number.isInteger(n.shard) || n.shard < 0) problems.push(`node ${n.name}: shard=${n.shard} must be an integer >= 0`);
         if (n.role !== "master" && n.role !== "replica") problems.push(`node ${n.name}: role=${JSON.stringify(n.role)} must be "master" or "replica"`);
@@ -149,10 +168,10 @@ export function fileSdTargets(args: ExporterTargetsArgs): FileSdTargets {
         node: n.name,
     });
     return {
-        redis: args.nodes.map((n) => ({ targets: [`${n.address}:${ports.redisExporter}`], labels: nodeLabels(n) })),
-        node: args.nodes.map((n) => ({ targets: [`${n.address}:${ports.nodeExporter}`], labels: nodeLabels(n) })),
+        redis: args.nodes.map((n) => ({ targets: [`${n.address}:${n.ports?.redisExporter ?? ports.redisExporter}`], labels: nodeLabels(n) })),
+        node: args.nodes.map((n) => ({ targets: [`${n.address}:${n.ports?.nodeExporter ?? ports.nodeExporter}`], labels: nodeLabels(n) })),
         envoy: args.envoys.map((e) => ({
-            targets: [`${e.address}:${ports.envoyAdmin}`],
+            targets: [`${e.address}:${e.adminPort ?? ports.envoyAdmin}`],
             labels: { cluster: args.clusterName, zone: e.zone, role: "proxy", node: e.name },
         })),
     };
