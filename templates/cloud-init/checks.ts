@@ -44,6 +44,17 @@ export class Problems {
     }
 }
 
+/**
+ * A run of 24+ token characters mixing upper case, lower case and digits: what generated passwords
+ * and API tokens look like. Used on free-form values (exporter flags) where no narrower pattern fits.
+ */
+export function looksLikeSecret(value: string): boolean {
+    return (value.match(/[A-Za-z0-9+\/_=-]{24,}/g) ?? []).some((run) => /[A-Z]/.test(run) && /[a-z]/.test(run) && /\d/.test(run));
+}
+
+/** Flag names that carry credentials; only their `-file` variants (a path) are acceptable. */
+export const CREDENTIAL_FLAG_RE = /^--(?![a-z0-9._-]*-file(=|$))([a-z0-9._-]*(pass|secret|token|auth|credential)[a-z0-9._-]*|[a-z0-9._-]*key)(=|$)/;
+
 /** DNS-label style names: cluster, node, zone. Short, lower-case, no secret fits this by accident. */
 export const NAME_RE = /^[a-z][a-z0-9-]{0,62}$/;
 /** Zones: `us-east-1a`, `europe-west1-b`, Azure `1`. */

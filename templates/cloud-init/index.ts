@@ -27,6 +27,8 @@ import { buildEnvoyConfig, ENVOY_CONFIG_PATH, ENVOY_FILES, EnvoyConfigParams, re
 import { LOG_LIMITS, NOFILE, renderContainerUnit, renderHostUnit } from "../systemd";
 import {
     assertNoSecretContent,
+    CREDENTIAL_FLAG_RE,
+    looksLikeSecret,
     DEVICE_RE,
     IMAGE_BY_DIGEST_RE,
     IPV4_RE,
@@ -195,7 +197,16 @@ function checkCommon(p: VmUserDataParams, pr: Problems): void {
     pr.match("privateIp", p.privateIp, IPV4_RE, "must be an IPv4 address", "pass the VM's static private IP");
     pr.match("nodeExporterImage", p.nodeExporterImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use repo/name@sha256:<64 hex>");
     if (p.nodeExporterPort !== undefined) pr.port("nodeExporterPort", p.nodeExporterPort);
-    (p.nodeExporterFlags ?? []).forEach((f, i) => pr.match(`nodeExporterFlags[${i}]`, f, FLAG_RE, "must be one --flag[=value] without spaces or quotes", "split or simplify the flag"));
+    checkFlags("nodeExporterFlags", p.nodeExporterFlags, pr);
+}
+
+function checkFlags(param: string, flags: string[] | undefined, pr: Problems): void {
+    (flags ?? []).forEach((f, i) => {
+        pr.match(`${param}[${i}]`, f, FLAG_RE, "must be one --flag[=value] without spaces or quotes", "split or simplify the flag");
+        if (typeof f === "string" && (CREDENTIAL_FLAG_RE.test(f) || looksLikeSecret(f))) {
+            pr.add(`${param}[${i}]`, "must not carry a credential", f, "credentials reach exporters through files fetched from the secret store (e.g. the exporter env file)");
+        }
+    });
 }
 
 function checkRefs(cloud: CloudKind, refs: object | undefined, keys: readonly string[], pr: Problems): void {
@@ -307,7 +318,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
     pr.match("dataDiskDevice", p.dataDiskDevice, DEVICE_RE, "must be a /dev path", "use e.g. /dev/nvme1n1 or /dev/disk/by-id/google-redis-data");
     pr.match("redisImage", p.redisImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use the pushed image's repoDigest");
     pr.match("redisExporterImage", p.redisExporterImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use repo/name@sha256:<64 hex>");
-    (p.redisExporterFlags ?? []).forEach((f, i) => pr.match(`redisExporterFlags[${i}]`, f, FLAG_RE, "must be one --flag[=value] without spaces or quotes", "split or simplify the flag"));
+    checkFlags("redisExporterFlags", p.redisExporterFlags, pr);
     if (!Number.isInteger(p.maxmemoryBytes) || p.maxmemoryBytes < 64 * 1024 * 1024) {
         pr.add("maxmemoryBytes", "must be an integer of at least 64 MiB", p.maxmemoryBytes, "use maxmemoryFor(instance memory)");
     }

@@ -1,0 +1,273 @@
+/**
+ * Rendered user-data for every cloud and both roles: valid for the real `cloud-init schema`,
+ * every shell script in it passes shellcheck, host tuning and container units as promised,
+ * and no secret value is accepted as a parameter or appears in the output.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { gunzipSync } from "zlib";
+import { parse } from "yaml";
+import {
+    buildEnvoyUserData,
+    buildRedisNodeUserData,
+    CLOUD_KINDS,
+    CloudConfig,
+    CloudKind,
+    renderCloudInit,
+    renderCloudInitGzipBase64,
+} from "../../../templates/cloud-init";
+import { TemplateParamError } from "../../../templates/cloud-init/checks";
+import { envoyParams, FAKE_SECRETS, redisNodeParams, secretRef } from "./fixtures";
+import { cloudInitSchema, shellcheck, tmpDir, writeTmp } from "./tools";
+
+const dir = tmpDir("cloud-init");
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+type Role = "redis" | "envoy";
+const build = (cloud: CloudKind, role: Role): CloudConfig =>
+    role === "redis" ? buildRedisNodeUserData(redisNodeParams(cloud)) : buildEnvoyUserData(envoyParams(cloud));
+
+const file = (c: CloudConfig, p: string) => {
+    const f = c.write_files.find((w) => w.path === p);
+    if (!f) throw new Error(`no write_files entry ${p}`);
+    return f;
+};
+
+/** runcmd as a shell script: what cloud-init runs, quoted the way it would be. */
+function runcmdScript(c: CloudConfig): string {
+    const q = (a: string) => (/^[A-Za-z0-9_@%+=:,.\/-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+    return `#!/bin/sh\nset -e\n${c.runcmd.map((cmd) => cmd.map(q).join(" ")).join("\n")}\n`;
+}
+
+describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map((role) => [cloud, role] as const)))(
+    "cloud-init %s %s node",
+    (cloud, role) => {
+        const config = build(cloud, role);
+        const text = renderCloudInit(config);
+        const userData = writeTmp(dir, `${cloud}-${role}.yaml`, text);
+
+        it("passes the real `cloud-init schema` with no errors or deprecations", () => {
+            const r = cloudInitSchema(userData);
+            expect(r.out).toContain(`Valid cloud-config: ${userData}`);
+            expect(r.out).not.toMatch(/schema errors|deprecations: \S/i);
+            expect(r.code).toBe(0);
+        });
+
+        it("round-trips through a YAML parser to the same object (no string-built YAML)", () => {
+            expect(text.startsWith("#cloud-config\n")).toBe(true);
+            expect(parse(text)).toEqual(JSON.parse(JSON.stringify(config)));
+        });
+
+        it("every shell script (write_files with a shebang, runcmd) passes shellcheck", () => {
+            const scripts = config.write_files.filter((w) => w.content.startsWith("#!"));
+            expect(scripts.map((s) => path.basename(s.path)).sort()).toEqual(
+                (role === "redis" ? ["data-disk.sh"] : []).concat(["disable-thp.sh", "fetch-secrets.sh", "wait-healthy.sh"]).sort(),
+            );
+            const files = scripts.map((s) => writeTmp(dir, `${cloud}-${role}/${path.basename(s.path)}`, s.content));
+            files.push(writeTmp(dir, `${cloud}-${role}/runcmd.sh`, runcmdScript(config)));
+            const r = shellcheck(files);
+            expect(r.out).toBe("");
+            expect(r.code).toBe(0);
+            for (const s of scripts) expect(s.permissions).toBe("0755");
+        });
+
+        it("tunes the host: somaxconn, overcommit, THP never at every boot, Docker log limits and nofile", () => {
+            expect(file(config, "/etc/sysctl.d/90-redisforge.conf").content).toMatch(/^net\.core\.somaxconn = 65535$/m);
+            expect(file(config, "/etc/sysctl.d/90-redisforge.conf").content).toMatch(/^vm\.overcommit_memory = 1$/m);
+            const thp = file(config, "/etc/systemd/system/redisforge-thp.service").content;
+            expect(thp).toMatch(/^ExecStart=\/usr\/local\/lib\/redisforge\/disable-thp\.sh$/m);
+            expect(thp).toMatch(/^WantedBy=basic\.target$/m);
+            expect(thp).toMatch(/^Before=.*docker\.service/m);
+            expect(file(config, "/usr/local/lib/redisforge/disable-thp.sh").content).toContain("/sys/kernel/mm/transparent_hugepage/enabled");
+            expect(config.runcmd).toContainEqual(["systemctl", "enable", "--now", "redisforge-thp.service"]);
+            const daemon = JSON.parse(file(config, "/etc/docker/daemon.json").content);
+            expect(daemon).toMatchObject({ "log-driver": "json-file", "log-opts": { "max-size": "50m", "max-file": "5" } });
+            expect(daemon["default-ulimits"].nofile).toEqual({ Name: "nofile", Soft: 100000, Hard: 100000 });
+            expect(config.packages).toContain("docker.io");
+        });
+
+        it("runs containers as systemd units pulled by digest, with restart, health wait, log limits and nofile 100000", () => {
+            const units = role === "redis" ? ["redis", "redis-exporter", "node-exporter"] : ["envoy", "node-exporter"];
+            for (const u of units) {
+                const unit = file(config, `/etc/systemd/system/${u}.service`).content;
+                expect(unit).toMatch(/^Restart=always$/m);
+                expect(unit).toMatch(/^ExecStartPre=\/usr\/bin\/docker pull --quiet \S+@sha256:[0-9a-f]{64}$/m);
+                const run = /^ExecStart=(.*)$/m.exec(unit)![1];
+                expect(run).toMatch(/ \S+@sha256:[0-9a-f]{64}( |$)/);
+                expect(run).toContain("--log-opt max-size=50m --log-opt max-file=5");
+                expect(run).toContain("--ulimit nofile=100000:100000");
+                expect(run).toContain("--security-opt no-new-privileges");
+                expect(run).toMatch(/--user \d+:\d+/);
+                expect(run).not.toMatch(/--user 0:|--privileged/);
+                expect(unit).toMatch(new RegExp(`^ExecStartPost=/usr/local/lib/redisforge/wait-healthy\\.sh ${u} \\d+$`, "m"));
+                expect(unit).toMatch(/^LimitNOFILE=100000$/m);
+                expect(config.runcmd.some((c) => c.includes(`${u}.service`) && c.includes("enable"))).toBe(true);
+            }
+        });
+
+        it("fetches secrets at boot by reference into /run, never by value", () => {
+            const list = file(config, "/etc/redisforge/secrets.list").content.split("\n").filter((l) => l && !l.startsWith("#"));
+            expect(list.length).toBe(role === "redis" ? 6 : 7);
+            for (const line of list) {
+                const [dest, uid, format, ref] = line.split(" ");
+                expect(dest).toMatch(/^\/run\/redisforge\//);
+                expect(uid).toMatch(/^\d+$/);
+                expect(format).toMatch(/^(file|env:[A-Z_]+)$/);
+                expect(ref).toMatch(cloud === "aws" ? /^arn:aws:secretsmanager:/ : cloud === "gcp" ? /^projects\// : /^https:\/\/.*\.vault\.azure\.net\/secrets\//);
+            }
+            expect(file(config, "/etc/redisforge/boot.env").content).toMatch(new RegExp(`^CLOUD=${cloud}$`, "m"));
+            expect(text).not.toMatch(/BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)|requirepass|masterauth /);
+        });
+    },
+);
+
+describe("redis node specifics", () => {
+    const config = buildRedisNodeUserData(redisNodeParams("aws"));
+
+    it("ships the redis.conf rendered by the one renderer, TLS-only, with container paths", () => {
+        const conf = file(config, "/etc/redisforge/redis/redis.conf").content.split("\n");
+        for (const l of ["port 0", "tls-port 6379", "tls-cluster yes", "tls-replication yes", "bind 10.0.1.10", "cluster-announce-ip 10.0.1.10",
+            "aclfile /run/secrets/redis/users.acl", "include /run/secrets/redis/secrets.conf", "tls-key-file /run/secrets/redis/tls/node.key",
+            "dir /data", `maxmemory ${6 * 1024 ** 3}`, "tcp-backlog 4096"]) expect(conf).toContain(l);
+    });
+
+    it("formats the data disk once (label + filesystem check) and mounts it by UUID through fstab", () => {
+        const s = file(config, "/usr/local/lib/redisforge/data-disk.sh").content;
+        expect(s).toContain('blkid -L "$DATA_LABEL"');
+        expect(s).toMatch(/blkid -p -o value -s TYPE/);
+        expect(s).toMatch(/refusing to format/);
+        expect(s).toMatch(/UUID=%s %s xfs/);
+        expect(file(config, "/etc/redisforge/boot.env").content).toMatch(/^DATA_DISK_DEVICE=\/dev\/nvme1n1$/m);
+        const unit = file(config, "/etc/systemd/system/redis.service").content;
+        expect(unit).toMatch(/^Requires=docker\.service .*redisforge-data-disk\.service/m);
+        expect(unit).toContain("-v /var/lib/redisforge/data:/data ");
+        expect(unit).toContain("--read-only");
+    });
+
+    it("gives the exporter its password through an env file, not the command line", () => {
+        const unit = file(config, "/etc/systemd/system/redis-exporter.service").content;
+        expect(unit).toContain("--env-file /run/redisforge/exporter/exporter.env");
+        expect(unit).toContain("--redis.user=exporter");
+        expect(unit).toContain("--web.listen-address=10.0.1.10:9121");
+        expect(unit).not.toMatch(/password=/i);
+    });
+
+    it("fits the clouds' user-data limits (AWS 16 KiB raw: gzip+base64 form)", () => {
+        for (const cloud of CLOUD_KINDS) {
+            for (const c of [buildRedisNodeUserData(redisNodeParams(cloud)), buildEnvoyUserData(envoyParams(cloud))]) {
+                const gz = renderCloudInitGzipBase64(c);
+                expect(gunzipSync(Buffer.from(gz, "base64")).toString("utf8")).toBe(renderCloudInit(c));
+                expect(Buffer.from(gz, "base64").length).toBeLessThan(16 * 1024);
+                expect(renderCloudInit(c).length).toBeLessThan(64 * 1024);
+            }
+        }
+    });
+});
+
+describe("the schema check can fail", () => {
+    it("rejects a config with a wrong type and one with a misspelt write_files key", () => {
+        const bad = JSON.parse(JSON.stringify(buildRedisNodeUserData(redisNodeParams("gcp"))));
+        bad.packages = "docker.io";
+        const r1 = cloudInitSchema(writeTmp(dir, "bad-type.yaml", renderCloudInit(bad)));
+        expect(r1.code).not.toBe(0);
+        expect(r1.out).toMatch(/packages: 'docker.io' is not of type 'array'/);
+        const bad2 = JSON.parse(JSON.stringify(buildRedisNodeUserData(redisNodeParams("gcp"))));
+        bad2.write_files[0].contents = bad2.write_files[0].content;
+        const r2 = cloudInitSchema(writeTmp(dir, "bad-key.yaml", renderCloudInit(bad2)));
+        expect(r2.code).not.toBe(0);
+        expect(r2.out).toMatch(/'contents' was unexpected/);
+    });
+
+    it("shellcheck flags a broken script", () => {
+        const r = shellcheck([writeTmp(dir, "bad.sh", "#!/bin/bash\nrm -rf $DIR/*\n")]);
+        expect(r.code).not.toBe(0);
+        expect(r.out).toMatch(/SC2086|SC2115/);
+    });
+});
+
+describe("secret values are refused as parameters and never rendered", () => {
+    const redisStringParams = ["clusterName", "nodeName", "zone", "privateIp", "dataDiskDevice", "redisImage", "redisExporterImage", "nodeExporterImage"] as const;
+    const redisSecretKeys = ["tlsCert", "tlsKey", "tlsCa", "usersAcl", "secretsInclude", "exporterPassword"] as const;
+    const envoySecretKeys = ["serverCert", "serverKey", "ca", "clientCert", "clientKey", "downstreamPassword", "upstreamPassword"] as const;
+
+    it.each(CLOUD_KINDS)("%s: every fake secret in every secret reference and string parameter is rejected", (cloud) => {
+        let rejected = 0;
+        for (const secret of FAKE_SECRETS) {
+            for (const k of redisSecretKeys) {
+                const p = redisNodeParams(cloud);
+                p.secrets[k] = secret;
+                expect(() => buildRedisNodeUserData(p)).toThrow(new RegExp(`secrets\\.${k}: must be a ${cloud} secret reference, not a value`));
+                rejected++;
+            }
+            for (const k of envoySecretKeys) {
+                const p = envoyParams(cloud);
+                p.secrets[k] = secret;
+                expect(() => buildEnvoyUserData(p)).toThrow(TemplateParamError);
+                rejected++;
+            }
+            for (const k of redisStringParams) {
+                const p = { ...redisNodeParams(cloud), [k]: secret };
+                expect(() => buildRedisNodeUserData(p)).toThrow(new RegExp(`^[\\s\\S]*- ${k}: `));
+                rejected++;
+            }
+            const flags = { ...redisNodeParams(cloud), redisExporterFlags: [`--redis.password=${secret}`] };
+            expect(() => buildRedisNodeUserData(flags)).toThrow(TemplateParamError);
+            const e = envoyParams(cloud);
+            expect(() => buildEnvoyUserData({ ...e, envoy: { ...e.envoy, downstreamUsername: secret } })).toThrow(TemplateParamError);
+            rejected += 2;
+        }
+        expect(rejected).toBe(FAKE_SECRETS.length * (redisSecretKeys.length + envoySecretKeys.length + redisStringParams.length + 2));
+    });
+
+    it("error messages never echo a whole secret", () => {
+        const p = redisNodeParams("aws");
+        p.secrets.tlsKey = FAKE_SECRETS[2];
+        p.nodeName = FAKE_SECRETS[0];
+        try {
+            buildRedisNodeUserData(p);
+            throw new Error("accepted");
+        } catch (e) {
+            const msg = (e as Error).message;
+            expect(msg).toMatch(/secrets\.tlsKey: must be a aws secret reference, not a value; got "----…\(\d+ chars\)". Fix: pass the secret's ARN/);
+            for (const s of FAKE_SECRETS) expect(msg).not.toContain(s.slice(0, 16));
+        }
+    });
+
+    it("exporter flags: credential flags and token-shaped values are refused, path flags pass", () => {
+        const ok = { ...redisNodeParams("aws"), redisExporterFlags: ["--include-system-metrics", "--tls-client-key-file=/x/k.pem", "--check-keys=db0:queue"] };
+        expect(() => buildRedisNodeUserData(ok)).not.toThrow();
+        for (const f of ["--redis.password=abc", "--redis.password-file=x", "--web.config.token=t", "--api-key=x", `--ping-on-connect=${FAKE_SECRETS[0]}`]) {
+            if (f === "--redis.password-file=x") {
+                expect(() => buildRedisNodeUserData({ ...ok, redisExporterFlags: [f] })).not.toThrow();
+                continue;
+            }
+            expect(() => buildRedisNodeUserData({ ...ok, redisExporterFlags: [f] })).toThrow(/redisExporterFlags\[0\]: must not carry a credential/);
+        }
+    });
+
+    it("a reference from another cloud is refused", () => {
+        const p = redisNodeParams("aws");
+        p.secrets.usersAcl = secretRef("gcp", "users-acl");
+        expect(() => buildRedisNodeUserData(p)).toThrow(/secrets\.usersAcl: must be a aws secret reference/);
+    });
+
+    it("names every problem at once", () => {
+        const p = { ...redisNodeParams("azure"), privateIp: "10.0.1", redisImage: "redis:8.4", maxmemoryBytes: 10, busPort: 6379 };
+        const err = (() => {
+            try {
+                buildRedisNodeUserData(p);
+            } catch (e) {
+                return e as TemplateParamError;
+            }
+            throw new Error("accepted");
+        })();
+        expect(err.problems.map((x) => x.split(":")[0]).sort()).toEqual(["busPort", "maxmemoryBytes", "privateIp", "redisImage"]);
+    });
+
+    it("valid user-data contains none of the fake secrets, in any cloud or role", () => {
+        for (const cloud of CLOUD_KINDS) {
+            const out = renderCloudInit(buildRedisNodeUserData(redisNodeParams(cloud))) + renderCloudInit(buildEnvoyUserData(envoyParams(cloud)));
+            for (const s of FAKE_SECRETS) expect(out).not.toContain(s.split("\n")[0]);
+        }
+    });
+});
