@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -41,6 +42,29 @@ func validateMessage(m proto.Message) error {
 		return v.ValidateAll()
 	case validator:
 		return v.Validate()
+	}
+	return nil
+}
+
+// categories maps where an Any sits to the extension category Envoy looks its factory up in
+// (Envoy picks the factory by the payload's type within that category): a payload from another
+// category is rejected at load time, so it is here too.
+var categories = []struct {
+	pathSuffix *regexp.Regexp
+	typePrefix string
+	category   string
+}{
+	{regexp.MustCompile(`cluster_type\.typed_config$`), "envoy.extensions.clusters.", "cluster"},
+	{regexp.MustCompile(`filter_chains\[\d+\]\.filters\[\d+\]\.typed_config$`), "envoy.extensions.filters.network.", "network filter"},
+	{regexp.MustCompile(`transport_socket\.typed_config$`), "envoy.extensions.transport_sockets.", "transport socket"},
+	{regexp.MustCompile(`resource_monitors\[\d+\]\.typed_config$`), "envoy.extensions.resource_monitors.", "resource monitor"},
+}
+
+func checkCategory(path, typeName string) error {
+	for _, c := range categories {
+		if c.pathSuffix.MatchString(path) && !strings.HasPrefix(typeName, c.typePrefix) {
+			return fmt.Errorf("%s: %s is not a %s extension (expected a %s* type)", path, typeName, c.category, c.typePrefix)
+		}
 	}
 	return nil
 }
@@ -90,6 +114,9 @@ func visit(m protoreflect.Message, path string, problems *[]string, unpacked *in
 		return
 	}
 	*unpacked++
+	if err := checkCategory(path, string(inner.ProtoReflect().Descriptor().FullName())); err != nil {
+		*problems = append(*problems, err.Error())
+	}
 	if err := validateMessage(inner); err != nil {
 		*problems = append(*problems, fmt.Sprintf("%s (%s): %v", path, a.GetTypeUrl(), err))
 	}
