@@ -59,6 +59,9 @@ if [[ -n "$installed" ]]; then
   ln -sf "$installed" "$bin/pulumi"
 elif [[ -x "$bin/pulumi" && ! -L "$bin/pulumi" && "$("$bin/pulumi" version 2>/dev/null)" == "v$PULUMI_VERSION" && -z "${REDISFORGE_PULUMI_FORCE_BUILD:-}" ]]; then
   log "CLI v$PULUMI_VERSION already in .tools/bin"
+  if [[ ! -x "$cache/pulumi-v$PULUMI_VERSION/pulumi" ]]; then
+    mkdir -p "$cache/pulumi-v$PULUMI_VERSION" && install -m 0755 "$bin/pulumi" "$cache/pulumi-v$PULUMI_VERSION/pulumi"
+  fi
 else
   build_cli
 fi
@@ -77,8 +80,19 @@ if [[ -z "$installed" ]] || ! PATH=$(dirname "$installed"):$PATH command -v pulu
   write_node_wrapper pulumi-language-nodejs tools/pulumi-build/language-nodejs/pulumi-language-nodejs.js
 fi
 install -m 0755 tools/pulumi-build/bin-scripts/pulumi-resource-pulumi-nodejs "$bin/pulumi-resource-pulumi-nodejs"
-write_node_wrapper pulumi-resource-tls tools/pulumi-build/providers/tls.js
-write_node_wrapper pulumi-resource-random tools/pulumi-build/providers/random.js
+# tls and random go into the plugin cache layout (<PULUMI_HOME>/plugins/resource-<name>-v<version>/),
+# where the engine finds installed plugins (on PATH it would warn "using ... from $PATH" on every run).
+# PULUMI_HOME as in scripts/env.sh.
+pulumi_home="${PULUMI_HOME:-$root/.tools/pulumi-home}"
+rm -f "$bin/pulumi-resource-tls" "$bin/pulumi-resource-random"
+for plugin in tls:5.6.1 random:4.21.2; do
+  name=${plugin%%:*}
+  version=${plugin##*:}
+  dir="$pulumi_home/plugins/resource-$name-v$version"
+  mkdir -p "$dir"
+  bin="$dir" write_node_wrapper "pulumi-resource-$name" "tools/pulumi-build/providers/$name.js"
+  rm -f "$dir.partial"
+done
 
 "$bin/pulumi" version >/dev/null
 log "ready in $(( $(date +%s) - start_all )) s: $(cd "$bin" && echo *)"

@@ -79,9 +79,9 @@ export const localFilesProvider: pulumi.dynamic.ResourceProvider = {
 };
 
 export class LocalFiles extends pulumi.dynamic.Resource {
-    public readonly dir!: pulumi.Output<string>;
-    public readonly names!: pulumi.Output<string[]>;
-    public readonly digest!: pulumi.Output<string>;
+    declare public readonly dir: pulumi.Output<string>;
+    declare public readonly names: pulumi.Output<string[]>;
+    declare public readonly digest: pulumi.Output<string>;
 
     constructor(name: string, args: LocalFilesArgs, opts?: pulumi.CustomResourceOptions) {
         super(localFilesProvider, name, { dir: args.dir, files: pulumi.secret(args.files), names: undefined, digest: undefined }, opts, "local", "Files");

@@ -289,15 +289,15 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
 
 /** One redis-server process of the local stack. */
 export class RedisProcess extends pulumi.dynamic.Resource {
-    public readonly nodeName!: pulumi.Output<string>;
-    public readonly zone!: pulumi.Output<string>;
-    public readonly host!: pulumi.Output<string>;
-    public readonly port!: pulumi.Output<number>;
-    public readonly busPort!: pulumi.Output<number>;
-    public readonly dataDir!: pulumi.Output<string>;
-    public readonly pid!: pulumi.Output<number>;
-    public readonly configDigest!: pulumi.Output<string>;
-    public readonly secretsDigest!: pulumi.Output<string>;
+    declare public readonly nodeName: pulumi.Output<string>;
+    declare public readonly zone: pulumi.Output<string>;
+    declare public readonly host: pulumi.Output<string>;
+    declare public readonly port: pulumi.Output<number>;
+    declare public readonly busPort: pulumi.Output<number>;
+    declare public readonly dataDir: pulumi.Output<string>;
+    declare public readonly pid: pulumi.Output<number>;
+    declare public readonly configDigest: pulumi.Output<string>;
+    declare public readonly secretsDigest: pulumi.Output<string>;
 
     constructor(name: string, args: RedisProcessArgs, opts?: pulumi.CustomResourceOptions) {
         super(

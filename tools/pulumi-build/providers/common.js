@@ -60,6 +60,11 @@ function canonical(v) {
     return JSON.stringify(v === undefined ? null : v);
 }
 
+/** Drops undefined values (protobuf Structs cannot carry them). */
+function defined(obj) {
+    return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined));
+}
+
 /** The resource type token of a URN (`…::parent$tls:index/privateKey:PrivateKey::name`). */
 function typeOf(urn) {
     const parts = urn.split("::");
@@ -108,13 +113,13 @@ function serve(name, version, impl) {
             if (!t) throw new Error(`${name}: unsupported resource type ${typeOf(urn)}`);
             const plain = unwrap(inputs);
             const computed = await t.create(plain);
-            return { id: computed.id, outs: { ...plain, ...computed.outs } };
+            return { id: computed.id, outs: defined({ ...plain, ...computed.outs }) };
         },
         async read(id, _urn, props) {
             return { id, props };
         },
         async update(_id, _urn, olds, news) {
-            return { outs: { ...unwrap(olds), ...unwrap(news) } };
+            return { outs: defined({ ...unwrap(olds), ...unwrap(news) }) };
         },
         async delete() {
             // Nothing outside the state: keys, certificates and random values live only there.
