@@ -1,0 +1,68 @@
+/**
+ * The systemd units in every rendered user-data pass the real `systemd-analyze verify`, run
+ * against a scratch root that holds exactly the files the user-data writes (plus stand-ins for
+ * the docker binary and docker.service, which the distro package provides on the VM).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { buildEnvoyUserData, buildRedisNodeUserData, CLOUD_KINDS, CloudConfig } from "../../../templates/cloud-init";
+import { renderContainerUnit } from "../../../templates/systemd";
+import { envoyParams, IMAGES, redisNodeParams } from "./fixtures";
+import { run, tmpDir } from "./tools";
+
+const dir = tmpDir("systemd");
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** A scratch root with the distro's unit library, the user-data's files and docker stand-ins. */
+function scratchRoot(name: string, config: CloudConfig): { root: string; units: string[] } {
+    const root = path.join(dir, name);
+    fs.mkdirSync(path.join(root, "usr/lib/systemd"), { recursive: true });
+    fs.cpSync("/usr/lib/systemd/system", path.join(root, "usr/lib/systemd/system"), { recursive: true, verbatimSymlinks: true });
+    for (const w of config.write_files) {
+        const f = path.join(root, w.path);
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, w.content, { mode: parseInt(w.permissions ?? "0644", 8) });
+    }
+    fs.mkdirSync(path.join(root, "usr/bin"), { recursive: true });
+    for (const b of ["docker", "dockerd"]) fs.writeFileSync(path.join(root, "usr/bin", b), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    fs.writeFileSync(path.join(root, "etc/systemd/system/docker.service"), "[Unit]\nDescription=stand-in for the docker.io package unit\n[Service]\nExecStart=/usr/bin/dockerd\n");
+    const units = config.write_files.filter((w) => w.path.startsWith("/etc/systemd/system/")).map((w) => path.join(root, w.path));
+    return { root, units };
+}
+
+function verify(root: string, units: string[]) {
+    return run("systemd-analyze", ["verify", `--root=${root}`, ...units]);
+}
+
+describe.each(CLOUD_KINDS)("%s", (cloud) => {
+    it.each([
+        ["redis", () => buildRedisNodeUserData(redisNodeParams(cloud)), 6],
+        ["envoy", () => buildEnvoyUserData(envoyParams(cloud)), 4],
+    ] as const)("%s node units pass systemd-analyze verify", (role, build, count) => {
+        const { root, units } = scratchRoot(`${cloud}-${role}`, build());
+        expect(units.length).toBe(count);
+        const r = verify(root, units);
+        expect(r.out).toBe("");
+        expect(r.code).toBe(0);
+    });
+});
+
+describe("the verification can fail", () => {
+    it("reports a bad directive value and a missing command", () => {
+        const config = buildRedisNodeUserData(redisNodeParams("aws"));
+        const unit = config.write_files.find((w) => w.path === "/etc/systemd/system/redis.service")!;
+        unit.content = unit.content.replace("Restart=always", "Restart=sometimes").replace("/usr/local/lib/redisforge/wait-healthy.sh", "/usr/local/lib/redisforge/missing.sh");
+        const { root } = scratchRoot("broken", config);
+        const r = verify(root, [path.join(root, "etc/systemd/system/redis.service")]);
+        expect(r.out).toMatch(/Failed to parse service restart specifier/);
+        expect(r.out).toMatch(/missing\.sh is not executable/);
+    });
+
+    it("renderContainerUnit refuses unsafe arguments and unpinned images", () => {
+        const base = { unitName: "x", description: "x", image: IMAGES.redis, runArgs: [] as string[] };
+        expect(() => renderContainerUnit({ ...base, runArgs: ["-e", "A=$(id)"] })).toThrow(/args\[1\]: must be one shell-safe word/);
+        expect(() => renderContainerUnit({ ...base, runArgs: ["-e A=1"] })).toThrow(/shell-safe/);
+        expect(() => renderContainerUnit({ ...base, command: ["50%"] })).toThrow(/shell-safe/);
+        expect(() => renderContainerUnit({ ...base, image: "redis:8.4" })).toThrow(/image: must be pinned by digest/);
+    });
+});
