@@ -6,11 +6,13 @@ import type { CloudAdapter } from "./types";
 import { awsAdapter } from "./aws";
 import { gcpAdapter } from "./gcp";
 import { azureAdapter } from "./azure";
+import { localAdapter } from "./local";
 
 export const adapters: Readonly<Record<string, CloudAdapter>> = {
     aws: awsAdapter,
     gcp: gcpAdapter,
     azure: azureAdapter,
+    local: localAdapter,
 };
 
 export function getAdapter(kind: string): CloudAdapter {
