@@ -293,7 +293,7 @@ async function main(): Promise<number> {
         worker?.stop();
         await lab.stop({ removeData: true });
     };
-    process.once("SIGINT", () => void stopAll().then(() => process.exit(130)));
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void stopAll().then(() => process.exit(130)));
     try {
         out(`RedisForge bench: redis-server ${lab.state.serverVersion}, ${os.cpus().length} CPUs, node ${process.version}, lab ${o.dir}`);
         out(`settings: formation repeat ${o.repeat}, resharding ${o.keys} keys x ${o.reshardRepeat}, converge options ${JSON.stringify(o.converge)}`);
