@@ -24,13 +24,14 @@ afterAll(() => {
 const LINE_84 = "@since 8.4 cluster-slot-stats-enabled yes";
 
 /**
- * Starts the real redis-server on `conf` (no listeners: port 0) and reports whether its config
+ * Starts the real redis-server on `conf` (port 0, a unix socket only) and reports whether its config
  * parser accepted it: still running after 1.5 s = accepted (then killed by PID), exited = refused.
  */
 async function redisAccepts(name: string, conf: string): Promise<{ accepted: boolean; output: string }> {
     const file = path.join(dir, `${name}.conf`);
     fs.mkdirSync(path.join(dir, name), { recursive: true });
-    fs.writeFileSync(file, `port 0\ndaemonize no\nsave ""\nappendonly no\ndir ${path.join(dir, name)}\n${conf}\n`);
+    // No TCP listener at all: only a unix socket in the test's own dir.
+    fs.writeFileSync(file, `port 0\nunixsocket ${path.join(dir, name, "s.sock")}\ndaemonize no\nsave ""\nappendonly no\ndir ${path.join(dir, name)}\n${conf}\n`);
     const p = spawn("redis-server", [file], { stdio: ["ignore", "pipe", "pipe"] });
     started.push(p);
     let output = "";
