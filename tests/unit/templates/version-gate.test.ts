@@ -16,7 +16,7 @@ import { tmpDir } from "./tools";
 const dir = tmpDir("since");
 const started: ChildProcess[] = [];
 afterAll(() => {
-    for (const p of started) if (p.exitCode === null && p.pid) process.kill(p.pid, "SIGKILL");
+    for (const p of started) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, "SIGKILL");
     fs.rmSync(dir, { recursive: true, force: true });
 });
 
