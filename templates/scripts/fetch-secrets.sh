@@ -14,6 +14,14 @@ umask 077
 BOOT_ENV=${BOOT_ENV:-/etc/redisforge/boot.env}
 SECRETS_LIST=${SECRETS_LIST:-/etc/redisforge/secrets.list}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-10}
+RETRY_SLEEP=${RETRY_SLEEP:-3}
+# Endpoints: the clouds' fixed addresses. Overridable only so tests can point them at 127.0.0.1.
+AWS_IMDS=${AWS_IMDS:-http://169.254.169.254}
+AWS_SM_ENDPOINT=${AWS_SM_ENDPOINT:-}
+GCE_METADATA=${GCE_METADATA:-http://metadata.google.internal}
+GCP_SM_ENDPOINT=${GCP_SM_ENDPOINT:-https://secretmanager.googleapis.com}
+AZURE_IMDS=${AZURE_IMDS:-http://169.254.169.254}
+AZURE_KV_ENDPOINT=${AZURE_KV_ENDPOINT:-}
 
 # shellcheck source=/dev/null
 . "$BOOT_ENV"
@@ -30,44 +38,45 @@ curl_header() {
 fetch_aws() {
   local ref=$1 region imds creds role ak sk tok body
   region=$(printf '%s' "$ref" | cut -d: -f4)
-  imds=$(curl -fsS --max-time 5 -X PUT http://169.254.169.254/latest/api/token \
+  imds=$(curl -fsS --max-time 5 -X PUT "${AWS_IMDS}/latest/api/token" \
     -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
   role=$(curl_header "X-aws-ec2-metadata-token: $imds" |
-    curl -fsS --max-time 5 -K - http://169.254.169.254/latest/meta-data/iam/security-credentials/)
+    curl -fsS --max-time 5 -K - "${AWS_IMDS}/latest/meta-data/iam/security-credentials/")
   creds=$(curl_header "X-aws-ec2-metadata-token: $imds" |
-    curl -fsS --max-time 5 -K - "http://169.254.169.254/latest/meta-data/iam/security-credentials/${role}")
-  ak=$(jq -r .AccessKeyId <<<"$creds")
-  sk=$(jq -r .SecretAccessKey <<<"$creds")
-  tok=$(jq -r .Token <<<"$creds")
+    curl -fsS --max-time 5 -K - "${AWS_IMDS}/latest/meta-data/iam/security-credentials/${role}")
+  ak=$(jq -re .AccessKeyId <<<"$creds")
+  sk=$(jq -re .SecretAccessKey <<<"$creds")
+  tok=$(jq -re .Token <<<"$creds")
   body=$(jq -nc --arg id "$ref" '{SecretId: $id}')
   { printf 'user = "%s:%s"\n' "$ak" "$sk"; curl_header "x-amz-security-token: $tok"; } |
     curl -fsS --max-time 20 -K - \
       --aws-sigv4 "aws:amz:${region}:secretsmanager" \
       -H 'Content-Type: application/x-amz-json-1.1' \
       -H 'X-Amz-Target: secretsmanager.GetSecretValue' \
-      --data "$body" "https://secretsmanager.${region}.amazonaws.com/" |
-    jq -j .SecretString
+      --data "$body" "${AWS_SM_ENDPOINT:-https://secretsmanager.${region}.amazonaws.com}/" |
+    jq -je .SecretString
 }
 
 fetch_gcp() {
   local ref=$1 token name=$1
   [[ $ref == */versions/* ]] || name="${ref}/versions/latest"
   token=$(curl -fsS --max-time 5 -H 'Metadata-Flavor: Google' \
-    http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token |
-    jq -r .access_token)
+    "${GCE_METADATA}/computeMetadata/v1/instance/service-accounts/default/token" |
+    jq -re .access_token)
   curl_header "Authorization: Bearer $token" |
-    curl -fsS --max-time 20 -K - "https://secretmanager.googleapis.com/v1/${name}:access" |
-    jq -r .payload.data | base64 -d
+    curl -fsS --max-time 20 -K - "${GCP_SM_ENDPOINT}/v1/${name}:access" |
+    jq -re .payload.data | base64 -d
 }
 
 fetch_azure() {
-  local ref=$1 token
+  local ref=$1 token url=$1
+  [[ -z $AZURE_KV_ENDPOINT ]] || url="${AZURE_KV_ENDPOINT}/secrets/${ref#*/secrets/}"
   token=$(curl -fsS --max-time 5 -H 'Metadata: true' \
-    'http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net' |
-    jq -r .access_token)
+    "${AZURE_IMDS}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fvault.azure.net" |
+    jq -re .access_token)
   curl_header "Authorization: Bearer $token" |
-    curl -fsS --max-time 20 -K - "${ref}?api-version=7.4" |
-    jq -j .value
+    curl -fsS --max-time 20 -K - "${url}?api-version=7.4" |
+    jq -je .value
 }
 
 fetch() {
@@ -80,14 +89,15 @@ fetch() {
 }
 
 # The identity's permission may take a while to propagate after the VM starts: bounded retries.
+# Each attempt rewrites $2 from scratch; an empty secret counts as a failure.
 fetch_with_retry() {
-  local ref=$1 attempt=1
-  while ! fetch "$ref"; do
+  local ref=$1 out=$2 attempt=1
+  until fetch "$ref" >"$out" && [[ -s $out ]]; do
     if ((attempt >= MAX_ATTEMPTS)); then
-      log "could not read $ref after $attempt attempts; check that this VM's identity may read it"
+      log "could not read $ref after $attempt attempts; check that it exists, is not empty, and that this VM's identity may read it"
       return 1
     fi
-    sleep $((attempt * 3))
+    sleep $((attempt * RETRY_SLEEP))
     attempt=$((attempt + 1))
   done
 }
@@ -97,14 +107,26 @@ while read -r dest uid format ref; do
   [[ -z "${dest:-}" || $dest == \#* ]] && continue
   mkdir -p "$(dirname "$dest")"
   tmp=$(mktemp "${dest}.XXXXXX")
-  value=$(fetch_with_retry "$ref")
+  if ! fetch_with_retry "$ref" "$tmp" </dev/null; then
+    rm -f "$tmp"
+    exit 1
+  fi
   case "$format" in
-    file) printf '%s' "$value" >"$tmp" ;;
+    file) ;;
     env:*)
-      if [[ $value == *$'\n'* ]]; then log "$ref holds several lines; $dest needs one"; rm -f "$tmp"; exit 1; fi
+      if [[ $(wc -l <"$tmp") -ne 0 ]]; then
+        log "$ref holds several lines; $dest needs one"
+        rm -f "$tmp"
+        exit 1
+      fi
+      value=$(cat "$tmp")
       printf '%s=%s\n' "${format#env:}" "$value" >"$tmp"
       ;;
-    *) log "unknown format $format for $dest"; rm -f "$tmp"; exit 1 ;;
+    *)
+      log "unknown format $format for $dest"
+      rm -f "$tmp"
+      exit 1
+      ;;
   esac
   chown "$uid:$uid" "$tmp"
   chmod 0400 "$tmp"
