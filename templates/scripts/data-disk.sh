@@ -11,6 +11,7 @@ BOOT_ENV=${BOOT_ENV:-/etc/redisforge/boot.env}
 . "$BOOT_ENV"
 : "${DATA_DISK_DEVICE:?}" "${DATA_MOUNT:?}" "${DATA_LABEL:?}" "${DATA_UID:?}"
 WAIT_SECONDS=${WAIT_SECONDS:-120}
+FSTAB=${FSTAB:-/etc/fstab}
 
 log() { printf 'redisforge-data-disk: %s\n' "$*" >&2; }
 
@@ -38,12 +39,13 @@ if [[ -z $dev ]]; then
 fi
 
 uuid=$(blkid -o value -s UUID "$dev")
-if ! grep -q "^UUID=${uuid} " /etc/fstab; then
-  printf 'UUID=%s %s xfs defaults,noatime,nofail,x-systemd.device-timeout=120s 0 2\n' "$uuid" "$DATA_MOUNT" >>/etc/fstab
+[[ -n $uuid ]] || { log "$dev has no filesystem UUID"; exit 1; }
+if ! grep -q "^UUID=${uuid} " "$FSTAB"; then
+  printf 'UUID=%s %s xfs defaults,noatime,nofail,x-systemd.device-timeout=120s 0 2\n' "$uuid" "$DATA_MOUNT" >>"$FSTAB"
   systemctl daemon-reload
 fi
 mkdir -p "$DATA_MOUNT"
-mountpoint -q "$DATA_MOUNT" || mount "$DATA_MOUNT"
+mountpoint -q "$DATA_MOUNT" || mount --fstab "$FSTAB" "$DATA_MOUNT"
 chown "$DATA_UID:$DATA_UID" "$DATA_MOUNT"
 chmod 0700 "$DATA_MOUNT"
 log "$dev (UUID $uuid) mounted on $DATA_MOUNT"
