@@ -9,10 +9,27 @@
  * deletes nodes that left the program (the engine deletes removed resources last), so a node's slots
  * are drained before its process stops.
  */
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec, ClusterStatus } from "../redis-cluster/types";
-import { checkCluster, converge } from "../redis-cluster/executor";
+import type * as Executor from "../redis-cluster/executor";
 import type { RedisProcess } from "./redis-process";
+
+/** Absolute path of the cluster executor's source, handed to the provider as an input. */
+export const EXECUTOR_SOURCE = path.join(__dirname, "..", "redis-cluster", "executor.ts");
+
+/**
+ * Loads the executor inside the provider process (plain node, run by the engine), compiling the
+ * TypeScript source with tsx. Capturing the executor in the provider's closure instead would make
+ * the engine serialise the whole module, which its closure serialiser cannot do for this code.
+ */
+function loadExecutor(executorPath: string): typeof Executor {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const p = require("path") as typeof import("path");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const tsx = require(require.resolve("tsx/cjs/api", { paths: [p.dirname(executorPath), process.cwd()] })) as { require: (id: string, from: string) => unknown };
+    return tsx.require(executorPath, executorPath) as typeof Executor;
+}
 
 export interface LocalClusterNode {
     id: string;
@@ -35,6 +52,7 @@ export interface LocalClusterArgs {
 
 interface Inputs {
     spec: ClusterSpec;
+    executorPath: string;
     adminPassword: string;
     clientDir: string;
     /** Node pids: a restarted node changes this, and the cluster is re-checked. */
@@ -76,7 +94,7 @@ function summary(spec: ClusterSpec, clientDir: string, s: ClusterStatus, formerN
 
 async function run(i: Inputs, formerNodes: string[]): Promise<Outputs> {
     const log: string[] = [];
-    const status = await converge(i.spec, credentials(i), { formerNodes, log: (m: string) => log.push(m) });
+    const status = await loadExecutor(i.executorPath).converge(i.spec, credentials(i), { formerNodes, log: (m: string) => log.push(m) });
     if (status.state !== "ok" || status.slotsCovered !== 16384) {
         throw new Error(`local cluster did not converge: state ${status.state}, ${status.slotsCovered}/16384 slots covered; problems: ${status.problems.join("; ")}\nexecutor log:\n${log.slice(-20).join("\n")}`);
     }
@@ -108,10 +126,10 @@ const localClusterProvider: pulumi.dynamic.ResourceProvider = {
 };
 
 export class LocalCluster extends pulumi.dynamic.Resource {
-    public readonly state!: pulumi.Output<string>;
-    public readonly masters!: pulumi.Output<number>;
-    public readonly replicas!: pulumi.Output<number>;
-    public readonly slotsCovered!: pulumi.Output<number>;
+    declare public readonly state: pulumi.Output<string>;
+    declare public readonly masters: pulumi.Output<number>;
+    declare public readonly replicas: pulumi.Output<number>;
+    declare public readonly slotsCovered: pulumi.Output<number>;
 
     constructor(name: string, args: LocalClusterArgs, opts?: pulumi.CustomResourceOptions) {
         const spec: ClusterSpec = {
@@ -124,6 +142,7 @@ export class LocalCluster extends pulumi.dynamic.Resource {
             name,
             {
                 spec,
+                executorPath: EXECUTOR_SOURCE,
                 adminPassword: pulumi.secret(args.adminPassword),
                 clientDir: args.clientDir,
                 pids: pulumi.all(args.nodes.map((n) => n.process.pid)),
@@ -143,7 +162,7 @@ export class LocalCluster extends pulumi.dynamic.Resource {
 
 /** Reads the live status without changing anything (scale script, tests). */
 export async function localClusterStatus(spec: ClusterSpec, adminPassword: string, clientDir: string): Promise<ClusterStatus> {
-    return checkCluster(spec, credentials({ adminPassword, clientDir }));
+    return loadExecutor(EXECUTOR_SOURCE).checkCluster(spec, credentials({ adminPassword, clientDir }));
 }
 
 export function localCluster(name: string, args: LocalClusterArgs, opts?: pulumi.CustomResourceOptions): LocalCluster {

@@ -10,12 +10,11 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../../infra/config";
 import { redisServerVersion } from "../../lab/lab";
+import { maxmemoryFor } from "../../templates/redis";
 import { LocalRedisStack } from "./stack";
 import { LOCAL_HOST } from "./index";
 import { localCluster } from "./cluster";
 
-/** maxmemory of a local node: small, this is a laptop-sized cluster. */
-export const LOCAL_MAXMEMORY_BYTES = 256 * 1024 * 1024;
 
 /** The directory of a local stack's data. */
 export function localStateDir(projectDir: string, stack: string): string {
@@ -31,12 +30,16 @@ export interface LocalNodeOutput {
     dataDir: string;
 }
 
-export function deployLocalStack(cfg: StackConfig, projectDir: string = process.cwd()) {
+/** The project root (where Pulumi.yaml is): two levels above this file. */
+export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
+
+export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_DIR) {
     const stack = pulumi.getStack();
     const stateDir = localStateDir(projectDir, stack);
     const redisServer = process.env.REDISFORGE_REDIS_SERVER || "redis-server";
-    const local = new LocalRedisStack(stack, {
-        clusterName: stack,
+    const name = cfg.clusterName || stack;
+    const local = new LocalRedisStack(name, {
+        clusterName: name,
         zones: cfg.zones,
         shards: cfg.shards,
         replicasPerShard: cfg.replicasPerShard,
@@ -45,14 +48,14 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = process.
         baseBusPort: cfg.ports.bus,
         stateDir,
         serverVersion: redisServerVersion(redisServer),
-        maxmemoryBytes: LOCAL_MAXMEMORY_BYTES,
+        maxmemoryBytes: maxmemoryFor(cfg.nodeMemoryGb * 1024 ** 3),
         tlsValidityDays: cfg.tlsValidityDays,
         tlsRenewBeforeDays: cfg.tlsRenewBeforeDays,
         passwords: cfg.passwords,
         redisServer,
     });
 
-    const cluster = localCluster(`${stack}-cluster`, {
+    const cluster = localCluster(`${name}-cluster`, {
         shards: cfg.shards,
         replicasPerShard: cfg.replicasPerShard,
         nodes: local.plan.map((n, i) => ({ id: n.name, host: n.host, port: n.port, zone: n.zone, process: local.nodes[i] })),
