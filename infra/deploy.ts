@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadConfig, StackConfig } from "./config";
 import { adapters, getAdapter } from "../providers/registry";
 import { RedisForgeCluster } from "../components/redisforge";
+import { deployLocalStack } from "../providers/local/program";
 
 /** Stack outputs (also what the tests inspect). */
 export interface StackOutputs {
@@ -61,7 +62,10 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
     };
 }
 
-export function main(): StackOutputs {
+export function main(): StackOutputs | ReturnType<typeof deployLocalStack> {
     const config = loadConfig(adapters); // throws ConfigError before any resource exists
+    // The local stack has no VMs, load balancer or Envoy: its nodes are redis-server processes
+    // composed by providers/local (same templates, PKI and cluster executor).
+    if (config.cloud === "local") return deployLocalStack(config);
     return deploy(config).outputs;
 }
