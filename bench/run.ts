@@ -18,7 +18,9 @@
  *
  * The provider runs in its own process (bench/provider-worker.ts) so that its peak memory is its
  * own. Figures are printed; nothing is asserted about them (this is not a timed test).
- * `--opt name=value` passes tuning knobs to converge (e.g. --opt migrateBatch=1000).
+ * `--opt name=value` passes tuning knobs to converge (e.g. --opt migrateBatchKeys=1000).
+ * `--node-config name=value` CONFIG SETs every fresh node of BOTH tools before a trial: a what-if
+ * for template changes (e.g. repl-diskless-sync-max-replicas=1), printed in the settings line.
  */
 import { ChildProcess, fork } from "child_process";
 import * as fs from "fs";
@@ -40,6 +42,10 @@ interface Options {
     skipFormation: boolean;
     skipReshard: boolean;
     converge: Record<string, unknown>;
+    /** CONFIG SET applied to every fresh node of both tools before a trial (what-if for the templates). */
+    nodeConfig: Array<[string, string]>;
+    /** Wait after starting fresh nodes, before a trial. */
+    settleMs: number;
     timeoutMs: number;
 }
 
@@ -52,6 +58,8 @@ function parseOptions(argv: string[]): Options {
         skipFormation: false,
         skipReshard: false,
         converge: {},
+        nodeConfig: [],
+        settleMs: 2500,
         timeoutMs: 600000,
     };
     const int = (flag: string, v: string | undefined, min: number) => {
@@ -66,6 +74,7 @@ function parseOptions(argv: string[]): Options {
         else if (a === "--repeat") o.repeat = int(a, v(), 1);
         else if (a === "--reshard-repeat") o.reshardRepeat = int(a, v(), 1);
         else if (a === "--dir") o.dir = path.resolve(v());
+        else if (a === "--settle-ms") o.settleMs = int(a, v(), 0);
         else if (a === "--timeout") o.timeoutMs = int(a, v(), 1) * 1000;
         else if (a === "--only") {
             const w = v();
@@ -76,9 +85,14 @@ function parseOptions(argv: string[]): Options {
         else if (a === "--opt") {
             const kv = v() ?? "";
             const eq = kv.indexOf("=");
-            if (eq <= 0) throw new Error(`--opt needs name=value (e.g. --opt migrateBatch=1000); got "${kv}"`);
+            if (eq <= 0) throw new Error(`--opt needs name=value (e.g. --opt migrateBatchKeys=1000); got "${kv}"`);
             const raw = kv.slice(eq + 1);
             o.converge[kv.slice(0, eq)] = raw === "true" ? true : raw === "false" ? false : Number.isFinite(Number(raw)) ? Number(raw) : raw;
+        } else if (a === "--node-config") {
+            const kv = v() ?? "";
+            const eq = kv.indexOf("=");
+            if (eq <= 0) throw new Error(`--node-config needs name=value (e.g. --node-config repl-diskless-sync-max-replicas=1); got "${kv}"`);
+            o.nodeConfig.push([kv.slice(0, eq), kv.slice(eq + 1)]);
         } else throw new Error(`unknown argument "${a}"; see the header of bench/run.ts`);
     }
     return o;
@@ -148,6 +162,17 @@ class ProviderWorker {
     }
 }
 
+/** Starts `count` fresh nodes for one trial and applies --node-config to them (same for both tools). */
+async function freshNodes(lab: Lab, count: number, o: Options): Promise<number[]> {
+    const idx = (await lab.addNodes(count)).map((n) => n.index);
+    for (const i of idx) for (const [k, val] of o.nodeConfig) await lab.cli(i, ["CONFIG", "SET", k, val]);
+    // A master refuses to report cluster_state:ok in its first 2 s of life (CLUSTER_WRITABLE_DELAY
+    // in cluster.c). Real nodes boot long before they are formed; let these settle like them.
+    // --settle-ms 0 measures on just-started nodes instead (not what a deploy sees).
+    await new Promise((r) => setTimeout(r, o.settleMs));
+    return idx;
+}
+
 /** Kills the nodes of a finished trial and removes their data (they are never reused). */
 async function discard(lab: Lab, indices: number[]): Promise<void> {
     for (const i of indices) {
@@ -171,10 +196,12 @@ interface FormationResult {
     ms: number;
     toolMs: number;
     breakdown?: string;
+    /** What the last unhealthy poll was waiting on, and when. */
+    waitedOn: string;
 }
 
 async function formationTrial(lab: Lab, tool: "provider" | "redis-cli", worker: ProviderWorker | undefined, o: Options): Promise<FormationResult> {
-    const idx = (await lab.addNodes(6)).map((n) => n.index);
+    const idx = await freshNodes(lab, 6, o);
     const observer = labObserver(lab, idx);
     try {
         await observer.connect();
@@ -193,7 +220,7 @@ async function formationTrial(lab: Lab, tool: "provider" | "redis-cli", worker: 
         // The tool may fail before the cluster is healthy: surface that instead of a poll timeout.
         const healthy = observer.waitHealthy({ masters: 3, replicas: 3 }, { timeoutMs: 120000, startedAt: t0 });
         const [, h] = await Promise.all([run, healthy]);
-        return { ms: h.ms, toolMs, breakdown };
+        return { ms: h.ms, toolMs, breakdown, waitedOn: `${h.lastProblems.slice(0, 2).join("; ") || "-"} at ${fmtMs(h.lastProblemsAtMs)}` };
     } finally {
         observer.close();
         await discard(lab, idx);
@@ -219,7 +246,7 @@ function masterSummary(reports: NodeReport[]): { slots: number[]; keys: number }
 }
 
 async function reshardTrial(lab: Lab, tool: "provider" | "redis-cli", worker: ProviderWorker | undefined, o: Options): Promise<ReshardResult> {
-    const idx = (await lab.addNodes(4)).map((n) => n.index);
+    const idx = await freshNodes(lab, 4, o);
     const first3 = idx.slice(0, 3);
     const newNode = idx[3];
     const obs3 = labObserver(lab, first3);
@@ -296,7 +323,7 @@ async function main(): Promise<number> {
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void stopAll().then(() => process.exit(130)));
     try {
         out(`RedisForge bench: redis-server ${lab.state.serverVersion}, ${os.cpus().length} CPUs, node ${process.version}, lab ${o.dir}`);
-        out(`settings: formation repeat ${o.repeat}, resharding ${o.keys} keys x ${o.reshardRepeat}, converge options ${JSON.stringify(o.converge)}`);
+        out(`settings: formation repeat ${o.repeat}, resharding ${o.keys} keys x ${o.reshardRepeat}, converge options ${JSON.stringify(o.converge)}, settle ${o.settleMs} ms, node config ${o.nodeConfig.length ? o.nodeConfig.map(([k, v]) => `${k}=${v}`).join(" ") : "as rendered by templates/redis"}`);
         const formation: Record<string, FormationResult[]> = { provider: [], "redis-cli": [] };
         if (!o.skipFormation) {
             out("(a) formation 3x1 on 6 fresh nodes: time until every node ok, agreeing, every replica linked");
@@ -306,7 +333,7 @@ async function main(): Promise<number> {
                 for (const tool of order) {
                     const res = await formationTrial(lab, tool, worker, o);
                     formation[tool].push(res);
-                    out(`  formation ${tool} #${r + 1}: ${fmtMs(res.ms)} (tool returned after ${fmtMs(res.toolMs)})${res.breakdown ? `; phases: ${res.breakdown}` : ""}`);
+                    out(`  formation ${tool} #${r + 1}: ${fmtMs(res.ms)} (tool returned after ${fmtMs(res.toolMs)})${res.breakdown ? `; phases: ${res.breakdown}` : ""}; last wait: ${res.waitedOn}`);
                 }
             }
             for (const tool of tools) out(`formation ${tool}: median ${fmtMs(median(formation[tool].map((x) => x.ms)))} over ${formation[tool].length} runs`);

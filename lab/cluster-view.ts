@@ -221,17 +221,24 @@ export class ClusterObserver {
 
     /**
      * Polls every `intervalMs` until `judge` says healthy or `timeoutMs` passes. Returns the
-     * elapsed time from `startedAt` (default: now) to the first healthy poll; throws with the last
-     * problems on timeout.
+     * elapsed time from `startedAt` (default: now) to the first healthy poll, and what the last
+     * unhealthy poll was waiting on (where the time went); throws with the last problems on timeout.
      */
-    async waitHealthy(expect: ClusterExpectation, opts: { timeoutMs: number; intervalMs?: number; startedAt?: number }): Promise<{ ms: number; reports: NodeReport[] }> {
+    async waitHealthy(
+        expect: ClusterExpectation,
+        opts: { timeoutMs: number; intervalMs?: number; startedAt?: number },
+    ): Promise<{ ms: number; reports: NodeReport[]; lastProblems: string[]; lastProblemsAtMs: number }> {
         const start = opts.startedAt ?? performance.now();
         const deadline = performance.now() + opts.timeoutMs;
         let last: HealthVerdict = { healthy: false, problems: ["not polled yet"] };
+        let lastProblems: string[] = [];
+        let lastProblemsAtMs = 0;
         for (;;) {
             const reports = await this.poll();
             last = judge(reports, expect);
-            if (last.healthy) return { ms: performance.now() - start, reports };
+            if (last.healthy) return { ms: performance.now() - start, reports, lastProblems, lastProblemsAtMs };
+            lastProblems = last.problems;
+            lastProblemsAtMs = performance.now() - start;
             if (performance.now() >= deadline) break;
             await new Promise((r) => setTimeout(r, opts.intervalMs ?? 25));
         }
