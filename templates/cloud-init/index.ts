@@ -104,7 +104,11 @@ export interface VmUserDataParams {
     nodeExporterImage: string;
     /** node_exporter listen port. Default 9100. */
     nodeExporterPort?: number;
-    /** Extra node_exporter flags (`--collector.x`), from components/exporter-targets.ts. */
+    /**
+     * The complete node_exporter flag list (components/exporter-targets.ts nodeExporterFlags()).
+     * Replaces the default (`--web.listen-address=<privateIp>:<port>`, textfile dir). The container
+     * sees the host's root at /host (`--path.rootfs=/host` is always added).
+     */
     nodeExporterFlags?: string[];
 }
 
@@ -124,7 +128,12 @@ export interface RedisNodeUserDataParams extends VmUserDataParams {
     redisImage: string;
     /** redis_exporter image pinned by digest. */
     redisExporterImage: string;
-    /** Extra redis_exporter flags, from components/exporter-targets.ts. */
+    /**
+     * The complete redis_exporter flag list (components/exporter-targets.ts redisExporterFlags() with
+     * the REDIS_CONTAINER TLS paths). Replaces the default, which is the same set: rediss:// to the
+     * node, user `exporter`, client certificate, `--config-command=INFO`, private listen address.
+     * Never a password: the container reads REDIS_PASSWORD from the env file fetched at boot.
+     */
     redisExporterFlags?: string[];
     /** maxmemory in bytes (see maxmemoryFor). */
     maxmemoryBytes: number;
@@ -186,7 +195,10 @@ export const REDIS_CONTAINER = {
 } as const;
 
 const DEFAULTS = { redisPort: 6379, busPort: 16379, redisExporterPort: 9121, nodeExporterPort: 9100 } as const;
-const FLAG_RE = /^--[a-z0-9][a-z0-9._-]*(=[A-Za-z0-9._:\/,=+@-]*)?$/;
+const FLAG_RE = /^--[a-z0-9][a-z0-9._-]*(=[A-Za-z0-9._:\/,=+@^()|?*$-]*)?$/;
+
+/** node_exporter's textfile collector dir (the backup job writes its metrics there). Same path on host and in the container. */
+export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter";
 const PACKAGES = ["docker.io", "curl", "jq", "xfsprogs"];
 
 function checkCommon(p: VmUserDataParams, pr: Problems): void {
@@ -283,8 +295,17 @@ function nodeExporterUnit(p: VmUserDataParams): string {
         unitName: "node-exporter",
         description: `node_exporter for ${p.nodeName}`,
         image: p.nodeExporterImage,
-        runArgs: ["--pid", "host", "--read-only", "--cap-drop", "ALL", "--user", "65534:65534", "-v", "/:/host:ro,rslave"],
-        command: ["--path.rootfs=/host", `--web.listen-address=${p.privateIp}:${p.nodeExporterPort ?? DEFAULTS.nodeExporterPort}`, ...(p.nodeExporterFlags ?? [])],
+        runArgs: [
+            "--pid", "host", "--read-only", "--cap-drop", "ALL", "--user", "65534:65534", "-v", "/:/host:ro,rslave",
+            "-v", `${NODE_EXPORTER_TEXTFILE_DIR}:${NODE_EXPORTER_TEXTFILE_DIR}:ro`,
+        ],
+        command: [
+            "--path.rootfs=/host",
+            ...(p.nodeExporterFlags ?? [
+                `--web.listen-address=${p.privateIp}:${p.nodeExporterPort ?? DEFAULTS.nodeExporterPort}`,
+                `--collector.textfile.directory=${NODE_EXPORTER_TEXTFILE_DIR}`,
+            ]),
+        ],
         healthTimeoutSec: 60,
         stopTimeoutSec: 10,
     });
@@ -386,11 +407,13 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             "--user", `${REDIS_UID}:${REDIS_UID}`, "--read-only", "--cap-drop", "ALL",
             "--env-file", "/run/redisforge/exporter/exporter.env", "-v", `${s}/tls:${c.secretsDir}/tls:ro`,
         ],
-        command: [
-            `--redis.addr=rediss://${p.privateIp}:${redisPort}`, "--redis.user=exporter", "--is-cluster",
-            `--tls-client-cert-file=${c.secretsDir}/tls/node.crt`, `--tls-client-key-file=${c.secretsDir}/tls/node.key`,
-            `--tls-ca-cert-file=${c.secretsDir}/tls/ca.crt`, `--web.listen-address=${p.privateIp}:${exporterPort}`,
-            ...(p.redisExporterFlags ?? []),
+        // Default = components/exporter-targets.ts redisExporterFlags(): the exporter ACL user has no
+        // CONFIG GET (it would reveal masterauth), hence --config-command=INFO.
+        command: p.redisExporterFlags ?? [
+            `--redis.addr=rediss://${p.privateIp}:${redisPort}`, "--redis.user=exporter",
+            `--tls-ca-cert-file=${c.secretsDir}/tls/ca.crt`, `--tls-client-cert-file=${c.secretsDir}/tls/node.crt`,
+            `--tls-client-key-file=${c.secretsDir}/tls/node.key`, `--web.listen-address=${p.privateIp}:${exporterPort}`,
+            "--config-command=INFO", "--redis-only-metrics", "--connection-timeout=5s",
         ],
         healthTimeoutSec: 60,
         stopTimeoutSec: 10,
@@ -414,6 +437,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             ["systemctl", "enable", "--now", "docker.service"],
             ["systemctl", "enable", "--now", "redisforge-data-disk.service"],
             ["systemctl", "enable", "--now", "redisforge-secrets.service"],
+            ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
             ["systemctl", "enable", "--now", "redis.service", "redis-exporter.service", "node-exporter.service"],
         ],
     };
@@ -475,6 +499,7 @@ export function buildEnvoyUserData(p: EnvoyUserDataParams): CloudConfig {
             ["systemctl", "enable", "--now", "redisforge-thp.service"],
             ["systemctl", "enable", "--now", "docker.service"],
             ["systemctl", "enable", "--now", "redisforge-secrets.service"],
+            ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
             ["systemctl", "enable", "--now", "envoy.service", "node-exporter.service"],
         ],
     };

@@ -15,8 +15,16 @@ export const LOG_LIMITS = { maxSize: "50m", maxFiles: 5 } as const;
 /** Open-files limit for containers (Redis needs maxclients + 32 descriptors). */
 export const NOFILE = 100000;
 
-/** A docker run argument we accept: flags and values without whitespace, quotes, `$`, `%` or `;`. */
-export const DOCKER_ARG_RE = /^[A-Za-z0-9_@:=,.\/+-]+$/;
+/**
+ * A docker run argument we accept: one word without whitespace, quotes, backslashes or `;`.
+ * `$` and `%` are allowed (regexes in exporter flags) and escaped for systemd as `$$` and `%%`.
+ */
+export const DOCKER_ARG_RE = /^[A-Za-z0-9_@:=,.\/+^()|?*$%-]+$/;
+
+/** systemd expands `$VAR` and `%x` specifiers in Exec lines; doubling them passes them literally. */
+export function systemdEscape(arg: string): string {
+    return arg.replace(/\$/g, "$$$$").replace(/%/g, "%%");
+}
 
 export interface ContainerUnitParams {
     /** Unit file name without `.service`, e.g. `redis`. Also the container name. */
@@ -44,7 +52,7 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
     pr.match("image", p.image, IMAGE_BY_DIGEST_RE, "must be pinned by digest (…@sha256:<64 hex>)", "pass the pushed image's repoDigest");
     if (/[\r\n]/.test(p.description ?? "")) pr.add("description", "must be one line", p.description, "remove newlines");
     [...p.runArgs, ...(p.command ?? [])].forEach((a, i) =>
-        pr.match(`args[${i}]`, a, DOCKER_ARG_RE, "must be one shell-safe word (no spaces, quotes, $, % or ;)", "split it into separate arguments"),
+        pr.match(`args[${i}]`, a, DOCKER_ARG_RE, "must be one word (no spaces, quotes, backslashes or ;)", "split it into separate arguments"),
     );
     (p.requires ?? []).forEach((u, i) => pr.match(`requires[${i}]`, u, /^[a-z0-9@.-]+\.(service|mount|target)$/, "must be a unit name", "use e.g. redisforge-secrets.service"));
     pr.throwIfAny(`systemd unit ${p.unitName}`);
@@ -55,8 +63,8 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
             containerName: p.unitName,
             description: p.description,
             image: p.image,
-            runArgs: p.runArgs.join(" "),
-            command: (p.command ?? []).join(" "),
+            runArgs: p.runArgs.map(systemdEscape).join(" "),
+            command: (p.command ?? []).map(systemdEscape).join(" "),
             requires: (p.requires ?? []).join(" "),
             nofile: NOFILE,
             logMaxSize: LOG_LIMITS.maxSize,

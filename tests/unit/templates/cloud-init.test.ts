@@ -17,6 +17,7 @@ import {
     renderCloudInitGzipBase64,
 } from "../../../templates/cloud-init";
 import { TemplateParamError } from "../../../templates/cloud-init/checks";
+import { nodeExporterFlags, redisExporterFlags } from "../../../components/exporter-targets";
 import { envoyParams, FAKE_SECRETS, redisNodeParams, secretRef } from "./fixtures";
 import { cloudInitSchema, shellcheck, tmpDir, writeTmp } from "./tools";
 
@@ -150,6 +151,22 @@ describe("redis node specifics", () => {
         expect(unit).toContain("--redis.user=exporter");
         expect(unit).toContain("--web.listen-address=10.0.1.10:9121");
         expect(unit).not.toMatch(/password=/i);
+    });
+
+    it("runs redis_exporter with the monitoring contract's flags by default; takes exporter-targets.ts flags verbatim", () => {
+        const unit = file(config, "/etc/systemd/system/redis-exporter.service").content;
+        const defaults = redisExporterFlags({
+            redisHost: "10.0.1.10", redisPort: 6379, caFile: "/run/secrets/redis/tls/ca.crt", clientCertFile: "/run/secrets/redis/tls/node.crt",
+            clientKeyFile: "/run/secrets/redis/tls/node.key", listenAddress: "10.0.1.10:9121",
+        });
+        expect(/^ExecStart=.*@sha256:[0-9a-f]{64} (.*)$/m.exec(unit)![1].split(" ")).toEqual(defaults);
+        const nodeFlags = nodeExporterFlags({ listenAddress: "10.0.1.10:9100" });
+        const withFlags = buildRedisNodeUserData({ ...redisNodeParams("aws"), nodeExporterFlags: nodeFlags });
+        const ne = file(withFlags, "/etc/systemd/system/node-exporter.service").content;
+        const args = /^ExecStart=.*@sha256:[0-9a-f]{64} (.*)$/m.exec(ne)![1].split(" ");
+        // systemd would expand `$)`: a literal dollar is written `$$`.
+        expect(args).toEqual(["--path.rootfs=/host", ...nodeFlags.map((f) => f.replace(/\$/g, "$$$$"))]);
+        expect(ne).toContain("-v /var/lib/prometheus/node-exporter:/var/lib/prometheus/node-exporter:ro");
     });
 
     it("fits the clouds' user-data limits (AWS 16 KiB raw: gzip+base64 form)", () => {
