@@ -269,7 +269,6 @@ function dockerDaemonJson(): string {
             "log-driver": "json-file",
             "log-opts": { "max-size": LOG_LIMITS.maxSize, "max-file": String(LOG_LIMITS.maxFiles) },
             "default-ulimits": { nofile: { Name: "nofile", Soft: NOFILE, Hard: NOFILE } },
-            "live-restore": true,
         },
         null,
         2,

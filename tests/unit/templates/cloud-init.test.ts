@@ -92,7 +92,8 @@ describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map(
             for (const u of units) {
                 const unit = file(config, `/etc/systemd/system/${u}.service`).content;
                 expect(unit).toMatch(/^Restart=always$/m);
-                expect(unit).toMatch(/^ExecStartPre=\/usr\/bin\/docker pull --quiet \S+@sha256:[0-9a-f]{64}$/m);
+                expect(unit).toMatch(/^ExecStartPre=-\/usr\/bin\/docker pull --quiet \S+@sha256:[0-9a-f]{64}$/m);
+                expect(unit).toMatch(/^ExecStart=\/usr\/bin\/docker run --rm --pull missing /m);
                 const run = /^ExecStart=(.*)$/m.exec(unit)![1];
                 expect(run).toMatch(/ \S+@sha256:[0-9a-f]{64}( |$)/);
                 expect(run).toContain("--log-opt max-size=50m --log-opt max-file=5");
