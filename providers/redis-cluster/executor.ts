@@ -50,6 +50,11 @@ export interface ExecutorOptions {
     migrateTimeoutMs?: number;
     /** Use CLUSTER MIGRATION when every node is >= 8.4. Default true. */
     atomicMigration?: boolean;
+    /**
+     * During create only, on masters that hold no keys: set repl-diskless-sync-delay to 0 until
+     * their replicas are linked, then restore the node's value. Default true.
+     */
+    fastInitialSync?: boolean;
     /** Addresses (host:port) that belonged to this cluster in an earlier run (from the provider's state). */
     formerNodes?: string[];
     log?: Logger;
@@ -69,6 +74,7 @@ export const EXECUTOR_DEFAULTS: Required<Omit<ExecutorOptions, "formerNodes" | "
     migrateSlotsPerRound: 128,
     migrateTimeoutMs: 10000,
     atomicMigration: true,
+    fastInitialSync: true,
 };
 
 /** An executor failure that names the node and the step. */
@@ -646,6 +652,7 @@ async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[],
             const c = await pool.get(p.target);
             try {
                 await c.cluster("SET-CONFIG-EPOCH", i + 1);
+                o.log(`SET-CONFIG-EPOCH ${i + 1} on ${p.target.label}`);
             } catch (e) {
                 // Lost a race with a MEET from an earlier run: harmless, epochs get resolved by the bus.
                 o.log(`CLUSTER SET-CONFIG-EPOCH on ${p.target.label} skipped: ${(e as Error).message}`);
@@ -664,6 +671,7 @@ async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[],
             if (!missing.length) return;
             const c = await pool.get(p.target);
             const args = missing.flatMap((r) => [r.start, r.end]);
+            o.log(`ADDSLOTSRANGE on ${p.target.label}: ${missing.map((r) => `${r.start}-${r.end}`).join(" ")}`);
             try {
                 await c.call("CLUSTER", "ADDSLOTSRANGE", ...args);
             } catch (e) {
@@ -684,6 +692,7 @@ async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[],
             const targets = used.filter((q) => q !== p && !known.has(q.addr));
             for (const q of targets) pipe.call("CLUSTER", "MEET", q.target.host, q.target.port, busPort.get(q.addr)!);
             if (!targets.length) return;
+            o.log(`MEET ${p.target.label} -> ${targets.map((q) => q.addr).join(", ")}`);
             const res = await pipe.exec();
             res!.forEach(([err], i) => {
                 if (err) throw new ClusterExecError(`CLUSTER MEET ${p.addr} -> ${targets[i].addr} failed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${err.message}`, p.addr, "meet");
@@ -695,12 +704,46 @@ async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[],
     await o.step("replicate");
     const replicaOf = new Map<string, string>();
     for (const s of placement.shards) for (const r of s.replicas) replicaOf.set(nodeAddress(specById.get(r)!), nodeAddress(specById.get(s.master)!));
-    await replicateAll(pool, replicaOf, probes, o);
+    // An EMPTY master has nothing to batch: skip repl-diskless-sync-delay (default 5 s) for the
+    // first sync, and put the node's own value back once the replicas are linked.
+    const restore = new Map<string, string>();
+    if (o.fastInitialSync) {
+        await Promise.all(
+            placement.shards.map(async (s) => {
+                const p = probeById.get(s.master)!;
+                if ((p.dbsize ?? 0) > 0 || !s.replicas.length) return;
+                try {
+                    const c = await pool.get(p.target);
+                    const cur = (await c.config("GET", "repl-diskless-sync-delay")) as string[];
+                    if (cur[1] && cur[1] !== "0") {
+                        await c.config("SET", "repl-diskless-sync-delay", "0");
+                        restore.set(p.addr, cur[1]);
+                    }
+                } catch (e) {
+                    o.log(`fast initial sync not available on ${p.target.label}: ${(e as Error).message}`);
+                }
+            }),
+        );
+    }
+    try {
+        await replicateAll(pool, replicaOf, probes, o);
 
-    // 5. Converged: every node knows every node, one slot map, cluster_state:ok, replicas linked.
-    await o.step("wait-converged");
-    o.progress({ phase: "converge", message: "waiting for the cluster to agree" });
-    await waitConverged(pool, { members: used.map((p) => p.spec!), replicaOf, fullCoverage: true }, creds, o, "create");
+        // 5. Converged: every node knows every node, one slot map, cluster_state:ok, replicas linked.
+        await o.step("wait-converged");
+        o.progress({ phase: "converge", message: "waiting for the cluster to agree" });
+        await waitConverged(pool, { members: used.map((p) => p.spec!), replicaOf, fullCoverage: true }, creds, o, "create");
+    } finally {
+        await Promise.all(
+            [...restore].map(async ([addr, value]) => {
+                try {
+                    const c = await pool.get(probes.find((p) => p.addr === addr)!.target);
+                    await c.config("SET", "repl-diskless-sync-delay", value);
+                } catch (e) {
+                    o.log(`could not restore repl-diskless-sync-delay=${value} on ${addr}: ${(e as Error).message}`);
+                }
+            }),
+        );
+    }
     o.log(`cluster formed in ${Date.now() - t0} ms`);
 }
 
@@ -722,7 +765,7 @@ async function replicateAll(pool: Pool, replicaOf: Map<string, string>, probes: 
                 if (view.some((n) => n.id === masterId && !n.handshake)) {
                     try {
                         await c.cluster("REPLICATE", masterId);
-                        o.log(`${r.target.label} replicates ${m.target.label}`);
+                        o.log(`REPLICATE ${r.target.label} -> ${m.target.label}`);
                         return;
                     } catch (e) {
                         lastErr = (e as Error).message;
