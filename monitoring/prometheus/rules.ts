@@ -1,5 +1,5 @@
 /**
- * RedisForge's Prometheus recording and alert rules, as typed objects. `npm run monitoring:generate`
+ * RedisForge's Prometheus recording and alert rules, as typed objects. `npx tsx monitoring/generate.ts`
  * (monitoring/generate.ts) serialises them to monitoring/prometheus/rules/redisforge.yml, which is
  * what operators load; a unit test fails when the committed file differs from this generator.
  *

@@ -47,7 +47,7 @@ import { ruleFile, RECORDING_RULES, ALERTS } from "../../../monitoring/prometheu
 import { dashboardQueries } from "../../../monitoring/grafana/dashboard";
 import { alertmanagerConfig, RECEIVERS } from "../../../monitoring/alertmanager/config";
 import { DOCUMENTED_ENVOY_STATS, documentedEnvoyExposition } from "./envoy-documented-metrics";
-import { exposedNames, freePort, httpGet, httpJson, Procs, sleep, waitFor } from "./harness";
+import { exposedNames, freePort, httpGet, httpJson, Proc, Procs, sleep, waitFor } from "./harness";
 import { metricRefs } from "./promql";
 import { run } from "../../unit/monitoring/tools";
 
@@ -80,6 +80,7 @@ let envoyPort = 0;
 let promPort = 0;
 let amPort = 0;
 let sameZone: { master: string; replica: string };
+const exporters: Proc[] = [];
 let orphan: { node: string; index: number; shard: number };
 
 const idx = (id: string) => Number(/^node(\d+)$/.exec(id)![1]);
@@ -203,6 +204,11 @@ test("the exporter ACL user: each granted command is necessary (without it: erro
 });
 
 test("real redis_exporter and node_exporter output holds every metric the rules and dashboard read; scrapes are clean", async () => {
+    // Count errors and denials from here on: everything after this point is the exporters' doing.
+    for (let i = 0; i < 6; i++) {
+        await lab!.cli(i, ["CONFIG", "RESETSTAT"]);
+        await lab!.cli(i, ["ACL", "LOG", "RESET"]);
+    }
     const now = Math.floor(Date.now() / 1000);
     for (let i = 0; i < 6; i++) {
         const textfiles = path.join(root, `textfile-node${i}`);
@@ -211,15 +217,15 @@ test("real redis_exporter and node_exporter output holds every metric the rules 
             path.join(textfiles, "redisforge_backup.prom"),
             `# HELP ${BACKUP_LAST_SUCCESS_METRIC} Unix time of the last successful backup.\n# TYPE ${BACKUP_LAST_SUCCESS_METRIC} gauge\n${BACKUP_LAST_SUCCESS_METRIC} ${now}\n`,
         );
-        startRedisExporter(i, redisExporterPort[i]);
-        procs.start(`node_exporter node${i}`, "prometheus-node-exporter", [
+        exporters.push(startRedisExporter(i, redisExporterPort[i]));
+        exporters.push(procs.start(`node_exporter node${i}`, "prometheus-node-exporter", [
             ...nodeExporterFlags({ listenAddress: `127.0.0.1:${nodeExporterPort[i]}`, textfileDir: textfiles }),
             // Test-only: only the collectors the rules read (all three are on by default in production).
             "--collector.disable-defaults",
             "--collector.filesystem",
             "--collector.filefd",
             "--collector.textfile",
-        ]);
+        ]));
     }
     const exposed = new Set<string>();
     for (let i = 0; i < 6; i++) {
@@ -257,6 +263,7 @@ test("real redis_exporter and node_exporter output holds every metric the rules 
         expect(await aclLog(i)).toBe("");
         expect(await errorstats(i)).not.toMatch(/NOPERM/);
     }
+    for (const p of exporters) expect(`${p.name}: ${p.output().split("\n").filter((l) => /level=(error|fatal)/.test(l)).join("\n")}`).toBe(`${p.name}: `);
 });
 
 test("real Prometheus with the generated targets, scrape config and rules; real Alertmanager with the Discord config", async () => {
@@ -392,6 +399,12 @@ test("real Prometheus with the generated targets, scrape config and rules; real 
     expect(missing.map((a) => a.labels.shard)).toEqual([String(orphan.shard)]);
     expect(before.filter((a) => a.labels.alertname === "RedisClusterDown")).toEqual([]);
     expect(before.filter((a) => a.labels.alertname === "RedisDown")).toEqual([]);
+
+    // After ~10 s of 1 s scrapes by Prometheus: still no error from any exporter, no denied command.
+    for (const p of exporters) expect(`${p.name}: ${p.output().split("\n").filter((l) => /level=(error|fatal)/.test(l)).join("\n")}`).toBe(`${p.name}: `);
+    for (let i = 0; i < 6; i++) expect(`node${i}: ${await aclLog(i)}${await errorstats(i)}`).toBe(`node${i}: `);
+    const scrapeErrors = await promQuery(`sum(redis_exporter_last_scrape_error{cluster="${CLUSTER}"})`);
+    expect(scrapeErrors[0].value[1]).toBe("0");
 
     // --- kill the master that has no replica: the cluster cannot fail over and goes down.
     const killedAt = Date.now();

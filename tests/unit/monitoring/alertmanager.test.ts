@@ -62,6 +62,16 @@ describe("Alertmanager 0.25 variant (Debian)", () => {
         expect(r.code).toBe(0);
     });
 
+    test("render-025.ts writes the same variant from the secret files, mode 0600, without printing the URLs", () => {
+        const out = path.join(tmp.dir, "rendered.yml");
+        const r = run("npx", ["tsx", "monitoring/alertmanager/render-025.ts", "--critical-file", path.join(tmp.dir, "critical.url"), "--warning-file", path.join(tmp.dir, "warning.url"), "--out", out]);
+        expect(r.code).toBe(0);
+        expect(r.output).not.toContain("token");
+        expect(fs.statSync(out).mode & 0o777).toBe(0o600);
+        expect(fs.readFileSync(out, "utf8")).toBe(fs.readFileSync(file, "utf8"));
+        expect(run("amtool", ["check-config", out]).code).toBe(0);
+    });
+
     test("amtool check-config fails on a broken variant (the check can fail)", () => {
         const broken = path.join(tmp.dir, "broken.yml");
         fs.writeFileSync(broken, fs.readFileSync(file, "utf8").replace(`receiver: ${RECEIVERS.critical}`, "receiver: no-such-receiver"));
