@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { gunzipSync } from "zlib";
+import fc from "fast-check";
 import { parse } from "yaml";
 import {
     buildEnvoyUserData,
@@ -286,6 +287,37 @@ describe("secret values are refused as parameters and never rendered", () => {
         for (const cloud of CLOUD_KINDS) {
             const out = renderCloudInit(buildRedisNodeUserData(redisNodeParams(cloud))) + renderCloudInit(buildEnvoyUserData(envoyParams(cloud)));
             for (const s of FAKE_SECRETS) expect(out).not.toContain(s.split("\n")[0]);
+        }
+    });
+});
+
+describe("properties", () => {
+    const password = fc.uint8Array({ minLength: 24, maxLength: 48 }).map((b) => Buffer.from(b).toString("base64url"));
+    const stringParams = ["clusterName", "nodeName", "zone", "privateIp", "dataDiskDevice", "redisImage", "redisExporterImage", "nodeExporterImage"] as const;
+    const secretKeys = ["tlsCert", "tlsKey", "tlsCa", "usersAcl", "secretsInclude", "exporterPassword"] as const;
+
+    it("a generated-password-shaped value is refused in every string parameter and secret slot, on every cloud", () => {
+        fc.assert(
+            fc.property(password, fc.constantFrom(...CLOUD_KINDS), fc.constantFrom<string>(...stringParams, ...secretKeys.map((k) => `secrets.${k}`)), (pw, cloud, slot) => {
+                const p = redisNodeParams(cloud);
+                if (slot.startsWith("secrets.")) (p.secrets as unknown as Record<string, string>)[slot.slice(8)] = pw;
+                else (p as unknown as Record<string, string>)[slot] = pw;
+                let msg = "";
+                try {
+                    buildRedisNodeUserData(p);
+                } catch (e) {
+                    msg = (e as Error).message;
+                }
+                return msg.includes(`- ${slot}: `) && !msg.includes(pw);
+            }),
+            { numRuns: 300 },
+        );
+    });
+
+    it("user-data is deterministic (the same inputs never cause a VM diff)", () => {
+        for (const cloud of CLOUD_KINDS) {
+            expect(renderCloudInit(buildRedisNodeUserData(redisNodeParams(cloud)))).toBe(renderCloudInit(buildRedisNodeUserData(redisNodeParams(cloud))));
+            expect(renderCloudInitGzipBase64(buildEnvoyUserData(envoyParams(cloud)))).toBe(renderCloudInitGzipBase64(buildEnvoyUserData(envoyParams(cloud))));
         }
     });
 });
