@@ -321,3 +321,42 @@ describe("properties", () => {
         }
     });
 });
+
+describe("layout consistency: every file a config names is where the boot script / mounts put it", () => {
+    /** `-v host:container[:opts]` pairs of a unit's docker run line. */
+    const mounts = (unit: string) => [...unit.matchAll(/ -v ([^: ]+):([^: ]+)(?::\S+)?/g)].map((m) => ({ host: m[1], container: m[2] }));
+    const toHost = (unit: string, p: string) => {
+        const m = mounts(unit).filter((x) => p === x.container || p.startsWith(`${x.container}/`)).sort((a, b) => b.container.length - a.container.length)[0];
+        return m ? m.host + p.slice(m.container.length) : null;
+    };
+    const secretDests = (c: CloudConfig) => file(c, "/etc/redisforge/secrets.list").content.split("\n").filter((l) => l && !l.startsWith("#")).map((l) => l.split(" ")[0]);
+
+    it.each(CLOUD_KINDS)("%s redis node: redis.conf paths map to fetched secrets, the data disk, and the exporter's TLS files", (cloud) => {
+        const c = buildRedisNodeUserData(redisNodeParams(cloud));
+        const unit = file(c, "/etc/systemd/system/redis.service").content;
+        const conf = file(c, "/etc/redisforge/redis/redis.conf").content;
+        const dests = secretDests(c);
+        for (const key of ["tls-cert-file", "tls-key-file", "tls-ca-cert-file", "aclfile", "include"]) {
+            const p = new RegExp(`^${key} (\\S+)$`, "m").exec(conf)![1];
+            expect([key, toHost(unit, p)]).toEqual([key, expect.stringMatching(/^\/run\/redisforge\/redis\//)]);
+            expect(dests).toContain(toHost(unit, p));
+        }
+        expect(toHost(unit, /^dir (\S+)$/m.exec(conf)![1])).toBe(file(c, "/etc/redisforge/boot.env").content.match(/^DATA_MOUNT=(.*)$/m)![1]);
+        // The image's CMD reads /etc/redis/redis.conf: that is the rendered file.
+        expect(toHost(unit, "/etc/redis/redis.conf")).toBe("/etc/redisforge/redis/redis.conf");
+        const exporter = file(c, "/etc/systemd/system/redis-exporter.service").content;
+        for (const m of exporter.matchAll(/--tls-[a-z-]+-file=(\S+)/g)) expect(dests).toContain(toHost(exporter, m[1]));
+        expect(dests).toContain(/--env-file (\S+)/.exec(exporter)![1]);
+    });
+
+    it.each(CLOUD_KINDS)("%s envoy node: every filename in envoy.yaml maps to a fetched secret", (cloud) => {
+        const c = buildEnvoyUserData(envoyParams(cloud));
+        const unit = file(c, "/etc/systemd/system/envoy.service").content;
+        const yaml = file(c, "/etc/redisforge/envoy/envoy.yaml").content;
+        const names = [...yaml.matchAll(/filename: (\S+)/g)].map((m) => m[1]);
+        expect(names.length).toBe(7);
+        const dests = secretDests(c);
+        for (const n of names) expect(dests).toContain(toHost(unit, n));
+        expect(toHost(unit, "/etc/envoy/envoy.yaml")).toBe("/etc/redisforge/envoy/envoy.yaml");
+    });
+});
