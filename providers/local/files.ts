@@ -75,6 +75,13 @@ export const localFilesProvider: pulumi.dynamic.ResourceProvider = {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const fs = require("fs") as typeof import("fs");
         fs.rmSync(props.dir, { recursive: true, force: true });
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const path = require("path") as typeof import("path");
+        try {
+            fs.rmdirSync(path.dirname(props.dir)); // the stack dir, once nothing else is in it
+        } catch {
+            // not empty: node data dirs are removed by their own resources
+        }
     },
 };
 

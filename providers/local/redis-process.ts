@@ -138,19 +138,41 @@ function writeFiles(i: RedisProcessInputs): void {
     put(PROCESS_FILES.ca, i.tlsCa);
 }
 
-/** True if `pid` runs redis-server with the config file in `dataDir`. */
+/**
+ * True if `pid` is this node's redis-server: its command line is redis-server (which rewrites its
+ * title to `redis-server <host>:<port> [cluster]`) and its working directory is the node's data dir
+ * (we start it there).
+ */
 function ownsPid(pid: number, dataDir: string): boolean {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require("fs") as typeof import("fs");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const path = require("path") as typeof import("path");
     if (!pid) return false;
     try {
         const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-        return cmdline.includes("redis-server") && cmdline.includes(path.join(dataDir, "redis.conf"));
+        const cwd = fs.readlinkSync(`/proc/${pid}/cwd`).replace(/ \(deleted\)$/, "");
+        return cmdline.startsWith("redis-server") && cwd === dataDir;
     } catch {
         return false;
     }
+}
+
+/** True if something accepts TCP connections on host:port. */
+function portInUse(host: string, port: number): Promise<boolean> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const net = require("net") as typeof import("net");
+    return new Promise<boolean>((resolve) => {
+        const s = net.connect({ host, port });
+        s.setTimeout(1000);
+        s.once("connect", () => {
+            s.destroy();
+            resolve(true);
+        });
+        s.once("error", () => resolve(false));
+        s.once("timeout", () => {
+            s.destroy();
+            resolve(false);
+        });
+    });
 }
 
 function alive(pid: number): boolean {
@@ -168,13 +190,16 @@ async function startProcess(i: RedisProcessInputs): Promise<number> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const cp = require("child_process") as typeof import("child_process");
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const net = require("net") as typeof import("net");
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require("fs") as typeof import("fs");
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const path = require("path") as typeof import("path");
     const bin = i.redisServer || "redis-server";
     const conf = path.join(i.dataDir, "redis.conf");
+    for (const [what, port] of [["port", Number(i.port)], ["busPort", Number(i.busPort)]] as const) {
+        if (await portInUse(i.host, port)) {
+            throw new Error(`${i.nodeName}: ${what} ${i.host}:${port} is already in use by another process; stop it (e.g. a stack or lab left running: \`ss -ltnp 'sport = :${port}'\`) or choose other redisforge:redisPort/busPort`);
+        }
+    }
     const child = cp.spawn(bin, [conf], { cwd: i.dataDir, detached: true, stdio: "ignore" });
     const spawnError = new Promise<Error>((resolve) => child.once("error", resolve));
     child.unref();
@@ -183,23 +208,10 @@ async function startProcess(i: RedisProcessInputs): Promise<number> {
     fs.writeFileSync(path.join(i.dataDir, "redis.pid"), `${pid}\n`, { mode: 0o600 });
     const timeoutMs = Number(i.startTimeoutSec || 20) * 1000;
     const deadline = Date.now() + timeoutMs;
-    const tryConnect = () =>
-        new Promise<boolean>((resolve) => {
-            const s = net.connect({ host: i.host, port: Number(i.port) });
-            s.setTimeout(1000);
-            s.once("connect", () => {
-                s.destroy();
-                resolve(true);
-            });
-            s.once("error", () => resolve(false));
-            s.once("timeout", () => {
-                s.destroy();
-                resolve(false);
-            });
-        });
     while (Date.now() < deadline) {
         if (!alive(pid)) break;
-        if (await tryConnect()) return pid;
+        // Ours is listening once the port answers while our pid still runs redis-server from our dir.
+        if ((await portInUse(i.host, Number(i.port))) && alive(pid) && ownsPid(pid, i.dataDir)) return pid;
         await new Promise((r) => setTimeout(r, 100));
     }
     const logFile = path.join(i.dataDir, "redis.log");
@@ -284,6 +296,16 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
             throw new Error(`${props.nodeName}: redis-server pid ${props.pid} did not stop after SIGTERM and SIGKILL; data dir ${props.dataDir} kept`);
         }
         fs.rmSync(props.dataDir, { recursive: true, force: true });
+        // The last node of a stack also takes `<stateDir>/nodes` and `<stateDir>` with it (only if empty).
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const path = require("path") as typeof import("path");
+        for (const dir of [path.dirname(props.dataDir), path.dirname(path.dirname(props.dataDir))]) {
+            try {
+                fs.rmdirSync(dir);
+            } catch {
+                break; // not empty (other nodes, client files) or already gone
+            }
+        }
     },
 };
 
