@@ -115,6 +115,13 @@ describe("ACL users on a real redis-server", () => {
         expect(await lab.cli(0, ["PING"])).toMatch(/PONG/); // still alive after the SHUTDOWN attempt
     });
 
+    it("app, Envoy's upstream user, can run CLUSTER SLOTS (envoy.clusters.redis discovers the topology with it)", async () => {
+        const app = await as("app");
+        const slots = (await app.call("CLUSTER", "SLOTS")) as unknown[][];
+        expect(slots[0].slice(0, 2)).toEqual([0, 16383]);
+        expect((slots[0][2] as unknown[])[1]).toBe(lab.nodes[0].port);
+    });
+
     it("readonly can GET but not SET or DEL", async () => {
         const admin = await as("admin");
         await admin.set("acl:ro", "x");

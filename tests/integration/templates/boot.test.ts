@@ -1,0 +1,220 @@
+/**
+ * A Redis VM's boot, simulated for real on this machine, for each cloud:
+ *
+ *   1. the user-data's write_files are laid down in a scratch root (R) — units, scripts, boot.env,
+ *      secrets.list and the redis.conf rendered for this server's version;
+ *   2. inside a private mount namespace (`unshare -m --propagation private`: nothing is visible
+ *      outside, nothing outside is changed) R gets the host's /usr and /dev and a tmpfs /run;
+ *   3. the user-data's fetch-secrets.sh runs chrooted in R with its VM defaults, reading every
+ *      secret by reference from the cloud stand-in (IMDS/metadata + secret store on 127.0.0.1);
+ *   4. the redis unit's `docker run -v` mounts are applied as bind mounts, and the image's
+ *      entrypoint (templates/docker/redis) starts a real redis-server chrooted in R as uid 999;
+ *   5. the image's health check passes inside that root, and a TLS client with the cluster CA's
+ *      client certificate uses the ACL users the fetched users.acl defines.
+ *
+ * What this cannot show: Docker itself, systemd, cloud-init's own run, the real cloud APIs.
+ * Needs root (mount namespace, chroot); the redis-server listens on 127.0.0.1 only.
+ */
+import { ChildProcess, spawn, spawnSync } from "child_process";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import Redis from "ioredis";
+import { buildRedisNodeUserData, CLOUD_KINDS, CloudKind, REDIS_UID } from "../../../templates/cloud-init";
+import { ACL_USERS, AclPasswords, renderSecretsInclude, renderUsersAcl } from "../../../templates/redis";
+import { ensureLabTls } from "../../../lab/tls";
+import { pidAlive, redisServerVersion } from "../../../lab/lab";
+import { redisNodeParams } from "../../unit/templates/fixtures";
+import { CloudStandin, startCloudStandin } from "../../unit/templates/cloud-standin";
+
+jest.setTimeout(90000);
+
+const DOCKER = path.resolve(__dirname, "../../../templates/docker/redis");
+const top = fs.mkdtempSync(path.join(os.tmpdir(), "redisforge-boot-"));
+fs.chmodSync(top, 0o755);
+const procs: ChildProcess[] = [];
+let standin: CloudStandin;
+const tls = ensureLabTls(path.join(top, "pki"), ["127.0.0.1", "localhost"]);
+const passwords = Object.fromEntries(ACL_USERS.map((u) => [u, randomBytes(32).toString("base64url")])) as AclPasswords;
+
+beforeAll(async () => {
+    if (process.getuid!() !== 0) throw new Error("boot.test.ts needs root (mount namespace + chroot), as on the CI machine");
+    standin = await startCloudStandin({
+        "node0-cert": fs.readFileSync(tls.certFile, "utf8"),
+        "node0-key": fs.readFileSync(tls.keyFile, "utf8"),
+        "ca-cert": fs.readFileSync(tls.caFile, "utf8"),
+        "users-acl": renderUsersAcl(passwords),
+        "node-secrets": renderSecretsInclude(passwords),
+        "exporter-password": passwords.exporter,
+    });
+});
+
+afterAll(async () => {
+    for (const p of procs) if (p.pid && pidAlive(p.pid)) process.kill(p.pid, "SIGKILL");
+    await standin?.close();
+    fs.rmSync(top, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+    return new Promise((resolve) => {
+        const s = net.createServer().listen(0, "127.0.0.1", () => {
+            const p = (s.address() as net.AddressInfo).port;
+            s.close(() => resolve(p));
+        });
+    });
+}
+
+/** The namespace side: mounts, secrets fetch, docker-run mounts, then exec the image entrypoint. */
+const BOOT_SH = `#!/bin/bash
+set -euo pipefail
+R=$1; shift
+for d in bin lib lib64 sbin; do [[ -d /usr/$d ]] && mount --rbind "/usr/$d" "$R/usr/$d"; done
+mount --rbind /dev "$R/dev"
+mount --rbind /etc/alternatives "$R/etc/alternatives"   # awk -> mawk
+mount -t proc proc "$R/proc" 2>/dev/null || mount --rbind /proc "$R/proc"
+mount -t tmpfs -o mode=0755 tmpfs "$R/run"
+mount -t tmpfs -o mode=1777 tmpfs "$R/tmp"
+# cloud-init final stage: the secrets unit (ExecStart=/usr/local/lib/redisforge/fetch-secrets.sh)
+chroot "$R" /usr/local/lib/redisforge/fetch-secrets.sh
+# docker run -v host:container[:ro] of the redis unit, given as arguments
+for m in "$@"; do
+  IFS=: read -r host container mode <<<"$m"
+  mkdir -p "$R$container"
+  mount --bind "$R$host" "$R$container"
+  [[ $mode == ro ]] && mount -o remount,bind,ro "$R$container"
+done
+echo "boot: mounts ready" >&2
+exec chroot --userspec=${REDIS_UID}:${REDIS_UID} "$R" /bin/sh /image/entrypoint.sh /etc/redis/redis.conf
+`;
+
+interface Booted {
+    pid: number;
+    root: string;
+    port: number;
+    log: () => string;
+}
+
+async function boot(cloud: CloudKind): Promise<Booted> {
+    const root = path.join(top, cloud);
+    const port = await freePort();
+    const ud = buildRedisNodeUserData({
+        ...redisNodeParams(cloud),
+        privateIp: "127.0.0.1",
+        redisPort: port,
+        busPort: await freePort(),
+        redisVersion: redisServerVersion(),
+        maxmemoryBytes: 128 * 1024 * 1024,
+    });
+    for (const w of ud.write_files) {
+        const f = path.join(root, w.path);
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, w.content, { mode: parseInt(w.permissions ?? "0644", 8) });
+    }
+    for (const d of ["usr/bin", "usr/lib", "usr/lib64", "usr/sbin", "dev", "proc", "run", "tmp", "image", "etc/alternatives"]) fs.mkdirSync(path.join(root, d), { recursive: true });
+    for (const l of ["bin", "lib", "lib64", "sbin"]) fs.symlinkSync(`usr/${l}`, path.join(root, l));
+    for (const f of ["ld.so.cache", "passwd", "group", "nsswitch.conf"]) if (fs.existsSync(`/etc/${f}`)) fs.copyFileSync(`/etc/${f}`, path.join(root, "etc", f));
+    for (const f of ["entrypoint.sh", "healthcheck.sh"]) fs.copyFileSync(path.join(DOCKER, f), path.join(root, "image", f));
+    // What data-disk.sh leaves behind: the mount point owned by the redis uid, 0700.
+    const data = path.join(root, "var/lib/redisforge/data");
+    fs.mkdirSync(data, { recursive: true });
+    fs.chownSync(data, REDIS_UID, REDIS_UID);
+    fs.chmodSync(data, 0o700);
+    fs.writeFileSync(path.join(top, "boot.sh"), BOOT_SH, { mode: 0o755 });
+
+    const unit = ud.write_files.find((w) => w.path === "/etc/systemd/system/redis.service")!.content;
+    const mounts = [...unit.matchAll(/ -v (\S+)/g)].map((m) => m[1]);
+    expect(mounts).toEqual(["/etc/redisforge/redis:/etc/redis:ro", "/run/redisforge/redis:/run/secrets/redis:ro", "/var/lib/redisforge/data:/data"]);
+
+    let log = "";
+    const p = spawn("unshare", ["-m", "--propagation", "private", "bash", path.join(top, "boot.sh"), root, ...mounts], {
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", MAX_ATTEMPTS: "3", RETRY_SLEEP: "0", ...standin.env() },
+        stdio: ["ignore", "pipe", "pipe"],
+    });
+    procs.push(p);
+    p.stdout!.on("data", (d) => (log += d));
+    p.stderr!.on("data", (d) => (log += d));
+    const b: Booted = { pid: p.pid!, root, port, log: () => log };
+    const deadline = Date.now() + 30000;
+    while (Date.now() < deadline) {
+        if (p.exitCode !== null) throw new Error(`boot of ${cloud} exited ${p.exitCode}:\n${log}`);
+        if (/Ready to accept connections/.test(log)) return b;
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`redis on the ${cloud} boot did not get ready in 30 s:\n${log}`);
+}
+
+async function stop(b: Booted) {
+    process.kill(b.pid, "SIGTERM");
+    const deadline = Date.now() + 10000;
+    while (pidAlive(b.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (pidAlive(b.pid)) process.kill(b.pid, "SIGKILL");
+}
+
+describe.each(CLOUD_KINDS)("%s Redis VM boot", (cloud) => {
+    let b: Booted;
+    const clients: Redis[] = [];
+    beforeAll(async () => {
+        b = await boot(cloud);
+    });
+    afterAll(async () => {
+        await Promise.allSettled(clients.map((c) => c.quit()));
+        if (b) await stop(b);
+    });
+    const client = (user: "admin" | "app") => {
+        const c = new Redis({
+            host: "127.0.0.1", port: b.port, username: user, password: passwords[user], lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false,
+            tls: { ca: fs.readFileSync(tls.caFile), cert: fs.readFileSync(tls.clientCertFile), key: fs.readFileSync(tls.clientKeyFile), servername: "localhost" },
+        });
+        clients.push(c);
+        return c;
+    };
+
+    it("fetched every secret into /run (tmpfs) as 0400 files owned by the redis uid", () => {
+        const run = `/proc/${b.pid}/root/run/redisforge`;
+        for (const f of ["redis/tls/node.crt", "redis/tls/node.key", "redis/tls/ca.crt", "redis/users.acl", "redis/secrets.conf"]) {
+            const st = fs.statSync(path.join(run, f));
+            expect([f, (st.mode & 0o777).toString(8), st.uid]).toEqual([f, "400", REDIS_UID]);
+        }
+        expect(fs.readFileSync(path.join(run, "exporter/exporter.env"), "utf8")).toBe(`REDIS_PASSWORD=${passwords.exporter}\n`);
+        expect(fs.readFileSync(path.join(run, "redis/tls/node.key"), "utf8")).toBe(fs.readFileSync(tls.keyFile, "utf8"));
+        // Nothing of it is visible outside the VM's namespace.
+        expect(fs.existsSync(path.join(b.root, "run/redisforge"))).toBe(false);
+    });
+
+    it("runs redis-server as uid 999 from the user-data's redis.conf and the container paths", async () => {
+        expect(fs.readFileSync(`/proc/${b.pid}/cmdline`, "utf8")).toMatch(/redis-server/);
+        expect(/^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${b.pid}/status`, "utf8"))![1]).toBe(String(REDIS_UID));
+        const admin = client("admin");
+        await admin.connect();
+        expect(await admin.config("GET", "dir")).toEqual(["dir", "/data"]);
+        expect(await admin.config("GET", "tls-cert-file")).toEqual(["tls-cert-file", "/run/secrets/redis/tls/node.crt"]);
+        expect(await admin.config("GET", "port")).toEqual(["port", "0"]);
+        expect(await admin.config("GET", "masteruser")).toEqual(["masteruser", "replication"]);
+    });
+
+    it("the image's health check passes inside the VM root", () => {
+        const r = spawnSync("nsenter", ["-t", String(b.pid), "-m", "chroot", `--userspec=${REDIS_UID}:${REDIS_UID}`, b.root, "/bin/sh", "/image/healthcheck.sh"], { encoding: "utf8", timeout: 15000 });
+        expect(`${r.stdout}${r.stderr}`).toBe("");
+        expect(r.status).toBe(0);
+    });
+
+    it("serves the ACL users from the fetched users.acl, with AOF on the data disk", async () => {
+        const admin = client("admin");
+        if (admin.status !== "ready") await admin.connect();
+        await admin.call("CLUSTER", "ADDSLOTSRANGE", "0", "16383");
+        const deadline = Date.now() + 20000;
+        while (!/cluster_state:ok/.test(String(await admin.call("CLUSTER", "INFO")))) {
+            if (Date.now() > deadline) throw new Error("cluster_state did not become ok");
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        const app = client("app");
+        await app.connect();
+        expect(await app.set("boot:key", cloud)).toBe("OK");
+        expect(await app.get("boot:key")).toBe(cloud);
+        await expect(app.flushall()).rejects.toThrow(/NOPERM/);
+        const aof = path.join(b.root, "var/lib/redisforge/data/appendonlydir");
+        expect(fs.readdirSync(aof).some((f) => f.endsWith(".incr.aof"))).toBe(true);
+    });
+});
