@@ -53,11 +53,6 @@ export interface ClusterExpectation {
     masters: number;
     /** Total number of replicas in the cluster. */
     replicas: number;
-    /**
-     * Skip the cluster_state:ok check (default false): "joined" rather than "healthy", e.g. right
-     * after a MEET, when the new master holds back cluster_state:ok for its rejoin delay.
-     */
-    ignoreState?: boolean;
 }
 
 export interface HealthVerdict {
@@ -128,7 +123,7 @@ export function judge(reports: NodeReport[], expect: ClusterExpectation): Health
             problems.push(`${r.address}: ${r.error}`);
             continue;
         }
-        if (r.clusterState !== "ok" && !expect.ignoreState) problems.push(`${r.address}: cluster_state:${r.clusterState}`);
+        if (r.clusterState !== "ok") problems.push(`${r.address}: cluster_state:${r.clusterState}`);
         for (const n of r.nodes) {
             if (n.badFlags.length) problems.push(`${r.address} sees ${n.address} as ${n.badFlags.join(",")}`);
             if (n.id !== r.myId && !n.connected) problems.push(`${r.address}: bus link to ${n.address} is disconnected`);
