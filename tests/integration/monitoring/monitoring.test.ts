@@ -445,6 +445,9 @@ test("real Prometheus with the generated targets, scrape config and rules; real 
         500,
     );
     expect(inhibited.labels.scope).toBe("node");
+    // Inhibition is scoped: cluster-level alerts stay active next to RedisClusterDown.
+    const sameZoneInAm = await httpJson<AmAlert[]>(`http://127.0.0.1:${amPort}/api/v2/alerts?filter=${encodeURIComponent('alertname="RedisMasterReplicaSameZone"')}`);
+    expect(sameZoneInAm.map((a) => a.status.state)).toEqual(["active"]);
     const clusterDownPost = await waitFor(
         "RedisClusterDown posted to the critical Discord webhook",
         async () => posts.find((p) => p.path === "/discord/critical" && p.body.includes("RedisClusterDown")),
