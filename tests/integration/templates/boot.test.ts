@@ -93,17 +93,22 @@ interface Booted {
     pid: number;
     root: string;
     port: number;
+    exporterPort: number;
+    /** redis_exporter flags from the redis-exporter unit's ExecStart (after the image). */
+    exporterFlags: string[];
     log: () => string;
 }
 
 async function boot(cloud: CloudKind): Promise<Booted> {
     const root = path.join(top, cloud);
     const port = await freePort();
+    const exporterPort = await freePort();
     const ud = buildRedisNodeUserData({
         ...redisNodeParams(cloud),
         privateIp: "127.0.0.1",
         redisPort: port,
         busPort: await freePort(),
+        redisExporterPort: exporterPort,
         redisVersion: redisServerVersion(),
         maxmemoryBytes: 128 * 1024 * 1024,
     });
@@ -135,7 +140,9 @@ async function boot(cloud: CloudKind): Promise<Booted> {
     procs.push(p);
     p.stdout!.on("data", (d) => (log += d));
     p.stderr!.on("data", (d) => (log += d));
-    const b: Booted = { pid: p.pid!, root, port, log: () => log };
+    const exporterUnit = ud.write_files.find((w) => w.path === "/etc/systemd/system/redis-exporter.service")!.content;
+    const exporterFlags = /^ExecStart=.*@sha256:[0-9a-f]{64} (.*)$/m.exec(exporterUnit)![1].split(" ");
+    const b: Booted = { pid: p.pid!, root, port, exporterPort, exporterFlags, log: () => log };
     const deadline = Date.now() + 30000;
     while (Date.now() < deadline) {
         if (p.exitCode !== null) throw new Error(`boot of ${cloud} exited ${p.exitCode}:\n${log}`);
@@ -198,6 +205,38 @@ describe.each(CLOUD_KINDS)("%s Redis VM boot", (cloud) => {
         const r = spawnSync("nsenter", ["-t", String(b.pid), "-m", "chroot", `--userspec=${REDIS_UID}:${REDIS_UID}`, b.root, "/bin/sh", "/image/healthcheck.sh"], { encoding: "utf8", timeout: 15000 });
         expect(`${r.stdout}${r.stderr}`).toBe("");
         expect(r.status).toBe(0);
+    });
+
+    it("the redis-exporter unit's flags + fetched env file: the real redis_exporter scrapes as `exporter` without NOPERM", async () => {
+        const env = fs.readFileSync(`/proc/${b.pid}/root/run/redisforge/exporter/exporter.env`, "utf8").trim();
+        // The unit mounts the TLS dir at the same container path the flags name; the binary is Debian's 1.45.
+        const [bin, ...args] = ["nsenter", "-t", String(b.pid), "-m", "chroot", `--userspec=${REDIS_UID}:${REDIS_UID}`, b.root, "/usr/bin/prometheus-redis-exporter", ...b.exporterFlags];
+        let out = "";
+        const exp = spawn(bin, args, { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", [env.split("=")[0]]: env.slice(env.indexOf("=") + 1) }, stdio: ["ignore", "pipe", "pipe"] });
+        procs.push(exp);
+        exp.stdout!.on("data", (d) => (out += d));
+        exp.stderr!.on("data", (d) => (out += d));
+        try {
+            let metrics = "";
+            const deadline = Date.now() + 15000;
+            while (Date.now() < deadline && !/^redis_up 1$/m.test(metrics)) {
+                await new Promise((r) => setTimeout(r, 200));
+                metrics = await new Promise<string>((resolve) => {
+                    const req = require("http").get({ host: "127.0.0.1", port: b.exporterPort, path: "/metrics", timeout: 3000 }, (res: NodeJS.ReadableStream) => {
+                        let t = "";
+                        res.on("data", (d: Buffer) => (t += d));
+                        res.on("end", () => resolve(t));
+                    });
+                    req.on("error", () => resolve(""));
+                });
+            }
+            if (!/^redis_up 1$/m.test(metrics)) throw new Error(`redis_exporter never reported redis_up 1; its output:\n${out}\nmetrics:\n${metrics.slice(0, 500)}`);
+            expect(metrics).toMatch(/^redis_connected_clients \d+/m);
+            expect(Number(/^redis_memory_max_bytes (\S+)$/m.exec(metrics)?.[1])).toBe(128 * 1024 * 1024); // maxmemory from the params
+            expect(out).not.toMatch(/NOPERM|WRONGPASS|level=error/);
+        } finally {
+            exp.kill("SIGTERM");
+        }
     });
 
     it("serves the ACL users from the fetched users.acl, with AOF on the data disk", async () => {
