@@ -335,9 +335,11 @@ async function topologyFromProbes(pool: Pool, specProbes: NodeProbe[], nodes: Cl
     members.sort((a, b) => knownMembers(b).length - knownMembers(a).length);
     const main = members[0];
     if (!main) return { topology: { nodes: [], openSlots: [] }, probes };
-    const view = knownMembers(main);
+    // Keep `noaddr` members: Redis flags a member so when a different node answers at its address
+    // (a replaced machine); they must be forgotten, not ignored.
+    const view = (main.view ?? []).filter((n) => !n.handshake);
     // Probe members outside the spec (leaving nodes) so their health and open slots are known.
-    const extra = view.filter((n) => !probes.has(nodeAddress(n)));
+    const extra = view.filter((n) => n.host && n.port && !probes.has(nodeAddress(n)));
     const extraProbes = await Promise.all(extra.map((n) => probeOne(pool, { host: n.host, port: n.port, label: `(not in spec) ${nodeAddress(n)}` })));
     for (const p of extraProbes) probes.set(p.addr, p);
     const liveNodes: LiveNode[] = [];
@@ -345,7 +347,7 @@ async function topologyFromProbes(pool: Pool, specProbes: NodeProbe[], nodes: Cl
     for (const n of view) {
         const addr = nodeAddress(n);
         const p = probes.get(addr);
-        const healthy = !!p?.ok && p.myId === n.id && !n.flags.includes("fail");
+        const healthy = !!p?.ok && p.myId === n.id && !n.flags.includes("fail") && !n.flags.includes("noaddr");
         // Ownership as the node itself claims it when reachable (its own view is the freshest).
         const self = healthy ? p!.me! : n;
         const s = specByAddr.get(addr);
@@ -425,6 +427,10 @@ async function diagnose(pool: Pool, want: ConvergeTarget, creds: ClusterCredenti
             } else if (n.failed) lines.push(`${p.target.label} marks ${q.target.label} as ${n.flags.filter((f) => f.startsWith("fail")).join(",")}`);
             else if (!n.connected) lines.push(`${p.target.label} has no bus link to ${q.target.label}`);
             else if (n.id !== q.myId) lines.push(`${p.target.label} knows ${q.addr} as ${n.id} but the node there is ${q.myId} (stale member: forget it)`);
+        }
+        const ref = probes.find((x) => x.ok && x.view);
+        if (ref && ref !== p && p.view && slotSignature(p.view) !== slotSignature(ref.view!)) {
+            lines.push(`${p.target.label} disagrees with ${ref.target.label} on the slot map: ${slotSignature(p.view)} vs ${slotSignature(ref.view!)}`);
         }
         if (p.clusterInfo?.cluster_state !== "ok") lines.push(`${p.target.label}: cluster_state:${p.clusterInfo?.cluster_state} (slots assigned ${p.clusterInfo?.cluster_slots_assigned}, ok ${p.clusterInfo?.cluster_slots_ok})`);
         const master = want.replicaOf.get(p.addr);
@@ -854,6 +860,8 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
                 while (j < steps.length && steps[j].kind === "migrate") batch.push(steps[j++] as Extract<ReshapeStep, { kind: "migrate" }>);
                 i = j - 1;
                 const masters = await allMastersTargets();
+                // A just-met target answers CLUSTERDOWN to MIGRATE until it has the whole slot map.
+                await Promise.all([...new Set(batch.map((m) => m.to))].map((a) => waitStateOk(pool, targetOf(a), o)));
                 await Promise.all(
                     batch.map(async (m) => {
                         if (!m.from) {
@@ -963,6 +971,19 @@ async function waitKnownByAll(pool: Pool, targets: Target[], nodeId: string, add
         await sleep(o.pollIntervalMs);
     }
     throw new ClusterExecError(`CLUSTER MEET -> ${addr} failed after ${Math.round(o.convergeTimeoutMs / 1000)} s: not known by ${missing.join(", ")} (cluster bus port reachable? TLS?)`, addr, "meet");
+}
+
+/** Waits (bounded) until a node reports cluster_state:ok. */
+async function waitStateOk(pool: Pool, t: Target, o: Resolved): Promise<void> {
+    const c = await pool.get(t);
+    const deadline = Date.now() + o.convergeTimeoutMs;
+    let state = "";
+    while (Date.now() < deadline) {
+        state = parseInfo(String(await c.cluster("INFO"))).cluster_state;
+        if (state === "ok") return;
+        await sleep(o.pollIntervalMs);
+    }
+    throw new ClusterExecError(`${t.label}: cluster_state is still ${state} after ${Math.round(o.convergeTimeoutMs / 1000)} s (it does not see every slot covered: cluster bus links?)`, nodeAddress(t), "wait-state");
 }
 
 /** Planned CLUSTER FAILOVER: waits for the replica's link, promotes it, waits until roles swapped. */
@@ -1090,7 +1111,17 @@ async function migrateClassic(
         for (const [e] of (await f1.exec())!) if (e) throw fail("CLUSTER SETSLOT NODE (target)", e);
         const f2 = src.pipeline();
         for (const s of round) f2.cluster("SETSLOT", s, "NODE", dstId);
-        for (const [e] of (await f2.exec())!) if (e) throw fail("CLUSTER SETSLOT NODE (source)", e);
+        for (const [e] of (await f2.exec())!) {
+            if (!e) continue;
+            // Redis >= 7 turns a master that lost its LAST slot into a replica of the new owner
+            // (cluster-allow-replica-migration): then the source simply no longer owns anything.
+            if (/only with masters/i.test(e.message)) {
+                const me = parseClusterNodes(String(await src.cluster("NODES"))).find((n) => n.myself)!;
+                const still = expandRanges(me.slots).filter((x) => round.includes(x));
+                if (!me.master && still.length === 0) break;
+            }
+            throw fail("CLUSTER SETSLOT NODE (source)", e);
+        }
         await Promise.all(
             masters
                 .filter((t) => nodeAddress(t) !== nodeAddress(from) && nodeAddress(t) !== nodeAddress(to))
