@@ -5,7 +5,7 @@
  *
  * Every alert carries `severity` (critical | warning), `scope` (cluster | node | proxy; the
  * Alertmanager inhibition keys on it), a summary, a description and a `runbook_url` into the
- * README's operations section (one base URL: RUNBOOK_BASE_URL). Every alert has a firing and a
+ * runbook section of monitoring/README.md, linked from README.md's Operations (one base URL: RUNBOOK_BASE_URL). Every alert has a firing and a
  * non-firing case in monitoring/prometheus/tests/*.test.yml (`promtool test rules`).
  *
  * Labels the rules rely on come from the scrape targets (components/exporter-targets.ts):
@@ -14,7 +14,7 @@
 import { BACKUP_LAST_SUCCESS_METRIC, SCRAPE_JOBS } from "../../components/exporter-targets";
 
 /** One base URL for every runbook link; anchors are `#runbook-<alertname lowercased>`. */
-export const RUNBOOK_BASE_URL = "https://github.com/redisforge/redisforge/blob/main/README.md";
+export const RUNBOOK_BASE_URL = "https://github.com/redisforge/redisforge/blob/main/monitoring/README.md";
 
 export function runbookUrl(alert: string): string {
     return `${RUNBOOK_BASE_URL}#${runbookAnchor(alert)}`;
