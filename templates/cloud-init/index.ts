@@ -507,7 +507,8 @@ export function buildEnvoyUserData(p: EnvoyUserDataParams): CloudConfig {
 
 /** `#cloud-config` + YAML (the `yaml` library). The result is what goes into the VM's user-data. */
 export function renderCloudInit(config: CloudConfig): string {
-    return `#cloud-config\n${stringify(config, { lineWidth: 0 })}`;
+    // YAML 1.1 quoting: cloud-init parses with PyYAML (YAML 1.1), where plain yes/no/on/off are booleans.
+    return `#cloud-config\n${stringify(config, { lineWidth: 0, version: "1.1" })}`;
 }
 
 /**

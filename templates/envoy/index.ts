@@ -60,7 +60,11 @@ export interface EnvoyConfigParams {
     clusterName: string;
     /** Private IP of this Envoy VM: the admin interface binds here only. */
     privateIp: string;
-    /** Address the client listener binds to. Default `0.0.0.0` (the load balancer forwards to the VM). */
+    /**
+     * Address the client listener binds to. Default `0.0.0.0`: pass-through load balancers (GCP internal
+     * TCP/UDP LB, Azure Standard LB with floating IP) deliver packets addressed to the LB's IP, not the
+     * VM's, so binding the private IP would drop them. The firewall limits the port to the client CIDRs.
+     */
     listenAddress?: string;
     /** Client-facing TLS port. Default 6379. */
     listenPort?: number;
@@ -242,7 +246,9 @@ export function buildEnvoyConfig(p: EnvoyConfigParams): EnvoyBootstrap {
 
 /** Serialises a bootstrap to YAML (the `yaml` library) and refuses inline secrets. */
 export function renderEnvoyYaml(config: EnvoyBootstrap): string {
-    const text = `# Envoy bootstrap rendered by RedisForge. Secrets are files under /run/secrets/envoy, fetched at boot.\n${stringify(config, { lineWidth: 0 })}`;
+    // YAML 1.1 quoting: Envoy's YAML loader (yaml-cpp) reads plain y/n/yes/no/on/off as booleans,
+    // so a cluster named "no" must be emitted as "no".
+    const text = `# Envoy bootstrap rendered by RedisForge. Secrets are files under /run/secrets/envoy, fetched at boot.\n${stringify(config, { lineWidth: 0, version: "1.1" })}`;
     assertNoSecretContent(text, "envoy.yaml");
     return text;
 }

@@ -18,6 +18,7 @@
 import { ChildProcess, spawn, spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
+import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
@@ -222,7 +223,7 @@ describe.each(CLOUD_KINDS)("%s Redis VM boot", (cloud) => {
             while (Date.now() < deadline && !/^redis_up 1$/m.test(metrics)) {
                 await new Promise((r) => setTimeout(r, 200));
                 metrics = await new Promise<string>((resolve) => {
-                    const req = require("http").get({ host: "127.0.0.1", port: b.exporterPort, path: "/metrics", timeout: 3000 }, (res: NodeJS.ReadableStream) => {
+                    const req = http.get({ host: "127.0.0.1", port: b.exporterPort, path: "/metrics", timeout: 3000 }, (res) => {
                         let t = "";
                         res.on("data", (d: Buffer) => (t += d));
                         res.on("end", () => resolve(t));

@@ -20,7 +20,7 @@ import {
 import { TemplateParamError } from "../../../templates/cloud-init/checks";
 import { nodeExporterFlags, redisExporterFlags } from "../../../components/exporter-targets";
 import { envoyParams, FAKE_SECRETS, redisNodeParams, secretRef } from "./fixtures";
-import { cloudInitSchema, shellcheck, tmpDir, writeTmp } from "./tools";
+import { cloudInitSchema, run, shellcheck, tmpDir, writeTmp } from "./tools";
 
 const dir = tmpDir("cloud-init");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -58,6 +58,12 @@ describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map(
         it("round-trips through a YAML parser to the same object (no string-built YAML)", () => {
             expect(text.startsWith("#cloud-config\n")).toBe(true);
             expect(parse(text)).toEqual(JSON.parse(JSON.stringify(config)));
+        });
+
+        it("cloud-init's own parser (PyYAML safe_load, YAML 1.1) reads back exactly the object built", () => {
+            const r = run("python3", ["-c", "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", userData]);
+            expect(r.code).toBe(0);
+            expect(JSON.parse(r.out)).toEqual(JSON.parse(JSON.stringify(config)));
         });
 
         it("every shell script (write_files with a shebang, runcmd) passes shellcheck", () => {
@@ -312,6 +318,15 @@ describe("properties", () => {
             }),
             { numRuns: 300 },
         );
+    });
+
+    it("YAML-1.1-ambiguous strings (on, no, y, 0644) survive cloud-init's parser as strings", () => {
+        const p = { ...redisNodeParams("azure"), zone: "on", clusterName: "no", nodeName: "y" };
+        const c = buildRedisNodeUserData(p);
+        const f = writeTmp(dir, "yaml11.yaml", renderCloudInit(c));
+        const r = run("python3", ["-c", "import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", f]);
+        expect(JSON.parse(r.out)).toEqual(JSON.parse(JSON.stringify(c)));
+        expect(cloudInitSchema(f).code).toBe(0);
     });
 
     it("user-data is deterministic (the same inputs never cause a VM diff)", () => {

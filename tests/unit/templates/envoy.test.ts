@@ -3,6 +3,7 @@
  * protos + protoc-gen-validate rules, every typed_config unpacked), and the validator is shown to
  * reject broken configs: unknown field, wrong type, violated validation rule, unknown @type.
  */
+import fc from "fast-check";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
@@ -117,6 +118,12 @@ describe("buildEnvoyConfig", () => {
         expect(inline).toEqual([]);
     });
 
+    it.each(["y", "no", "off", "on"])("a cluster named %p stays a string for YAML 1.1 readers (Envoy's yaml-cpp)", (name) => {
+        const r = validate(`yaml11-${name}.yaml`, renderEnvoyYaml(buildEnvoyConfig(params({ clusterName: name }))));
+        expect(r.out).toMatch(/^OK /);
+        expect(r.code).toBe(0);
+    });
+
     it("round-trips through YAML", () => {
         const c = buildEnvoyConfig(params());
         expect(parse(renderEnvoyYaml(c))).toEqual(c);
@@ -197,5 +204,27 @@ describe("envoy-validate rejects broken configs", () => {
         // Envoy looks the factory up by payload type within the field's category.
         expect(r.code).toBe(1);
         expect(r.out).toMatch(/cluster_type\.typed_config: envoy\.extensions\.filters\.network\.redis_proxy\.v3\.RedisProxy is not a cluster extension/);
+    });
+});
+
+describe("property: any valid parameter set yields a config envoy-validate accepts", () => {
+    it("40 random parameter sets, validated in one run of the real validator", () => {
+        const ip = fc.tuple(fc.integer({ min: 1, max: 223 }), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 })).map((t) => t.join("."));
+        const port = fc.integer({ min: 1, max: 65535 });
+        const arb = fc.record({
+            clusterName: fc.stringMatching(/^[a-z][a-z0-9-]{0,20}$/),
+            privateIp: ip,
+            listenPort: port,
+            adminPort: port,
+            seeds: fc.array(fc.record({ host: ip, port }), { minLength: 1, maxLength: 40 }),
+            clusterRefreshRateMs: fc.integer({ min: 1, max: 600000 }),
+            opTimeoutMs: fc.integer({ min: 1, max: 600000 }),
+            maxDownstreamConnections: fc.integer({ min: 1, max: 1000000 }),
+        }).filter((p) => p.listenPort !== p.adminPort);
+        const files = fc.sample(arb, { numRuns: 40, seed: 42 }).map((p, i) => writeTmp(dir, `prop-${i}.yaml`, renderEnvoyYaml(buildEnvoyConfig(p))));
+        const r = run(VALIDATOR, files);
+        expect(r.out.split("\n").filter((l) => !l.startsWith("OK ") && l)).toEqual([]);
+        expect(r.out.split("\n").filter((l) => l.startsWith("OK ")).length).toBe(40);
+        expect(r.code).toBe(0);
     });
 });
