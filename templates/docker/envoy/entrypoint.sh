@@ -32,4 +32,5 @@ if [[ ${REDISFORGE_PREFLIGHT_ONLY:-0} == 1 ]]; then
 fi
 "$envoy_bin" --mode validate -c "$conf" --log-level warn >/dev/null ||
   die "envoy --mode validate rejected $conf"
-exec "$envoy_bin" -c "$conf" --log-level info --drain-time-s 30 --drain-strategy immediate
+# One Envoy per container, restarted by systemd: hot restart (shared memory between generations) is not used.
+exec "$envoy_bin" -c "$conf" --log-level info --disable-hot-restart --drain-time-s 30 --drain-strategy immediate
