@@ -1,0 +1,312 @@
+/**
+ * End to end on the real Pulumi engine: a throw-away `local` stack (its own file backend under
+ * os.tmpdir(), its own passphrase, its own ports, its own Pulumi.<stack>.yaml removed afterwards).
+ *
+ * preview lists the creates → up → a second up changes nothing → 100 000 keys through a TLS cluster
+ * client → `scale add-shard` moves slots to the new master, every key reads back → `scale remove-shard`
+ * drains it, every key reads back, its process and data dir are gone → refresh shows no drift → the
+ * state file holds none of the passwords or private keys in plaintext → destroy leaves no redis-server
+ * process and no data dir.
+ *
+ * Skipped (with a message) only when no `pulumi` binary exists; CI builds it (scripts/install-pulumi.sh).
+ */
+import { execFile, execFileSync } from "child_process";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Cluster } from "ioredis";
+import { parse, stringify } from "yaml";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const KEYS = 100_000;
+
+function findPulumi(): string | undefined {
+    const local = path.join(ROOT, ".tools", "bin", "pulumi");
+    if (fs.existsSync(local)) return local;
+    for (const dir of (process.env.PATH ?? "").split(":")) {
+        const p = path.join(dir, "pulumi");
+        if (dir && fs.existsSync(p)) return p;
+    }
+    return undefined;
+}
+
+const PULUMI = findPulumi();
+if (!PULUMI) {
+    // eslint-disable-next-line no-console
+    console.warn("tests/e2e/local-stack.test.ts SKIPPED: no pulumi binary (.tools/bin/pulumi or PATH); run `bash scripts/install-pulumi.sh` (CI does, via scripts/setup.sh)");
+}
+const maybe = PULUMI ? describe : describe.skip;
+
+interface RunResult {
+    code: number;
+    stdout: string;
+    stderr: string;
+    ms: number;
+}
+
+maybe("local stack on the real engine", () => {
+    const id = randomBytes(3).toString("hex");
+    const stack = `e2e-${id}`;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rf-e2e-"));
+    const backend = path.join(tmp, "state");
+    const stackFile = path.join(ROOT, `Pulumi.${stack}.yaml`);
+    const stateDir = path.join(ROOT, ".local-stack", stack);
+    const basePort = 18100 + (process.pid % 40) * 20;
+    let env: Record<string, string> = {};
+    const timings: Record<string, number> = {};
+
+    function run(cmd: string, args: string[], timeoutMs: number): Promise<RunResult> {
+        const start = Date.now();
+        return new Promise((resolve) => {
+            execFile(cmd, args, { cwd: ROOT, env, timeout: timeoutMs, killSignal: "SIGINT", maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+                const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+                resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - start });
+            });
+        });
+    }
+    const pulumi = (args: string[], timeoutMs = 240_000) => run(PULUMI!, [...args, "--stack", stack, "--non-interactive"], timeoutMs);
+    const scale = (cmd: string, timeoutMs = 300_000) => run(process.execPath, [path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs"), "infra/scale.ts", cmd, "--stack", stack, "--yes"], timeoutMs);
+    const must = (r: RunResult, what: string) => {
+        if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-6000)}`);
+        return r;
+    };
+
+    /** PIDs of redis-server processes whose working directory is inside this stack's dir. */
+    function ourRedisPids(): number[] {
+        const pids: number[] = [];
+        for (const d of fs.readdirSync("/proc")) {
+            if (!/^\d+$/.test(d)) continue;
+            try {
+                const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8");
+                const cwd = fs.readlinkSync(`/proc/${d}/cwd`).replace(/ \(deleted\)$/, "");
+                if (cmd.startsWith("redis-server") && cwd.startsWith(stateDir + path.sep)) pids.push(Number(d));
+            } catch {
+                // process gone or not ours to read
+            }
+        }
+        return pids;
+    }
+
+    async function outputs(): Promise<Record<string, unknown>> {
+        return JSON.parse(must(await pulumi(["stack", "output", "--json", "--show-secrets"], 60_000), "stack output").stdout);
+    }
+
+    async function clusterClient(): Promise<Cluster> {
+        const o = await outputs();
+        const clientDir = o.clientDir as string;
+        const nodes = o.nodes as { host: string; port: number }[];
+        const tls = {
+            ca: fs.readFileSync(path.join(clientDir, "ca.crt")),
+            cert: fs.readFileSync(path.join(clientDir, "client.crt")),
+            key: fs.readFileSync(path.join(clientDir, "client.key")),
+        };
+        const c = new Cluster(nodes.map((n) => ({ host: n.host, port: n.port })), {
+            enableAutoPipelining: true,
+            slotsRefreshTimeout: 5000,
+            clusterRetryStrategy: (times) => (times > 20 ? null : 200),
+            redisOptions: { username: "app", password: o.appPassword as string, tls, connectTimeout: 5000, maxRetriesPerRequest: 5 },
+        });
+        await new Promise<void>((resolve, reject) => {
+            const t = setTimeout(() => reject(new Error("cluster client not ready within 20 s")), 20_000);
+            c.once("ready", () => {
+                clearTimeout(t);
+                resolve();
+            });
+            c.once("error", (e) => {
+                clearTimeout(t);
+                reject(e);
+            });
+        });
+        return c;
+    }
+
+    async function writeKeys(c: Cluster): Promise<void> {
+        for (let i = 0; i < KEYS; i += 5000) {
+            const batch: Promise<unknown>[] = [];
+            for (let j = i; j < Math.min(KEYS, i + 5000); j++) batch.push(c.set(`rf:e2e:${j}`, `value-${j}`));
+            await Promise.all(batch);
+        }
+    }
+
+    /** Number of keys that do not read back as written. */
+    async function missingKeys(c: Cluster): Promise<number> {
+        let missing = 0;
+        for (let i = 0; i < KEYS; i += 5000) {
+            const batch: Promise<string | null>[] = [];
+            for (let j = i; j < Math.min(KEYS, i + 5000); j++) batch.push(c.get(`rf:e2e:${j}`));
+            const vals = await Promise.all(batch);
+            vals.forEach((v, k) => {
+                if (v !== `value-${i + k}`) missing++;
+            });
+        }
+        return missing;
+    }
+
+    /** slot count per master address, from CLUSTER SHARDS-like view of CLUSTER NODES. */
+    async function slotsByMaster(c: Cluster): Promise<Map<string, number>> {
+        const node = c.nodes("master")[0];
+        const text = (await node.call("CLUSTER", "NODES")) as string;
+        const m = new Map<string, number>();
+        for (const line of text.trim().split("\n")) {
+            const f = line.split(" ");
+            if (!f[2].includes("master") || f[2].includes("fail")) continue;
+            const addr = f[1].split("@")[0];
+            let n = 0;
+            for (const r of f.slice(8)) {
+                if (r.startsWith("[")) continue;
+                const [a, b] = r.split("-").map(Number);
+                n += (b ?? a) - a + 1;
+            }
+            m.set(addr, n);
+        }
+        return m;
+    }
+
+    beforeAll(() => {
+        fs.mkdirSync(backend, { recursive: true });
+        const base = { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: randomBytes(24).toString("hex"), PULUMI_HOME: path.join(ROOT, ".tools", "pulumi-home") };
+        const out = execFileSync("bash", ["-c", "source scripts/env.sh && env -0"], { cwd: ROOT, env: base as Record<string, string> });
+        env = Object.fromEntries(
+            out
+                .toString("utf8")
+                .split("\0")
+                .filter((kv) => kv.includes("="))
+                .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+        );
+        const local = parse(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, unknown> };
+        const config = { ...local.config, "redisforge:redisPort": String(basePort), "redisforge:busPort": String(basePort + 10000) };
+        fs.writeFileSync(stackFile, stringify({ config }));
+        try {
+            execFileSync(PULUMI!, ["stack", "init", stack, "--non-interactive"], { cwd: ROOT, env, stdio: "pipe" });
+        } catch (e) {
+            throw new Error(`pulumi stack init ${stack} failed: ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
+        }
+    });
+
+    afterAll(async () => {
+        // Whatever happened: destroy, then stop any process of ours by PID, remove every file we made.
+        if (fs.existsSync(stateDir) || ourRedisPids().length) await pulumi(["destroy", "--yes", "--skip-preview"], 180_000);
+        for (const pid of ourRedisPids()) {
+            try {
+                process.kill(pid, "SIGKILL");
+            } catch {
+                // already gone
+            }
+        }
+        fs.rmSync(stateDir, { recursive: true, force: true });
+        fs.rmSync(stackFile, { force: true });
+        fs.rmSync(tmp, { recursive: true, force: true });
+        // eslint-disable-next-line no-console
+        console.log(`e2e local stack timings (ms): ${JSON.stringify(timings)}`);
+    }, 240_000);
+
+    test("preview lists the creates", async () => {
+        const r = must(await pulumi(["preview", "--json"]), "pulumi preview");
+        timings.preview = r.ms;
+        const steps = (JSON.parse(r.stdout).steps ?? []) as { op: string; urn: string }[];
+        const creates = steps.filter((s) => s.op === "create").map((s) => s.urn.split("::")[2].split("$").pop());
+        const count = (t: string) => creates.filter((x) => x === t).length;
+        expect(count("pulumi-nodejs:dynamic/local:RedisProcess")).toBe(6);
+        expect(count("pulumi-nodejs:dynamic/local:Cluster")).toBe(1);
+        expect(count("tls:index/selfSignedCert:SelfSignedCert")).toBe(1);
+        expect(count("tls:index/locallySignedCert:LocallySignedCert")).toBe(7);
+        expect(count("random:index/randomPassword:RandomPassword")).toBe(5);
+        expect(ourRedisPids()).toEqual([]);
+    }, 300_000);
+
+    test("up deploys a formed cluster; a second up changes nothing", async () => {
+        const up = must(await pulumi(["up", "--yes", "--skip-preview"]), "pulumi up");
+        timings.up = up.ms;
+        expect(ourRedisPids()).toHaveLength(6);
+        const o = await outputs();
+        expect(o.clusterState).toBe("ok");
+        const again = must(await pulumi(["up", "--yes", "--expect-no-changes"]), "second pulumi up (--expect-no-changes)");
+        timings.secondUp = again.ms;
+        expect(again.stdout).not.toMatch(/\b(created|updated|replaced|deleted)\b/);
+    }, 600_000);
+
+    test("100 000 keys survive add-shard (slots move to the new master) and remove-shard (drained)", async () => {
+        let c = await clusterClient();
+        try {
+            const t0 = Date.now();
+            await writeKeys(c);
+            timings.write100k = Date.now() - t0;
+            expect(await c.dbsize()).toBeGreaterThan(0);
+        } finally {
+            c.disconnect();
+        }
+
+        const add = must(await scale("add-shard"), "scale add-shard");
+        timings.addShard = add.ms;
+        expect(add.stdout).toMatch(/slot-move plan: \d+ steps, [1-9]\d* slots moved/);
+        expect(add.stdout).toMatch(/verified: 16384\/16384 slots on 4 masters, 4 replicas linked/);
+        const newMaster = `127.0.0.1:${basePort + 6}`;
+        c = await clusterClient();
+        try {
+            const slots = await slotsByMaster(c);
+            expect(slots.size).toBe(4);
+            expect(slots.get(newMaster)).toBeGreaterThan(3000);
+            expect([...slots.values()].reduce((a, b) => a + b, 0)).toBe(16384);
+            expect(await missingKeys(c)).toBe(0);
+        } finally {
+            c.disconnect();
+        }
+        expect(ourRedisPids()).toHaveLength(8);
+
+        const remove = must(await scale("remove-shard"), "scale remove-shard");
+        timings.removeShard = remove.ms;
+        expect(remove.stdout).toMatch(/verified: 16384\/16384 slots on 3 masters, 3 replicas linked/);
+        c = await clusterClient();
+        try {
+            const slots = await slotsByMaster(c);
+            expect(slots.size).toBe(3);
+            expect(slots.has(newMaster)).toBe(false);
+            expect(await missingKeys(c)).toBe(0);
+        } finally {
+            c.disconnect();
+        }
+        expect(ourRedisPids()).toHaveLength(6);
+        expect(fs.existsSync(path.join(stateDir, "nodes", `${stack}-node6`))).toBe(false);
+        expect(fs.existsSync(path.join(stateDir, "nodes", `${stack}-node7`))).toBe(false);
+    }, 900_000);
+
+    test("refresh shows no drift", async () => {
+        const r = must(await pulumi(["refresh", "--yes", "--expect-no-changes", "--skip-preview"]), "pulumi refresh --expect-no-changes");
+        timings.refresh = r.ms;
+        const p = must(await pulumi(["preview", "--expect-no-changes"]), "pulumi preview --expect-no-changes after refresh");
+        expect(p.stdout).not.toMatch(/to (create|update|delete|replace)/);
+    }, 600_000);
+
+    test("the state file holds no password or private key in plaintext", async () => {
+        const exported = must(await pulumi(["stack", "export", "--file", path.join(tmp, "export.json")], 60_000), "pulumi stack export");
+        void exported;
+        const files = [path.join(tmp, "export.json")];
+        const stackJson = path.join(backend, ".pulumi", "stacks", "redisforge", `${stack}.json`);
+        expect(fs.existsSync(stackJson)).toBe(true);
+        files.push(stackJson);
+        const o = await outputs();
+        const secrets: string[] = [o.adminPassword as string, o.appPassword as string];
+        const node0 = path.join(stateDir, "nodes", `${stack}-node0`);
+        secrets.push(fs.readFileSync(path.join(node0, "secrets.conf"), "utf8").replace(/^masterauth\s+/, "").trim());
+        const keyBodies = [path.join(node0, "tls", "node.key"), path.join(o.clientDir as string, "client.key")].map((f) =>
+            fs.readFileSync(f, "utf8").split("\n").filter((l) => l && !l.startsWith("-----")).join(""),
+        );
+        for (const s of secrets) expect(s.length).toBeGreaterThanOrEqual(32);
+        for (const f of files) {
+            const text = fs.readFileSync(f, "utf8");
+            const flat = text.replace(/\\n/g, "");
+            for (const s of secrets) expect(text.includes(s)).toBe(false);
+            for (const k of keyBodies) expect(flat.includes(k.slice(0, 40))).toBe(false);
+            expect(text).not.toMatch(/PRIVATE KEY-----/);
+            expect(text).not.toMatch(/masterauth /);
+        }
+    }, 120_000);
+
+    test("destroy leaves no redis-server process and no data dir", async () => {
+        const r = must(await pulumi(["destroy", "--yes", "--skip-preview"]), "pulumi destroy");
+        timings.destroy = r.ms;
+        expect(ourRedisPids()).toEqual([]);
+        expect(fs.existsSync(stateDir)).toBe(false);
+    }, 300_000);
+});
