@@ -383,8 +383,8 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
     const pinned = IMAGE_BY_DIGEST_RE;
     for (const [name, key] of [["redis", "redisImage"], ["envoy", "envoyImage"], ["redisExporter", "redisExporterImage"], ["nodeExporter", "nodeExporterImage"]] as const) {
         const ref = images[name];
-        // Exporter images are never built here, so they are always needed.
-        const needed = name === "redisExporter" || name === "nodeExporter" || !images.build;
+        // Only VMs booted by cloud-init pull images. Exporter images are never built here.
+        const needed = (!adapter || adapter.capabilities.cloudInit) && (name === "redisExporter" || name === "nodeExporter" || !images.build);
         if (ref === "" && needed) {
             problems.push(`${k(key)} is required when ${k("buildImages")}=false; set it to a digest-pinned ref (repo@sha256:<64 hex>) or set ${k("buildImages")}=true`);
         } else if (ref !== "" && !pinned.test(ref)) {

@@ -1,0 +1,201 @@
+/**
+ * Per-cloud readers of the mocked engine's records: they translate what each adapter actually
+ * sent to the engine (security group rules, VPC firewalls, NSG rules, instance inputs, bucket
+ * settings) into one neutral shape the invariant tests assert on. They read raw resource
+ * inputs, never the adapters' own records, so an adapter cannot agree with itself.
+ */
+import { gunzipSync } from "zlib";
+import { MockEngine, RecordedResource, unwrap } from "../../helpers/mocks";
+
+export interface VmView {
+    name: string;
+    zone: string;
+    /** Any path to a public address (public IP flag, access config, public IP on the NIC, EIP). */
+    publicIp: boolean;
+    /** Decoded cloud-init user-data ("" when none). */
+    userData: string;
+}
+
+export interface IngressView {
+    /** Where the rule came from, for messages. */
+    label: string;
+    /** What receives the traffic: Redis nodes, Envoys, or the load balancer itself. */
+    target: "redis" | "envoy" | "lb" | "unknown";
+    /** TCP ports opened ("*" = all). */
+    ports: number[] | "*";
+    /** Source CIDRs (empty when the source is a group/tag/ASG). */
+    cidrs: string[];
+}
+
+export interface BucketView {
+    publicAccessBlocked: boolean;
+    versioned: boolean;
+    /** "explicit" when the program configures encryption; "provider-default" where the service always encrypts. */
+    encryption: "explicit" | "provider-default" | "none";
+    retentionDays: number[];
+}
+
+export interface CertView {
+    name: string;
+    ipAddresses: string[];
+    dnsNames: string[];
+}
+
+export interface CloudInspector {
+    vms(e: MockEngine): VmView[];
+    dataDisks(e: MockEngine): number;
+    ingress(e: MockEngine): IngressView[];
+    bucket(e: MockEngine): BucketView;
+}
+
+const plain = (r: RecordedResource) => unwrap(r.inputs) as Record<string, any>;
+
+function decodeUserData(text: string | undefined, base64: boolean): string {
+    if (!text) return "";
+    if (!base64) return text;
+    const buf = Buffer.from(text, "base64");
+    return buf[0] === 0x1f && buf[1] === 0x8b ? gunzipSync(buf).toString("utf8") : buf.toString("utf8");
+}
+
+function portRange(from: number, to: number): number[] {
+    const out: number[] = [];
+    for (let p = from; p <= to && out.length < 70000; p++) out.push(p);
+    return out;
+}
+
+export const certs = (e: MockEngine): CertView[] =>
+    e.byType("tls:index/certRequest:CertRequest").map((r) => ({ name: r.name, ipAddresses: plain(r).ipAddresses ?? [], dnsNames: plain(r).dnsNames ?? [] }));
+
+const aws: CloudInspector = {
+    vms(e) {
+        const enis = new Map(e.byType("aws:ec2/networkInterface:NetworkInterface").map((r) => [r.id, plain(r)]));
+        const subnets = new Map(e.byType("aws:ec2/subnet:Subnet").map((r) => [r.id, plain(r)]));
+        const eips = e.byType("aws:ec2/eip:Eip").map(plain);
+        return e.byType("aws:ec2/instance:Instance").map((r) => {
+            const i = plain(r);
+            const eni = enis.get(i.primaryNetworkInterface?.networkInterfaceId);
+            const subnet = eni ? subnets.get(eni.subnetId) : undefined;
+            const eipAttached = eips.some((x) => x.instance !== undefined || x.networkInterface === i.primaryNetworkInterface?.networkInterfaceId);
+            return {
+                name: r.name,
+                zone: i.availabilityZone,
+                publicIp: i.associatePublicIpAddress === true || !eni || subnet?.mapPublicIpOnLaunch === true || eipAttached,
+                userData: i.userData ?? decodeUserData(i.userDataBase64, true),
+            };
+        });
+    },
+    dataDisks: (e) => e.byType("aws:ec2/volumeAttachment:VolumeAttachment").length,
+    ingress(e) {
+        const out: IngressView[] = [];
+        const sgs = e.byType("aws:ec2/securityGroup:SecurityGroup");
+        const sgTarget = (name: string): IngressView["target"] => (name.endsWith("-lb-lb") ? "lb" : name.endsWith("-redis") ? "redis" : name.endsWith("-envoy") ? "envoy" : "unknown");
+        const byId = new Map(sgs.map((r) => [r.id, sgTarget(r.name)]));
+        for (const r of e.byType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")) {
+            const i = plain(r);
+            const ports = i.ipProtocol === "-1" ? "*" : portRange(i.fromPort, i.toPort);
+            out.push({ label: `SecurityGroupIngressRule ${r.name}`, target: byId.get(i.securityGroupId) ?? "unknown", ports, cidrs: [i.cidrIpv4, i.cidrIpv6].filter(Boolean) });
+        }
+        for (const r of sgs) {
+            for (const g of plain(r).ingress ?? []) {
+                out.push({ label: `SecurityGroup ${r.name} inline`, target: sgTarget(r.name), ports: g.protocol === "-1" ? "*" : portRange(g.fromPort, g.toPort), cidrs: [...(g.cidrBlocks ?? []), ...(g.ipv6CidrBlocks ?? [])] });
+            }
+        }
+        return out;
+    },
+    bucket(e) {
+        const pab = e.byType("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").map(plain);
+        const ver = e.byType("aws:s3/bucketVersioning:BucketVersioning").map(plain);
+        const sse = e.byType("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").map(plain);
+        const lc = e.byType("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").map(plain);
+        return {
+            publicAccessBlocked: pab.length === 1 && ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"].every((k) => pab[0][k] === true),
+            versioned: ver.length === 1 && ver[0].versioningConfiguration?.status === "Enabled",
+            encryption: sse.length === 1 && sse[0].rules?.[0]?.applyServerSideEncryptionByDefault?.sseAlgorithm ? "explicit" : "none",
+            retentionDays: lc.flatMap((x) => (x.rules ?? []).flatMap((rule: any) => [rule.expiration?.days, rule.noncurrentVersionExpiration?.noncurrentDays])).filter((d: unknown) => d !== undefined),
+        };
+    },
+};
+
+const gcp: CloudInspector = {
+    vms: (e) =>
+        e.byType("gcp:compute/instance:Instance").map((r) => {
+            const i = plain(r);
+            return {
+                name: r.name,
+                zone: i.zone,
+                publicIp: (i.networkInterfaces ?? []).some((n: any) => (n.accessConfigs ?? []).length > 0 || (n.ipv6AccessConfigs ?? []).length > 0),
+                userData: i.metadata?.["user-data"] ?? "",
+            };
+        }),
+    dataDisks: (e) => e.byType("gcp:compute/instance:Instance").reduce((n, r) => n + (plain(r).attachedDisks ?? []).length, 0),
+    ingress: (e) =>
+        e.byType("gcp:compute/firewall:Firewall").flatMap((r) => {
+            const i = plain(r);
+            if ((i.direction ?? "INGRESS") !== "INGRESS" || !i.allows) return [];
+            const tags: string[] = i.targetTags ?? [];
+            const target: IngressView["target"] = tags.length === 1 && tags[0].endsWith("-redis") ? "redis" : tags.length === 1 && tags[0].endsWith("-envoy") ? "envoy" : "unknown";
+            return (i.allows as any[]).map((a) => ({
+                label: `Firewall ${r.name}`,
+                target,
+                ports: !a.ports || a.protocol === "all" ? "*" : (a.ports as string[]).flatMap((p) => { const [f, t] = p.split("-").map(Number); return portRange(f, t ?? f); }),
+                cidrs: i.sourceRanges ?? [],
+            }));
+        }),
+    bucket(e) {
+        const b = e.byType("gcp:storage/bucket:Bucket").map(plain);
+        return {
+            publicAccessBlocked: b.length === 1 && b[0].publicAccessPrevention === "enforced" && b[0].uniformBucketLevelAccess === true,
+            versioned: b.length === 1 && b[0].versioning?.enabled === true,
+            // Cloud Storage encrypts every object at rest; a CMEK would show up as `encryption`.
+            encryption: b.length === 1 ? (b[0].encryption?.defaultKmsKeyName ? "explicit" : "provider-default") : "none",
+            retentionDays: b.flatMap((x) => (x.lifecycleRules ?? []).map((l: any) => l.condition?.age ?? l.condition?.daysSinceNoncurrentTime)).filter((d: unknown) => d !== undefined),
+        };
+    },
+};
+
+const azure: CloudInspector = {
+    vms(e) {
+        const nics = new Map(e.byType("azure-native:network:NetworkInterface").map((r) => [r.id, plain(r)]));
+        return e.byType("azure-native:compute:VirtualMachine").map((r) => {
+            const i = plain(r);
+            const nicIds: string[] = (i.networkProfile?.networkInterfaces ?? []).map((n: any) => n.id);
+            const publicIp = nicIds.length === 0 || nicIds.some((id) => { const n = nics.get(id); return !n || (n.ipConfigurations ?? []).some((c: any) => c.publicIPAddress); }) || (i.networkProfile?.networkInterfaceConfigurations ?? []).length > 0;
+            return { name: r.name, zone: (i.zones ?? [])[0], publicIp, userData: decodeUserData(i.osProfile?.customData, true) };
+        });
+    },
+    dataDisks: (e) => e.byType("azure-native:compute:VirtualMachine").reduce((n, r) => n + (plain(r).storageProfile?.dataDisks ?? []).length, 0),
+    ingress: (e) =>
+        e.byType("azure-native:network:NetworkSecurityGroup").flatMap((r) =>
+            ((plain(r).securityRules ?? []) as any[])
+                .filter((s) => s.direction === "Inbound" && s.access === "Allow")
+                .map((s) => {
+                    const ranges: string[] = s.destinationPortRanges ?? (s.destinationPortRange ? [s.destinationPortRange] : []);
+                    const ports = ranges.includes("*") ? "*" : ranges.flatMap((p) => { const [f, t] = p.split("-").map(Number); return portRange(f, t ?? f); });
+                    const src: string[] = s.sourceAddressPrefixes ?? (s.sourceAddressPrefix ? [s.sourceAddressPrefix] : []);
+                    // Service tags that mean "anywhere" count as 0.0.0.0/0.
+                    const target: IngressView["target"] = r.name.endsWith("-redis") ? "redis" : r.name.endsWith("-envoy") ? "envoy" : "unknown";
+                    return { label: `NSG ${r.name} rule ${s.name}`, target, ports, cidrs: src.map((x) => (x === "*" || x === "Internet" || x === "Any" ? "0.0.0.0/0" : x)) } as IngressView;
+                }),
+        ),
+    bucket(e) {
+        const acct = e.byType("azure-native:storage:StorageAccount").map(plain);
+        const svc = e.byType("azure-native:storage:BlobServiceProperties").map(plain);
+        const cont = e.byType("azure-native:storage:BlobContainer").map(plain);
+        const pol = e.byType("azure-native:storage:ManagementPolicy").map(plain);
+        return {
+            publicAccessBlocked: acct.length === 1 && acct[0].allowBlobPublicAccess === false && cont.length === 1 && cont[0].publicAccess === "None",
+            versioned: svc.length === 1 && svc[0].isVersioningEnabled === true,
+            encryption: acct.length === 1 && acct[0].encryption?.services?.blob?.enabled === true ? "explicit" : "none",
+            retentionDays: pol.flatMap((p) => (p.policy?.rules ?? []).flatMap((r: any) => [r.definition?.actions?.baseBlob?.delete?.daysAfterModificationGreaterThan, r.definition?.actions?.version?.delete?.daysAfterCreationGreaterThan])).filter((d: unknown) => d !== undefined),
+        };
+    },
+};
+
+/** Inspectors by cloud kind. A registered cloud without one fails the tests that need it. */
+export const INSPECTORS: Record<string, CloudInspector> = { aws, gcp, azure };
+
+export function inspectorFor(kind: string): CloudInspector {
+    const i = INSPECTORS[kind];
+    if (!i) throw new Error(`no inspector for cloud "${kind}": add one to tests/unit/components/inspect.ts`);
+    return i;
+}

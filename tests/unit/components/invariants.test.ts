@@ -1,0 +1,247 @@
+/**
+ * The program's invariants, for EVERY cloud in providers/registry.ts, on the mocked engine:
+ * the prod stack file of each cloud, and a second topology (4 shards x 2 replicas, client port
+ * open to the world, SSH to an admin range) that stresses the firewall and placement rules.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { adapters } from "../../../providers/registry";
+import { GCP_HEALTH_CHECK_RANGES } from "../../../providers/gcp";
+import { MockEngine, stringLeaves, unwrap } from "../../helpers/mocks";
+import { certs, INSPECTORS, IngressView } from "./inspect";
+import { Raw, runProgram, RunResult, stackFixture } from "./program";
+
+const PROTECTED = [6379, 16379, 9121, 9100, 9901];
+
+interface Case {
+    label: string;
+    raw: Raw;
+    run?: RunResult;
+}
+
+function variants(kind: string): Case[] {
+    const base = stackFixture(kind);
+    return [
+        { label: "prod stack file", raw: base },
+        {
+            label: "4x2, client port open to the world, SSH from an admin range",
+            raw: { ...base, shards: 4, replicasPerShard: 2, envoyCount: 3, clientPort: 6390, clientCidrs: ["0.0.0.0/0"], adminCidrs: ["192.0.2.0/24"] },
+        },
+    ];
+}
+
+const isWorld = (c: string) => /\/0$/.test(c);
+/** Component name = redisforge:clusterName, or the stack name ("prod" here). */
+const clusterOf = (c: Case) => (typeof c.raw.clusterName === "string" && c.raw.clusterName) || "prod";
+const num = (v: unknown, d: number) => (v === undefined ? d : Number(v));
+
+describe.each(Object.keys(adapters))("cloud %s", (kind) => {
+    const adapter = adapters[kind];
+    const inspector = INSPECTORS[kind];
+    const cases = variants(kind);
+
+    beforeAll(async () => {
+        for (const c of cases) {
+            // The local stack's dynamic resources have outputs only after `up`: run it as an update.
+            c.run = await runProgram(c.raw, { stack: "prod", preview: kind !== "local" });
+            if (c.run.error) throw c.run.error;
+            // Printed for the lead's note: the mocked `pulumi preview` of each stack.
+            console.log(`mocked preview [${kind}] ${c.label}: ${c.run.ms.toFixed(0)} ms, ${c.run.engine.resources.length} resources`);
+        }
+    }, 240000);
+
+    test("an inspector exists when the cloud creates real infrastructure", () => {
+        const caps = adapter.capabilities;
+        if (caps.firewall || caps.cloudInit || caps.loadBalancer) expect(inspector).toBeDefined();
+    });
+
+    /** The cloud path composes RedisForgeCluster; the local stack composes its own (providers/local). */
+    const composed = (c: Case) => c.run!.cluster !== undefined;
+
+    test.each([0, 1])("resource counts follow the topology (case %i)", (i) => {
+        const c = cases[i];
+        if (!composed(c)) return;
+        const e = c.run!.engine;
+        const S = num(c.raw.shards, 3), R = num(c.raw.replicasPerShard, 1), E = num(c.raw.envoyCount, 2);
+        const nodes = S * (1 + R);
+        expect(e.byType("redisforge:node:RedisNode")).toHaveLength(nodes);
+        expect(e.byType("redisforge:envoy:EnvoyProxy")).toHaveLength(1);
+        // One CSR per node, plus Envoy's server and client certificates; one CA.
+        expect(e.byType("tls:index/certRequest:CertRequest")).toHaveLength(nodes + 2);
+        expect(e.byType("tls:index/selfSignedCert:SelfSignedCert")).toHaveLength(1);
+        expect(e.byType("random:index/randomPassword:RandomPassword")).toHaveLength(5);
+        if (inspector) {
+            expect(inspector.vms(e)).toHaveLength(nodes + E);
+            expect(inspector.dataDisks(e)).toBe(nodes); // Envoys have no data disk
+        }
+    });
+
+    test.each([0, 1])("masters spread over zones; no replica in its master's zone (case %i)", (i) => {
+        const c = cases[i];
+        if (!composed(c)) return;
+        const nodes = c.run!.outputs!.nodes as { name: string; zone: string; role: string; shard: number }[];
+        const zones = c.raw.zones as string[];
+        const masters = nodes.filter((n) => n.role === "master");
+        expect(masters).toHaveLength(num(c.raw.shards, 3));
+        const perZone = zones.map((z) => masters.filter((m) => m.zone === z).length);
+        expect(Math.max(...perZone) - Math.min(...perZone)).toBeLessThanOrEqual(1);
+        for (const m of masters) {
+            const replicas = nodes.filter((n) => n.role === "replica" && n.shard === m.shard);
+            expect(replicas).toHaveLength(num(c.raw.replicasPerShard, 1));
+            for (const r of replicas) expect(r.zone).not.toBe(m.zone);
+            expect(new Set(replicas.map((r) => r.zone)).size).toBe(replicas.length);
+        }
+        if (inspector) {
+            // The VMs really are in the zones the plan says.
+            const vmZone = new Map(inspector.vms(c.run!.engine).map((v) => [v.name, v.zone]));
+            for (const n of nodes) expect({ node: n.name, zone: vmZone.get(`${n.name}-vm`) }).toEqual({ node: n.name, zone: n.zone });
+        }
+    });
+
+    test.each([0, 1])("firewall: no protected port faces 0.0.0.0/0, only the client port faces client CIDRs (case %i)", (i) => {
+        if (!adapter.capabilities.firewall) return;
+        const c = cases[i];
+        const rules = inspector.ingress(c.run!.engine);
+        expect(rules.length).toBeGreaterThan(0);
+        const clientPort = num(c.raw.clientPort, 6379);
+        const clientCidrs = c.raw.clientCidrs as string[];
+        const monitoring = (c.raw.monitoringCidrs as string[]) ?? [];
+        const admin = (c.raw.adminCidrs as string[]) ?? [];
+        const networkCidr = (c.raw.networkCidr as string) ?? "10.40.0.0/16";
+        const describe = (r: IngressView) => `${r.label} (${r.target}) ports ${JSON.stringify(r.ports)} from ${r.cidrs.join(",")}`;
+        for (const r of rules) {
+            expect({ rule: describe(r), allPorts: r.ports === "*" && r.cidrs.length > 0 }).toEqual({ rule: describe(r), allPorts: false });
+            if (r.ports === "*") continue;
+            if (r.cidrs.some(isWorld)) {
+                // Only the client port, only on the Envoys / LB.
+                expect({ rule: describe(r), ports: r.ports, target: ["envoy", "lb"].includes(r.target) }).toEqual({ rule: describe(r), ports: [clientPort], target: true });
+                if (clientPort !== 6379) for (const p of PROTECTED) expect(r.ports).not.toContain(p);
+            }
+            if (r.cidrs.some((x) => clientCidrs.includes(x))) {
+                expect({ rule: describe(r), ports: r.ports }).toEqual({ rule: describe(r), ports: [clientPort] });
+            }
+            if (r.target === "redis") {
+                // Nodes take CIDR traffic only from monitoring (exporters) and admin (SSH) ranges.
+                for (const x of r.cidrs) expect({ rule: describe(r), allowed: [...monitoring, ...admin].includes(x) }).toEqual({ rule: describe(r), allowed: true });
+            }
+            for (const p of [9121, 9100, 9901].filter((x) => (r.ports as number[]).includes(x))) {
+                for (const x of r.cidrs) expect({ rule: describe(r), port: p, fromMonitoring: monitoring.includes(x) }).toEqual({ rule: describe(r), port: p, fromMonitoring: true });
+            }
+            if ((r.ports as number[]).includes(22)) {
+                for (const x of r.cidrs) expect(admin).toContain(x);
+            }
+            // Envoy's client port may also take the cloud's LB health checks.
+            if (r.target !== "redis" && r.cidrs.length > 0 && !r.cidrs.some((x) => clientCidrs.includes(x))) {
+                const healthCheckSources = [...GCP_HEALTH_CHECK_RANGES, networkCidr];
+                const ok = r.cidrs.every((x) => monitoring.includes(x) || admin.includes(x) || healthCheckSources.includes(x));
+                expect({ rule: describe(r), ok }).toEqual({ rule: describe(r), ok: true });
+            }
+        }
+        // And the client port is really open to the client CIDRs somewhere.
+        expect(rules.some((r) => r.ports !== "*" && r.ports.includes(clientPort) && clientCidrs.every((x) => r.cidrs.includes(x)))).toBe(true);
+        // SSH only when admin CIDRs are set.
+        expect(rules.some((r) => r.ports !== "*" && r.ports.includes(22))).toBe(admin.length > 0);
+    });
+
+    test.each([0, 1])("no VM has a public IP (case %i)", (i) => {
+        if (!inspector) return;
+        const vms = inspector.vms(cases[i].run!.engine);
+        expect(vms.length).toBeGreaterThan(0);
+        expect(vms.filter((v) => v.publicIp).map((v) => v.name)).toEqual([]);
+    });
+
+    test.each([0, 1])("every password and private key is a Pulumi secret wherever it goes (case %i)", async (i) => {
+        const c = cases[i];
+        const e: MockEngine = c.run!.engine;
+        // 5 ACL passwords + a key per node (+ CA and Envoy keys on the composed path).
+        const nodes = num(c.raw.shards, 3) * (1 + num(c.raw.replicasPerShard, 1));
+        expect(e.secretValues.length).toBeGreaterThanOrEqual(5 + nodes + (composed(c) ? 3 : 0));
+        let wrapped = 0;
+        const leaks: string[] = [];
+        for (const r of e.resources) {
+            for (const leaf of stringLeaves(r.inputs)) {
+                if (!e.secretValues.some((s) => leaf.value.includes(s))) continue;
+                if (leaf.secret) wrapped++;
+                else leaks.push(`${r.type} ${r.name} .${leaf.path}`);
+            }
+        }
+        expect(leaks).toEqual([]);
+        expect(wrapped).toBeGreaterThan(0);
+        // The component's own password outputs are secrets.
+        if (c.run!.cluster) for (const pw of Object.values(c.run!.cluster.secrets.passwords)) expect(await pulumi.isSecret(pw)).toBe(true);
+        // A stack output that carries a secret value must itself be a secret.
+        for (const [key, value] of Object.entries(c.run!.rawOutputs!)) {
+            const text = JSON.stringify(c.run!.outputs![key] ?? null);
+            if (e.secretValues.some((s) => text.includes(s))) expect({ output: key, secret: await pulumi.isSecret(pulumi.output(value)) }).toEqual({ output: key, secret: true });
+        }
+        if (c.run!.cluster) {
+            const outputs = JSON.stringify(c.run!.outputs);
+            expect(e.secretValues.filter((s) => outputs.includes(s))).toEqual([]);
+        }
+    });
+
+    test.each([0, 1])("user-data holds secret references, never secret values (case %i)", (i) => {
+        if (!adapter.capabilities.cloudInit) return;
+        const e = cases[i].run!.engine;
+        const vms = inspector.vms(e);
+        const refPattern = { aws: /arn:aws:secretsmanager:/, gcp: /projects\/[a-z0-9-]+\/secrets\//, azure: /https:\/\/[a-z0-9-]+\.vault\.azure\.net\/secrets\// }[kind as "aws" | "gcp" | "azure"];
+        for (const vm of vms) {
+            expect(vm.userData.startsWith("#cloud-config\n")).toBe(true);
+            expect(vm.userData).toMatch(refPattern);
+            expect(vm.userData).not.toMatch(/PRIVATE KEY/);
+            expect(e.secretValues.filter((s) => vm.userData.includes(s))).toEqual([]);
+            // Also no fragment of a password (e.g. a masterauth line).
+            expect(vm.userData).not.toMatch(/^\s*(masterauth|requirepass)\s/m);
+        }
+    });
+
+    test.each([0, 1])("TLS: node SANs name private IP + DNS name; Envoy names the LB; certificates renew early (case %i)", (i) => {
+        const c = cases[i];
+        if (!composed(c)) return;
+        const e = c.run!.engine;
+        const csrs = new Map(certs(e).map((x) => [x.name, x]));
+        const nodes = c.run!.outputs!.nodes as { name: string; privateIp: string; dnsName: string }[];
+        for (const n of nodes) {
+            const csr = csrs.get(`${n.name}-tls-csr`);
+            expect(csr).toBeDefined();
+            expect(csr!.ipAddresses).toContain(n.privateIp);
+            expect(csr!.dnsNames).toContain(n.dnsName);
+        }
+        const endpointHost = String(c.run!.outputs!.endpoint).replace(/:\d+$/, "");
+        if (adapter.capabilities.loadBalancer) {
+            const server = csrs.get(`${clusterOf(c)}-envoy-server-tls-csr`);
+            expect(server).toBeDefined();
+            expect([...server!.ipAddresses, ...server!.dnsNames]).toContain(endpointHost);
+        }
+        for (const r of e.byType("tls:index/locallySignedCert:LocallySignedCert")) {
+            const x = unwrap(r.inputs) as { validityPeriodHours: number; earlyRenewalHours: number };
+            expect(x.earlyRenewalHours).toBeGreaterThan(0);
+            expect(x.earlyRenewalHours).toBeLessThan(x.validityPeriodHours);
+        }
+    });
+
+    test("backup bucket: private, versioned, encrypted, retention from config", () => {
+        if (!inspector) return;
+        const c = cases[0];
+        const b = inspector.bucket(c.run!.engine);
+        expect(b.publicAccessBlocked).toBe(true);
+        expect(b.versioned).toBe(true);
+        expect(b.encryption).toBe(kind === "gcp" ? "provider-default" : "explicit");
+        expect(b.retentionDays.length).toBeGreaterThan(0);
+        for (const d of b.retentionDays) expect(d).toBe(num(c.raw.backupRetentionDays, 14));
+    });
+
+    test("stack outputs: endpoint, CA certificate, nodes, scrape targets, bucket", () => {
+        if (!composed(cases[0])) return;
+        const o = cases[0].run!.outputs!;
+        expect(String(o.endpoint)).toMatch(/:\d+$/);
+        expect(String(o.caCertificate)).toMatch(/BEGIN CERTIFICATE/);
+        const nodes = o.nodes as unknown[];
+        expect(nodes).toHaveLength(6);
+        const targets = o.scrapeTargets as { redis: { targets: string[] }[]; node: unknown[]; envoy: unknown[] };
+        expect(targets.redis).toHaveLength(6);
+        expect(targets.node).toHaveLength(6);
+        expect(targets.envoy).toHaveLength(num(cases[0].raw.envoyCount, 2));
+        for (const t of targets.redis) expect(t.targets[0]).toMatch(/^\d+\.\d+\.\d+\.\d+:9121$/);
+        expect(String(o.bucket).length).toBeGreaterThan(5);
+    });
+});
