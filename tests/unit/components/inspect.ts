@@ -111,7 +111,7 @@ const aws: CloudInspector = {
             publicAccessBlocked: pab.length === 1 && ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"].every((k) => pab[0][k] === true),
             versioned: ver.length === 1 && ver[0].versioningConfiguration?.status === "Enabled",
             encryption: sse.length === 1 && sse[0].rules?.[0]?.applyServerSideEncryptionByDefault?.sseAlgorithm ? "explicit" : "none",
-            retentionDays: lc.flatMap((x) => (x.rules ?? []).flatMap((rule: any) => [rule.expiration?.days, rule.noncurrentVersionExpiration?.noncurrentDays])).filter((d: unknown) => d !== undefined),
+            retentionDays: lc.flatMap((x) => (x.rules ?? []).flatMap((rule: any) => [rule.expiration?.days, rule.noncurrentVersionExpiration?.noncurrentDays])).filter((d: unknown) => d !== undefined) as number[],
         };
     },
 };
@@ -148,7 +148,7 @@ const gcp: CloudInspector = {
             versioned: b.length === 1 && b[0].versioning?.enabled === true,
             // Cloud Storage encrypts every object at rest; a CMEK would show up as `encryption`.
             encryption: b.length === 1 ? (b[0].encryption?.defaultKmsKeyName ? "explicit" : "provider-default") : "none",
-            retentionDays: b.flatMap((x) => (x.lifecycleRules ?? []).map((l: any) => l.condition?.age ?? l.condition?.daysSinceNoncurrentTime)).filter((d: unknown) => d !== undefined),
+            retentionDays: b.flatMap((x) => (x.lifecycleRules ?? []).map((l: any) => l.condition?.age ?? l.condition?.daysSinceNoncurrentTime)).filter((d: unknown) => d !== undefined) as number[],
         };
     },
 };
@@ -186,7 +186,7 @@ const azure: CloudInspector = {
             publicAccessBlocked: acct.length === 1 && acct[0].allowBlobPublicAccess === false && cont.length === 1 && cont[0].publicAccess === "None",
             versioned: svc.length === 1 && svc[0].isVersioningEnabled === true,
             encryption: acct.length === 1 && acct[0].encryption?.services?.blob?.enabled === true ? "explicit" : "none",
-            retentionDays: pol.flatMap((p) => (p.policy?.rules ?? []).flatMap((r: any) => [r.definition?.actions?.baseBlob?.delete?.daysAfterModificationGreaterThan, r.definition?.actions?.version?.delete?.daysAfterCreationGreaterThan])).filter((d: unknown) => d !== undefined),
+            retentionDays: pol.flatMap((p) => (p.policy?.rules ?? []).flatMap((r: any) => [r.definition?.actions?.baseBlob?.delete?.daysAfterModificationGreaterThan, r.definition?.actions?.version?.delete?.daysAfterCreationGreaterThan])).filter((d: unknown) => d !== undefined) as number[],
         };
     },
 };
