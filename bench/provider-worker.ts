@@ -56,7 +56,8 @@ process.on("message", async (msg: WorkerRequest) => {
         result = await converge(msg.spec, msg.creds, {
             ...msg.options,
             onProgress: (event: LabProgress) => send({ type: "progress", id: msg.id, atMs: performance.now() - start, event }),
-            log: () => undefined,
+            // Log lines travel as progress events of phase "log" (bench --verbose prints them with times).
+            log: (message: string) => send({ type: "progress", id: msg.id, atMs: performance.now() - start, event: { phase: "log", message } }),
         });
     } catch (e) {
         error = (e as Error).message;

@@ -19,6 +19,7 @@
  * The provider runs in its own process (bench/provider-worker.ts) so that its peak memory is its
  * own. Figures are printed; nothing is asserted about them (this is not a timed test).
  * `--opt name=value` passes tuning knobs to converge (e.g. --opt migrateBatchKeys=1000).
+ * `--verbose` prints the provider's log lines with their times (where the time goes).
  * `--node-config name=value` CONFIG SETs every fresh node of BOTH tools before a trial: a what-if
  * for template changes (e.g. repl-diskless-sync-max-replicas=1), printed in the settings line.
  */
@@ -44,6 +45,8 @@ interface Options {
     converge: Record<string, unknown>;
     /** CONFIG SET applied to every fresh node of both tools before a trial (what-if for the templates). */
     nodeConfig: Array<[string, string]>;
+    /** Print the provider's log and progress lines with their times. */
+    verbose: boolean;
     /** Wait after starting fresh nodes, before a trial. */
     settleMs: number;
     timeoutMs: number;
@@ -60,6 +63,7 @@ function parseOptions(argv: string[]): Options {
         converge: {},
         nodeConfig: [],
         settleMs: 2500,
+        verbose: false,
         timeoutMs: 600000,
     };
     const int = (flag: string, v: string | undefined, min: number) => {
@@ -82,6 +86,7 @@ function parseOptions(argv: string[]): Options {
             o.only = w;
         } else if (a === "--skip-formation") o.skipFormation = true;
         else if (a === "--skip-reshard") o.skipReshard = true;
+        else if (a === "--verbose") o.verbose = true;
         else if (a === "--opt") {
             const kv = v() ?? "";
             const eq = kv.indexOf("=");
@@ -181,10 +186,17 @@ async function discard(lab: Lab, indices: number[]): Promise<void> {
     }
 }
 
+function printTimeline(title: string, progress: Array<{ atMs: number; event: LabProgress }>, o: Options): void {
+    if (!o.verbose) return;
+    out(`    timeline of ${title}:`);
+    for (const p of progress) out(`      ${p.atMs.toFixed(0).padStart(6)} ms  [${p.event.phase}] ${p.event.message}`);
+}
+
 /** Where the executor's time went: first and last progress event of each phase. */
 function phaseBreakdown(progress: Array<{ atMs: number; event: LabProgress }>): string {
     const phases = new Map<string, { first: number; last: number; n: number }>();
     for (const p of progress) {
+        if (p.event.phase === "log") continue;
         const cur = phases.get(p.event.phase);
         if (!cur) phases.set(p.event.phase, { first: p.atMs, last: p.atMs, n: 1 });
         else Object.assign(cur, { last: p.atMs, n: cur.n + 1 });
@@ -214,6 +226,7 @@ async function formationTrial(lab: Lab, tool: "provider" | "redis-cli", worker: 
                 const r = await job.done;
                 if (r.error) throw new Error(`provider converge failed: ${r.error}`);
                 breakdown = phaseBreakdown(job.progress);
+                printTimeline("provider formation", job.progress, o);
             } else await redisCliCreate(lab, idx, 1, o.timeoutMs);
             toolMs = performance.now() - t0;
         })();
@@ -279,6 +292,7 @@ async function reshardTrial(lab: Lab, tool: "provider" | "redis-cli", worker: Pr
             const r = await job.done;
             if (r.error) throw new Error(`provider converge (4 shards) failed: ${r.error}`);
             breakdown = `phases: ${phaseBreakdown(job.progress)}`;
+            printTimeline("provider resharding", job.progress, o);
             const lastMigrate = [...job.progress].reverse().find((p) => p.event.phase === "migrate" && p.event.keysPerSec !== undefined);
             migrationOnlyKeysPerSec = lastMigrate?.event.keysPerSec;
         } else {
