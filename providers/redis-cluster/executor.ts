@@ -78,11 +78,20 @@ export const EXECUTOR_DEFAULTS: Required<Omit<ExecutorOptions, "formerNodes" | "
 };
 
 /** An executor failure that names the node and the step. */
-export class ClusterExecError extends Error {
-    constructor(message: string, public readonly node?: string, public readonly step?: string) {
-        super(message);
-        this.name = "ClusterExecError";
-    }
+// Classes here declare no field initializers or parameter properties: serializeFunction rebuilds a
+// class from its constructor text, and ES2022 class fields would be lost on the engine side.
+
+/** An executor failure naming the node and the step: a plain Error (see ClusterPlanError) with `node` and `step`. */
+export interface ClusterExecError extends Error {
+    node?: string;
+    step?: string;
+}
+export function ClusterExecError(message: string, node?: string, step?: string): ClusterExecError {
+    const e = new Error(message) as ClusterExecError;
+    e.name = "ClusterExecError";
+    e.node = node;
+    e.step = step;
+    return e;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -172,8 +181,14 @@ interface Target {
 
 /** Opens and remembers one client per address; closeAll() in `finally`. */
 class Pool {
-    private clients = new Map<string, RedisClient>();
-    constructor(private creds: ClusterCredentials, private opts: ExecutorOptions) {}
+    declare private clients: Map<string, RedisClient>;
+    declare private creds: ClusterCredentials;
+    declare private opts: ExecutorOptions;
+    constructor(creds: ClusterCredentials, opts: ExecutorOptions) {
+        this.clients = new Map();
+        this.creds = creds;
+        this.opts = opts;
+    }
 
     async get(t: Target): Promise<RedisClient> {
         const addr = nodeAddress(t);
@@ -211,7 +226,7 @@ class Pool {
         } catch (e) {
             this.clients.delete(addr);
             client.disconnect();
-            throw new ClusterExecError(`${t.label}: cannot connect as ACL user "${this.creds.username}": ${explainConnectError(e)}`, addr, "connect");
+            throw ClusterExecError(`${t.label}: cannot connect as ACL user "${this.creds.username}": ${explainConnectError(e)}`, addr, "connect");
         }
         return client;
     }
@@ -287,7 +302,7 @@ async function probeOne(pool: Pool, t: Target, spec?: ClusterNodeSpec): Promise<
         probe.replication = parseInfo(String(r2![3][1]));
         return probe;
     } catch (e) {
-        const msg = e instanceof ClusterExecError ? e.message : `${t.label}: ${explainConnectError(e)}`;
+        const msg = (e as Error)?.name === "ClusterExecError" ? (e as Error).message : `${t.label}: ${explainConnectError(e)}`;
         return { target: t, addr, spec, ok: false, error: msg };
     }
 }
@@ -464,7 +479,7 @@ async function waitConverged(pool: Pool, want: ConvergeTarget, creds: ClusterCre
         await sleep(o.pollIntervalMs);
     }
     const diag = await diagnose(pool, want, creds, o.connectTimeoutMs);
-    throw new ClusterExecError(
+    throw ClusterExecError(
         `${what}: the cluster did not converge within ${Math.round(o.convergeTimeoutMs / 1000)} s (last problem: ${last}). Diagnosis:\n  ${diag || "(no node-level problem found)"}`,
         undefined,
         "converge",
@@ -557,7 +572,7 @@ function preflight(spec: ClusterSpec, probes: NodeProbe[], o: Resolved): void {
         if (!p.clusterEnabled) { problems.push(`${p.target.label}: cluster-enabled is not yes; set cluster-enabled yes in redis.conf and restart it`); continue; }
         if (!p.me) { problems.push(`${p.target.label}: CLUSTER NODES has no "myself" line`); continue; }
     }
-    if (problems.length) throw new ClusterExecError(`RedisCluster preflight failed, nothing was changed:\n  - ${problems.join("\n  - ")}`, undefined, "preflight");
+    if (problems.length) throw ClusterExecError(`RedisCluster preflight failed, nothing was changed:\n  - ${problems.join("\n  - ")}`, undefined, "preflight");
     // Group spec nodes into clusters by who knows whom.
     const idOf = new Map(probes.map((p) => [p.addr, p.myId!]));
     const specIds = new Set(idOf.values());
@@ -606,7 +621,7 @@ function preflight(spec: ClusterSpec, probes: NodeProbe[], o: Resolved): void {
             problems.push(`spec nodes belong to two different clusters (${groups.get(ours)!.map((p) => p.target.label).join(", ")}) and (${ps.map((p) => p.target.label).join(", ")}); join them by hand or fix the spec`);
         } else ours = c;
     }
-    if (problems.length) throw new ClusterExecError(`RedisCluster preflight failed, nothing was changed:\n  - ${problems.join("\n  - ")}`, undefined, "preflight");
+    if (problems.length) throw ClusterExecError(`RedisCluster preflight failed, nothing was changed:\n  - ${problems.join("\n  - ")}`, undefined, "preflight");
 }
 
 /**
@@ -681,7 +696,7 @@ async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[],
             try {
                 await c.call("CLUSTER", "ADDSLOTSRANGE", ...args);
             } catch (e) {
-                throw new ClusterExecError(`CLUSTER ADDSLOTSRANGE on ${p.target.label} failed: ${(e as Error).message}`, p.addr, "addslots");
+                throw ClusterExecError(`CLUSTER ADDSLOTSRANGE on ${p.target.label} failed: ${(e as Error).message}`, p.addr, "addslots");
             }
         }),
     );
@@ -701,7 +716,7 @@ async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[],
             o.log(`MEET ${p.target.label} -> ${targets.map((q) => q.addr).join(", ")}`);
             const res = await pipe.exec();
             res!.forEach(([err], i) => {
-                if (err) throw new ClusterExecError(`CLUSTER MEET ${p.addr} -> ${targets[i].addr} failed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${err.message}`, p.addr, "meet");
+                if (err) throw ClusterExecError(`CLUSTER MEET ${p.addr} -> ${targets[i].addr} failed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${err.message}`, p.addr, "meet");
             });
         }),
     );
@@ -779,7 +794,7 @@ async function replicateAll(pool: Pool, replicaOf: Map<string, string>, probes: 
                 }
                 await sleep(o.pollIntervalMs);
             }
-            throw new ClusterExecError(
+            throw ClusterExecError(
                 `CLUSTER REPLICATE ${r.target.label} -> ${m.target.label} failed after ${Math.round(o.convergeTimeoutMs / 1000)} s: ${lastErr || "the replica never learned the master's node id (cluster bus problem?)"}`,
                 rAddr,
                 "replicate",
@@ -804,18 +819,18 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
     };
     const idOf = async (addr: string): Promise<string> => {
         const p = await probeOne(pool, targetOf(addr));
-        if (!p.ok || !p.myId) throw new ClusterExecError(`${targetOf(addr).label}: unreachable during reshape: ${p.error}`, addr, "reshape");
+        if (!p.ok || !p.myId) throw ClusterExecError(`${targetOf(addr).label}: unreachable during reshape: ${p.error}`, addr, "reshape");
         return p.myId;
     };
     const healthyMembers = () => topology.nodes.filter((n) => !n.failed).map((n) => nodeAddress(n));
     const slotsTotal = plan.steps.reduce((a, s) => a + (s.kind === "migrate" ? s.count : s.kind === "fix-open-slot" ? 1 : 0), 0);
     const mig = new MigrationProgress(slotsTotal, o);
-    const allMasters = async () => {
-        const ps = await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a))));
-        return ps.filter((p) => p.ok && p.me?.master);
-    };
     const members = new Set(healthyMembers());
     const currentMembers = () => [...members];
+    const allMastersTargets = async (): Promise<Target[]> => {
+        const ps = await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a))));
+        return ps.filter((p) => p.ok && p.me?.master).map((p) => p.target);
+    };
     const atomic = o.atomicMigration && [...probes.values()].filter((p) => p.ok).every((p) => p.version && versionAtLeast(p.version, 8, 4));
     if (plan.steps.some((s) => s.kind === "migrate" || s.kind === "fix-open-slot")) {
         o.log(atomic ? "slot migration: atomic CLUSTER MIGRATION (every node >= 8.4)" : "slot migration: classic SETSLOT + MIGRATE (some node < 8.4)");
@@ -841,13 +856,13 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
             case "meet": {
                 const t = targetOf(step.node);
                 const p = await probeOne(pool, t);
-                if (!p.ok || !p.me) throw new ClusterExecError(`${t.label}: unreachable before MEET: ${p.error}`, step.node, "meet");
+                if (!p.ok || !p.me) throw ClusterExecError(`${t.label}: unreachable before MEET: ${p.error}`, step.node, "meet");
                 const seedAddr = currentMembers().find((a) => a !== step.node)!;
                 const seed = await pool.get(targetOf(seedAddr));
                 try {
                     await seed.call("CLUSTER", "MEET", t.host, t.port, p.me.busPort);
                 } catch (e) {
-                    throw new ClusterExecError(`CLUSTER MEET ${seedAddr} -> ${step.node} failed: ${(e as Error).message}`, step.node, "meet");
+                    throw ClusterExecError(`CLUSTER MEET ${seedAddr} -> ${step.node} failed: ${(e as Error).message}`, step.node, "meet");
                 }
                 members.add(step.node);
                 await waitKnownByAll(pool, currentMembers().map(targetOf), p.myId!, step.node, o);
@@ -892,14 +907,14 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
                 // A removed node must be empty: its slots were drained by earlier steps.
                 const p = await probeOne(pool, targetOf(step.node));
                 if (p.ok && p.me && countSlots(p.me.slots) > 0) {
-                    throw new ClusterExecError(`remove ${step.node}: still owns ${countSlots(p.me.slots)} slots; refusing to forget it (drain first)`, step.node, "remove");
+                    throw ClusterExecError(`remove ${step.node}: still owns ${countSlots(p.me.slots)} slots; refusing to forget it (drain first)`, step.node, "remove");
                 }
                 await forgetEverywhere(pool, others, step.nodeId, o);
                 if (p.ok) {
                     const c = await pool.get(targetOf(step.node));
                     // SOFT reset: the node forgets the cluster; a replica's dataset is a copy, a drained master is empty.
                     if (p.me?.master && (p.dbsize ?? 0) > 0) {
-                        throw new ClusterExecError(`remove ${step.node}: master still holds ${p.dbsize} keys in no slot it owns; inspect it before removal`, step.node, "remove");
+                        throw ClusterExecError(`remove ${step.node}: master still holds ${p.dbsize} keys in no slot it owns; inspect it before removal`, step.node, "remove");
                     }
                     await c.cluster("RESET", "SOFT");
                 }
@@ -917,9 +932,6 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
     const memberSpecs: ClusterNodeSpec[] = currentMembers().map((a) => spec.nodes.find((n) => nodeAddress(n) === a) ?? { id: a, host: targetOf(a).host, port: targetOf(a).port, zone: "?" });
     await waitConverged(pool, { members: memberSpecs, replicaOf, fullCoverage: true }, creds, o, "reshape");
 
-    async function allMastersTargets(): Promise<Target[]> {
-        return (await allMasters()).map((p) => p.target);
-    }
 }
 
 function describeStep(s: ReshapeStep): string {
@@ -951,7 +963,7 @@ async function forgetEverywhere(pool: Pool, targets: Target[], nodeId: string, o
         }),
     );
     const errs = results.filter((x): x is string => !!x);
-    if (errs.length) throw new ClusterExecError(`CLUSTER FORGET ${nodeId} failed on: ${errs.join("; ")}`, undefined, "forget");
+    if (errs.length) throw ClusterExecError(`CLUSTER FORGET ${nodeId} failed on: ${errs.join("; ")}`, undefined, "forget");
     o.log(`forgot ${nodeId} on ${targets.length} nodes`);
 }
 
@@ -970,7 +982,7 @@ async function waitKnownByAll(pool: Pool, targets: Target[], nodeId: string, add
         if (!missing.length) return;
         await sleep(o.pollIntervalMs);
     }
-    throw new ClusterExecError(`CLUSTER MEET -> ${addr} failed after ${Math.round(o.convergeTimeoutMs / 1000)} s: not known by ${missing.join(", ")} (cluster bus port reachable? TLS?)`, addr, "meet");
+    throw ClusterExecError(`CLUSTER MEET -> ${addr} failed after ${Math.round(o.convergeTimeoutMs / 1000)} s: not known by ${missing.join(", ")} (cluster bus port reachable? TLS?)`, addr, "meet");
 }
 
 /** Waits (bounded) until a node reports cluster_state:ok. */
@@ -983,7 +995,7 @@ async function waitStateOk(pool: Pool, t: Target, o: Resolved): Promise<void> {
         if (state === "ok") return;
         await sleep(o.pollIntervalMs);
     }
-    throw new ClusterExecError(`${t.label}: cluster_state is still ${state} after ${Math.round(o.convergeTimeoutMs / 1000)} s (it does not see every slot covered: cluster bus links?)`, nodeAddress(t), "wait-state");
+    throw ClusterExecError(`${t.label}: cluster_state is still ${state} after ${Math.round(o.convergeTimeoutMs / 1000)} s (it does not see every slot covered: cluster bus links?)`, nodeAddress(t), "wait-state");
 }
 
 /** Planned CLUSTER FAILOVER: waits for the replica's link, promotes it, waits until roles swapped. */
@@ -1010,18 +1022,27 @@ async function plannedFailover(pool: Pool, replica: Target, master: Target, o: R
         last = last || `role:${info.role} master_link_status:${info.master_link_status}`;
         await sleep(o.pollIntervalMs);
     }
-    throw new ClusterExecError(`CLUSTER FAILOVER on ${replica.label} (taking over ${master.label}) failed after ${Math.round(o.convergeTimeoutMs / 1000)} s: ${last}`, nodeAddress(replica), "failover");
+    throw ClusterExecError(`CLUSTER FAILOVER on ${replica.label} (taking over ${master.label}) failed after ${Math.round(o.convergeTimeoutMs / 1000)} s: ${last}`, nodeAddress(replica), "failover");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Slot migration
 
 class MigrationProgress {
-    slotsMoved = 0;
-    keysMoved = 0;
-    private t0 = Date.now();
-    private lastReport = 0;
-    constructor(public slotsTotal: number, private o: Resolved) {}
+    declare slotsMoved: number;
+    declare keysMoved: number;
+    declare slotsTotal: number;
+    declare private t0: number;
+    declare private lastReport: number;
+    declare private o: Resolved;
+    constructor(slotsTotal: number, o: Resolved) {
+        this.slotsMoved = 0;
+        this.keysMoved = 0;
+        this.t0 = Date.now();
+        this.lastReport = 0;
+        this.slotsTotal = slotsTotal;
+        this.o = o;
+    }
     add(slots: number, keys: number): void {
         this.slotsMoved += slots;
         this.keysMoved += keys;
@@ -1063,7 +1084,7 @@ async function migrateClassic(
     const srcId = String(await src.cluster("MYID"));
     const dstId = String(await dst.cluster("MYID"));
     const fail = (what: string, e: unknown) =>
-        new ClusterExecError(`${what} ${nodeAddress(from)} -> ${nodeAddress(to)} failed: ${(e as Error)?.message ?? e}`, nodeAddress(from), "migrate");
+        ClusterExecError(`${what} ${nodeAddress(from)} -> ${nodeAddress(to)} failed: ${(e as Error)?.message ?? e}`, nodeAddress(from), "migrate");
     for (let i = 0; i < slots.length; i += o.migrateSlotsPerRound) {
         const round = slots.slice(i, i + o.migrateSlotsPerRound);
         await o.step(`migrate-round ${nodeAddress(from)}->${nodeAddress(to)} ${round[0]}`);
@@ -1153,7 +1174,7 @@ async function migrateAtomic(pool: Pool, from: Target, to: Target, ranges: SlotR
     try {
         taskId = String(await dst.call("CLUSTER", "MIGRATION", "IMPORT", ...args));
     } catch (e) {
-        throw new ClusterExecError(`CLUSTER MIGRATION IMPORT on ${to.label} (from ${from.label}) failed: ${(e as Error).message}`, nodeAddress(to), "migrate");
+        throw ClusterExecError(`CLUSTER MIGRATION IMPORT on ${to.label} (from ${from.label}) failed: ${(e as Error).message}`, nodeAddress(to), "migrate");
     }
     const deadline = Date.now() + Math.max(o.convergeTimeoutMs, 10 * 60 * 1000);
     let state = "";
@@ -1174,7 +1195,7 @@ async function migrateAtomic(pool: Pool, from: Target, to: Target, ranges: SlotR
             dst.call("CLUSTER", "MIGRATION", "CANCEL", "ID", taskId).catch(() => undefined),
             src.call("CLUSTER", "MIGRATION", "CANCEL", "ID", taskId).catch(() => undefined),
         ]);
-        throw new ClusterExecError(`CLUSTER MIGRATION ${from.label} -> ${to.label} failed, cancelled on both ends: ${(e as Error).message}`, nodeAddress(to), "migrate");
+        throw ClusterExecError(`CLUSTER MIGRATION ${from.label} -> ${to.label} failed, cancelled on both ends: ${(e as Error).message}`, nodeAddress(to), "migrate");
     }
 }
 
@@ -1257,6 +1278,32 @@ async function statusFromPool(pool: Pool, spec: ClusterSpec, creds: ClusterCrede
     if (status.state === "ok" && problems.length) status.state = "degraded";
     o.progress({ phase: "check", message: `state ${status.state}, ${status.masters.length} masters, ${status.replicas.length} replicas, ${covered} slots covered` });
     return status;
+}
+
+/**
+ * DESTRUCTIVE: FLUSHALL and CLUSTER RESET HARD on every reachable node (only for
+ * `deleteAction: "reset"`). Unreachable nodes are reported, not fatal.
+ */
+export async function resetCluster(nodes: ClusterNodeSpec[], creds: ClusterCredentials, opts: ExecutorOptions = {}): Promise<string[]> {
+    const pool = new Pool(creds, opts);
+    const problems: string[] = [];
+    try {
+        await Promise.all(
+            nodes.map(async (n) => {
+                try {
+                    const c = await pool.get(specTarget(n));
+                    // Replicas refuse FLUSHALL (read-only); RESET HARD flushes them anyway.
+                    if (/role:master/.test(String(await c.info("replication")))) await c.flushall();
+                    await c.cluster("RESET", "HARD");
+                } catch (e) {
+                    problems.push(`${n.id} ${nodeAddress(n)}: ${(e as Error).message}`);
+                }
+            }),
+        );
+        return problems;
+    } finally {
+        await pool.closeAll();
+    }
 }
 
 export { ClusterPlanError };

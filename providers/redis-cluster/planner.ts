@@ -44,18 +44,21 @@ import {
     SlotRange,
 } from "./types";
 
-/** A configuration or topology problem; the message names the input, the rule, the value and the fix. */
-export class ClusterPlanError extends Error {
-    constructor(message: string) {
-        super(message);
-        this.name = "ClusterPlanError";
-    }
+/**
+ * A configuration or topology problem; the message names the input, the rule, the value and the
+ * fix. A plain Error with `name = "ClusterPlanError"` (not a subclass: serializeFunction rebuilds
+ * Error subclasses without their message).
+ */
+export function ClusterPlanError(message: string): Error {
+    const e = new Error(message);
+    e.name = "ClusterPlanError";
+    return e;
 }
 
 /** Slot ranges for n shards: 16384 slots covered once, sizes within 1 of each other. */
 export function slotRanges(n: number): SlotRange[] {
     if (!Number.isInteger(n) || n < 1 || n > CLUSTER_SLOTS) {
-        throw new ClusterPlanError(`slotRanges: shards must be an integer in 1..${CLUSTER_SLOTS}; got ${n}`);
+        throw ClusterPlanError(`slotRanges: shards must be an integer in 1..${CLUSTER_SLOTS}; got ${n}`);
     }
     const out: SlotRange[] = [];
     for (let i = 0; i < n; i++) {
@@ -115,7 +118,7 @@ export function validateSpec(spec: ClusterSpec): void {
             );
         }
     }
-    if (problems.length) throw new ClusterPlanError(`RedisCluster spec is invalid:\n  - ${problems.join("\n  - ")}`);
+    if (problems.length) throw ClusterPlanError(`RedisCluster spec is invalid:\n  - ${problems.join("\n  - ")}`);
 }
 
 function zonesInOrder(nodes: ClusterNodeSpec[]): string[] {
@@ -215,11 +218,11 @@ export function planPlacement(spec: ClusterSpec): Placement {
         const score = m.reduce((a, x) => a + x * x, 0);
         if (!best || total > best.placed || (total === best.placed && score < best.score)) best = { m, flow, placed: total, score };
     }
-    if (!best) throw new ClusterPlanError(`RedisCluster: cannot place ${S} masters on ${spec.nodes.length} nodes`);
+    if (!best) throw ClusterPlanError(`RedisCluster: cannot place ${S} masters on ${spec.nodes.length} nodes`);
     const degradations: string[] = [];
     if (best.placed < S * R && !spec.allowZoneDegradation) {
         const counts = zones.map((z, i) => `${z}=${caps[i]}`).join(", ");
-        throw new ClusterPlanError(
+        throw ClusterPlanError(
             `RedisCluster zone anti-affinity: ${S} shards x ${R} replicas cannot keep every replica out of its master's zone ` +
                 `with nodes per zone ${counts} (${S * R - best.placed} replica(s) would share their master's zone). ` +
                 `Add nodes in the other zones, lower replicasPerShard, or set allowZoneDegradation=true to accept it.`,
@@ -277,7 +280,7 @@ export function planPlacement(spec: ClusterSpec): Placement {
         while (g.replicas.length < R) {
             const order = [...Array(Z).keys()].sort((a, b) => free[b].length - free[a].length || a - b);
             const y = order.find((yy) => yy !== masterZone[g.index] && free[yy].length > 0) ?? order.find((yy) => free[yy].length > 0);
-            if (y === undefined) throw new ClusterPlanError(`RedisCluster: ran out of nodes placing replicas of shard ${g.index}`);
+            if (y === undefined) throw ClusterPlanError(`RedisCluster: ran out of nodes placing replicas of shard ${g.index}`);
             const n = free[y].shift()!;
             if (y === masterZone[g.index]) {
                 degradations.push(`replica ${n.id} of shard ${g.index} shares zone ${zones[y]} with its master ${g.master} (allowZoneDegradation)`);
@@ -287,7 +290,7 @@ export function planPlacement(spec: ClusterSpec): Placement {
         }
     }
     const used = new Set(shards.flatMap((s) => [s.master, ...s.replicas]));
-    if (used.size !== need) throw new ClusterPlanError(`RedisCluster planner bug: placed ${used.size} nodes, expected ${need}`);
+    if (used.size !== need) throw ClusterPlanError(`RedisCluster planner bug: placed ${used.size} nodes, expected ${need}`);
     return { shards, spares: spec.nodes.filter((n) => !used.has(n.id)).map((n) => n.id), degradations };
 }
 
@@ -337,7 +340,7 @@ export function planReshape(live: LiveTopology, spec: ClusterSpec): ReshapePlan 
         }
     }
     if (failedLost.length) {
-        throw new ClusterPlanError(
+        throw ClusterPlanError(
             `RedisCluster: master(s) ${failedLost.map((n) => `${nodeAddress(n)} (${countSlots(n.slots)} slots)`).join(", ")} failed and no replica took over. ` +
                 `Restart the node with its data, or wait for the automatic failover (cluster-node-timeout), then run again.`,
         );
@@ -406,7 +409,7 @@ export function planReshape(live: LiveTopology, spec: ClusterSpec): ReshapePlan 
         const zc = zoneCount(finals);
         const cands = nodes().filter((n) => n.inSpec && !finals.includes(n) && (n.role === "none" || (n.role === "master" && n.slots.length === 0)));
         if (!cands.length) {
-            throw new ClusterPlanError(
+            throw ClusterPlanError(
                 `RedisCluster: ${S} shards need ${S - finals.length} more empty node(s) to become masters; every spec node is already a master or a replica. ` +
                     `Add nodes to the spec.`,
             );
@@ -449,7 +452,7 @@ export function planReshape(live: LiveTopology, spec: ClusterSpec): ReshapePlan 
         let want = target.get(r)! - r.slots.length;
         while (want > 0) {
             const d = donors.find((x) => x.slots.length > 0);
-            if (!d) throw new ClusterPlanError("RedisCluster planner bug: ran out of donor slots");
+            if (!d) throw ClusterPlanError("RedisCluster planner bug: ran out of donor slots");
             const take = d.slots.splice(0, want);
             want -= take.length;
             moves.push({ from: d.node, to: r, slots: take });
@@ -515,10 +518,10 @@ export function planReshape(live: LiveTopology, spec: ClusterSpec): ReshapePlan 
                     specOrder(a) - specOrder(b),
             );
             const c = cands[0];
-            if (!c) throw new ClusterPlanError(`RedisCluster: no free node left for a replica of master ${f.addr}; add nodes to the spec`);
+            if (!c) throw ClusterPlanError(`RedisCluster: no free node left for a replica of master ${f.addr}; add nodes to the spec`);
             if (c.zone === f.zone) {
                 if (!spec.allowZoneDegradation) {
-                    throw new ClusterPlanError(
+                    throw ClusterPlanError(
                         `RedisCluster zone anti-affinity: the only free node for a replica of master ${f.addr} (zone ${f.zone}) is ${c.addr} in the same zone. ` +
                             `Add a node in another zone, lower replicasPerShard, or set allowZoneDegradation=true.`,
                     );

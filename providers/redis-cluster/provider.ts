@@ -1,0 +1,294 @@
+/**
+ * RedisCluster as a Pulumi dynamic resource: thin CRUD glue over the pure planner and the
+ * ioredis executor.
+ *
+ * Invariants:
+ * - create and update both call `converge`, which finishes whatever state it finds, so a failed
+ *   or interrupted `pulumi up` is finished by the next one;
+ * - nothing forces a replacement: a changed node list, shard or replica count is reshaped in
+ *   place (diff says which property changes and why);
+ * - `read` reports the live topology, so `pulumi refresh` shows drift (uncovered slots, a missing
+ *   replica, a master in the wrong zone after a failover) in `state` and `problems`;
+ * - `delete` leaves the nodes and their data alone unless `deleteAction: "reset"`;
+ * - credentials and TLS material are secret inputs and secret outputs (additionalSecretOutputs),
+ *   never logged; status outputs carry no secret;
+ * - the executor loads ioredis inside its functions, so this provider survives
+ *   `pulumi.runtime.serializeFunction` (tests/integration/redis-cluster/provider-serialize.test.ts).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { checkCluster, converge, resetCluster } from "./executor";
+import { planPlacement } from "./planner";
+import { ClusterCredentials, ClusterNodeSpec, ClusterSpec, ClusterStatus } from "./types";
+
+/** Inputs of the RedisCluster resource. */
+export interface RedisClusterArgs {
+    /** Every node that may take part (stable `id`, host, TLS port, zone). Order is significant for placement. */
+    nodes: pulumi.Input<pulumi.Input<ClusterNodeSpec>[]>;
+    /** Number of masters. */
+    shards: pulumi.Input<number>;
+    /** Replicas per master. */
+    replicasPerShard: pulumi.Input<number>;
+    /** Accept a replica in its master's zone when zones cannot avoid it (reported in `degradations`). Default false. */
+    allowZoneDegradation?: pulumi.Input<boolean>;
+    /** ACL user with +@all used to form the cluster. Default "admin". */
+    adminUsername?: pulumi.Input<string>;
+    /** Its password. Stored as a secret. */
+    adminPassword: pulumi.Input<string>;
+    /** PEM CA certificate of the nodes. Stored as a secret. */
+    caCert: pulumi.Input<string>;
+    /** PEM client certificate for mTLS (`tls-auth-clients yes`). Stored as a secret. */
+    clientCert?: pulumi.Input<string>;
+    /** PEM client key. Stored as a secret. */
+    clientKey?: pulumi.Input<string>;
+    /** Certificate name to verify instead of the node IP (when certificates carry DNS names only). */
+    tlsServername?: pulumi.Input<string>;
+    /** What `pulumi destroy` does: "keep" (default) leaves the nodes and data; "reset" runs FLUSHALL + CLUSTER RESET HARD on every node. */
+    deleteAction?: pulumi.Input<"keep" | "reset">;
+    /** Deadline for convergence waits, seconds. Default 60. */
+    convergeTimeoutSec?: pulumi.Input<number>;
+    /** Keys per MIGRATE batch. Default 1000. */
+    migrateBatchKeys?: pulumi.Input<number>;
+}
+
+/** The plain (resolved) inputs as the provider sees them. */
+export interface RedisClusterInputs {
+    nodes: ClusterNodeSpec[];
+    shards: number;
+    replicasPerShard: number;
+    allowZoneDegradation?: boolean;
+    adminUsername: string;
+    adminPassword: string;
+    caCert: string;
+    clientCert?: string;
+    clientKey?: string;
+    tlsServername?: string;
+    deleteAction?: "keep" | "reset";
+    convergeTimeoutSec?: number;
+    migrateBatchKeys?: number;
+}
+
+/** Outputs (besides the inputs). None of them is a secret. */
+export interface RedisClusterStatusOutputs {
+    state: ClusterStatus["state"];
+    masters: { id: string; address: string; zone?: string; slots: number }[];
+    replicas: { id: string; address: string; zone?: string; master: string; linkUp: boolean }[];
+    slotsCovered: number;
+    /** Zone of each master, in `masters` order. */
+    zonesOfMasters: string[];
+    problems: string[];
+    serverVersion: string;
+    /** Addresses that are members after the last create/update (lets the next update recognise leaving nodes). */
+    memberAddresses: string[];
+}
+
+export type RedisClusterOutputs = RedisClusterInputs & RedisClusterStatusOutputs;
+
+/** Properties whose change reshapes the cluster; the rest only update stored settings. */
+const TOPOLOGY_KEYS = ["nodes", "shards", "replicasPerShard", "allowZoneDegradation"] as const;
+const SETTING_KEYS = ["adminUsername", "adminPassword", "caCert", "clientCert", "clientKey", "tlsServername", "deleteAction", "convergeTimeoutSec", "migrateBatchKeys"] as const;
+/** Marked secret in state and outputs. */
+export const SECRET_KEYS = ["adminPassword", "caCert", "clientCert", "clientKey"];
+
+export function specOf(i: RedisClusterInputs): ClusterSpec {
+    return {
+        nodes: i.nodes.map((n) => ({ id: n.id, host: n.host, port: Number(n.port), zone: n.zone })),
+        shards: Number(i.shards),
+        replicasPerShard: Number(i.replicasPerShard),
+        allowZoneDegradation: !!i.allowZoneDegradation,
+    };
+}
+
+export function credsOf(i: RedisClusterInputs): ClusterCredentials {
+    return {
+        username: i.adminUsername || "admin",
+        password: i.adminPassword,
+        tls: { ca: i.caCert, cert: i.clientCert, key: i.clientKey, servername: i.tlsServername },
+    };
+}
+
+export function statusOutputs(s: ClusterStatus): RedisClusterStatusOutputs {
+    return {
+        state: s.state,
+        masters: s.masters.map((m) => ({ id: m.id, address: m.address, zone: m.zone, slots: m.slots })),
+        replicas: s.replicas.map((r) => ({ id: r.id, address: r.address, zone: r.zone, master: r.master, linkUp: r.linkUp })),
+        slotsCovered: s.slotsCovered,
+        zonesOfMasters: s.masters.map((m) => m.zone ?? "?"),
+        problems: s.problems,
+        serverVersion: s.serverVersion ?? "",
+        memberAddresses: [...s.masters.map((m) => m.address), ...s.replicas.map((r) => r.address)].sort(),
+    };
+}
+
+/** The input fields only (drops outputs and the engine's `__provider`). */
+function inputsOf(props: Record<string, unknown>): RedisClusterInputs {
+    const out: Record<string, unknown> = {};
+    for (const k of [...TOPOLOGY_KEYS, ...SETTING_KEYS]) if (props[k] !== undefined) out[k] = props[k];
+    return out as unknown as RedisClusterInputs;
+}
+
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's placeholder for unknown values in previews
+function hasUnknown(x: unknown): boolean {
+    if (x === UNKNOWN) return true;
+    if (Array.isArray(x)) return x.some(hasUnknown);
+    if (x && typeof x === "object") return Object.values(x).some(hasUnknown);
+    return false;
+}
+
+function same(a: unknown, b: unknown): boolean {
+    return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/**
+ * Pure: what a diff between two input sets means. Every changed property is an in-place update
+ * (`replaces` is always empty: replacing would build a second cluster and drop the data); the
+ * engine shows the changed properties, and `explainDiff` says what each does to the cluster.
+ */
+export function diffInputs(olds: RedisClusterInputs, news: RedisClusterInputs): pulumi.dynamic.DiffResult {
+    const changed: string[] = [];
+    const stables: string[] = [];
+    for (const k of [...TOPOLOGY_KEYS, ...SETTING_KEYS]) {
+        if (same((olds as unknown as Record<string, unknown>)[k], (news as unknown as Record<string, unknown>)[k])) stables.push(k);
+        else changed.push(k);
+    }
+    return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false, stables };
+}
+
+/** Pure: one line per change, e.g. "shards 3 -> 4: add 1 shard(s), about 4096 slots move". No secrets. */
+export function explainDiff(olds: RedisClusterInputs, news: RedisClusterInputs): string[] {
+    const out: string[] = [];
+    if (olds.shards !== news.shards) {
+        const d = news.shards - olds.shards;
+        const moved = d > 0 ? Math.round((16384 * d) / news.shards) : Math.round((16384 * -d) / olds.shards);
+        out.push(`shards ${olds.shards} -> ${news.shards}: ${d > 0 ? "add" : "drain and remove"} ${Math.abs(d)} shard(s), about ${moved} slots move with their keys`);
+    }
+    if (olds.replicasPerShard !== news.replicasPerShard) out.push(`replicasPerShard ${olds.replicasPerShard} -> ${news.replicasPerShard}: ${news.replicasPerShard > olds.replicasPerShard ? "add" : "remove"} replicas`);
+    const addr = (n: ClusterNodeSpec) => `${n.id}@${n.host}:${n.port}/${n.zone}`;
+    const before = new Set((olds.nodes ?? []).map(addr));
+    const after = new Set((news.nodes ?? []).map(addr));
+    const added = [...after].filter((x) => !before.has(x));
+    const removed = [...before].filter((x) => !after.has(x));
+    if (added.length) out.push(`nodes added: ${added.join(", ")}`);
+    if (removed.length) out.push(`nodes removed (drained first, then forgotten): ${removed.join(", ")}`);
+    if (!!olds.allowZoneDegradation !== !!news.allowZoneDegradation) out.push(`allowZoneDegradation -> ${!!news.allowZoneDegradation}`);
+    for (const k of SETTING_KEYS) {
+        const a = (olds as unknown as Record<string, unknown>)[k];
+        const b = (news as unknown as Record<string, unknown>)[k];
+        if (!same(a, b)) out.push(SECRET_KEYS.includes(k) ? `${k} changed (secret; new value stored, the cluster is not touched)` : `${k} ${JSON.stringify(a)} -> ${JSON.stringify(b)}`);
+    }
+    return out;
+}
+
+function executorOpts(i: RedisClusterInputs, formerNodes?: string[]) {
+    return {
+        convergeTimeoutMs: (i.convergeTimeoutSec ?? 60) * 1000,
+        migrateBatchKeys: i.migrateBatchKeys,
+        formerNodes,
+    };
+}
+
+export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
+    async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+        const failures: pulumi.dynamic.CheckFailure[] = [];
+        if (!hasUnknown(news)) {
+            const i = inputsOf(news);
+            if (!i.adminPassword) failures.push({ property: "adminPassword", reason: "adminPassword is required (the admin ACL user's password)" });
+            if (!i.caCert) failures.push({ property: "caCert", reason: "caCert is required (PEM CA certificate of the nodes)" });
+            if (!!i.clientCert !== !!i.clientKey) failures.push({ property: "clientKey", reason: "clientCert and clientKey go together (mTLS); set both or neither" });
+            if (i.deleteAction && i.deleteAction !== "keep" && i.deleteAction !== "reset") {
+                failures.push({ property: "deleteAction", reason: `deleteAction must be "keep" or "reset"; got ${JSON.stringify(i.deleteAction)}` });
+            }
+            try {
+                planPlacement(specOf(i));
+            } catch (e) {
+                failures.push({ property: "nodes", reason: (e as Error).message });
+            }
+        }
+        return { inputs: news, failures };
+    },
+
+    async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.DiffResult> {
+        return diffInputs(inputsOf(olds), inputsOf(news));
+    },
+
+    async create(inputs: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
+        const i = inputsOf(inputs);
+        const status = await converge(specOf(i), credsOf(i), executorOpts(i));
+        const outs = { ...i, ...statusOutputs(status) };
+        // The id names the cluster by its first node's address: stable, and not a secret.
+        return { id: `rediscluster-${i.nodes[0].host}-${i.nodes[0].port}`, outs };
+    },
+
+    async read(id: string, props: Record<string, unknown>): Promise<pulumi.dynamic.ReadResult> {
+        const i = inputsOf(props);
+        let st: RedisClusterStatusOutputs;
+        try {
+            st = statusOutputs(await checkCluster(specOf(i), credsOf(i), executorOpts(i)));
+        } catch (e) {
+            // read reports, it does not fail: an unreachable cluster is drift too.
+            st = { ...(props as unknown as RedisClusterStatusOutputs), state: "fail", problems: [`read failed: ${(e as Error).message}`] };
+        }
+        return { id, props: { ...props, ...st } };
+    },
+
+    async update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.UpdateResult> {
+        const i = inputsOf(news);
+        const former = [
+            ...((olds.memberAddresses as string[] | undefined) ?? []),
+            ...(((olds.nodes as ClusterNodeSpec[] | undefined) ?? []).map((n) => `${n.host}:${n.port}`)),
+        ];
+        const status = await converge(specOf(i), credsOf(i), executorOpts(i, former));
+        return { outs: { ...i, ...statusOutputs(status) } };
+    },
+
+    async delete(_id: string, props: Record<string, unknown>): Promise<void> {
+        const i = inputsOf(props);
+        if (i.deleteAction !== "reset") return; // default: leave the nodes and their data alone
+        await resetCluster(i.nodes, credsOf(i));
+    },
+};
+
+/** The Redis Cluster formed from `nodes`; reshaped in place on every update. */
+export class RedisCluster extends pulumi.dynamic.Resource {
+    public readonly state!: pulumi.Output<ClusterStatus["state"]>;
+    public readonly masters!: pulumi.Output<RedisClusterStatusOutputs["masters"]>;
+    public readonly replicas!: pulumi.Output<RedisClusterStatusOutputs["replicas"]>;
+    public readonly slotsCovered!: pulumi.Output<number>;
+    public readonly zonesOfMasters!: pulumi.Output<string[]>;
+    public readonly problems!: pulumi.Output<string[]>;
+    public readonly serverVersion!: pulumi.Output<string>;
+    public readonly memberAddresses!: pulumi.Output<string[]>;
+
+    constructor(name: string, args: RedisClusterArgs, opts: pulumi.CustomResourceOptions = {}) {
+        super(
+            redisClusterProvider,
+            name,
+            {
+                nodes: args.nodes,
+                shards: args.shards,
+                replicasPerShard: args.replicasPerShard,
+                allowZoneDegradation: args.allowZoneDegradation ?? false,
+                adminUsername: args.adminUsername ?? "admin",
+                adminPassword: pulumi.secret(args.adminPassword),
+                caCert: pulumi.secret(args.caCert),
+                clientCert: args.clientCert === undefined ? undefined : pulumi.secret(args.clientCert),
+                clientKey: args.clientKey === undefined ? undefined : pulumi.secret(args.clientKey),
+                tlsServername: args.tlsServername,
+                deleteAction: args.deleteAction ?? "keep",
+                convergeTimeoutSec: args.convergeTimeoutSec,
+                migrateBatchKeys: args.migrateBatchKeys,
+                // Outputs declared up front (undefined inputs become outputs of the resource).
+                state: undefined,
+                masters: undefined,
+                replicas: undefined,
+                slotsCovered: undefined,
+                zonesOfMasters: undefined,
+                problems: undefined,
+                serverVersion: undefined,
+                memberAddresses: undefined,
+            },
+            { ...opts, additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), ...SECRET_KEYS] },
+            "redisforge",
+            "RedisCluster",
+        );
+    }
+}
