@@ -61,6 +61,7 @@ interface Inputs {
 
 interface Outputs {
     spec: ClusterSpec;
+    executorPath: string;
     clientDir: string;
     state: string;
     masters: number;
@@ -70,18 +71,20 @@ interface Outputs {
     formerNodes: string[];
 }
 
-function credentials(i: { adminPassword: string; clientDir: string }) {
+/** Admin credentials; the password comes from the input or, on refresh, from the 0600 operator file. */
+function credentials(i: { adminPassword?: string; clientDir: string }) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require("fs") as typeof import("fs");
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const path = require("path") as typeof import("path");
     const read = (f: string) => fs.readFileSync(path.join(i.clientDir, f), "utf8");
-    return { username: "admin", password: i.adminPassword, tls: { ca: read("ca.crt"), cert: read("client.crt"), key: read("client.key") } };
+    return { username: "admin", password: i.adminPassword ?? read("admin.password").trim(), tls: { ca: read("ca.crt"), cert: read("client.crt"), key: read("client.key") } };
 }
 
-function summary(spec: ClusterSpec, clientDir: string, s: ClusterStatus, formerNodes: string[]): Outputs {
+function summary(spec: ClusterSpec, executorPath: string, clientDir: string, s: ClusterStatus, formerNodes: string[]): Outputs {
     return {
         spec,
+        executorPath,
         clientDir,
         state: s.state,
         masters: s.masters.length,
@@ -99,7 +102,7 @@ async function run(i: Inputs, formerNodes: string[]): Promise<Outputs> {
         throw new Error(`local cluster did not converge: state ${status.state}, ${status.slotsCovered}/16384 slots covered; problems: ${status.problems.join("; ")}\nexecutor log:\n${log.slice(-20).join("\n")}`);
     }
     const addrs = i.spec.nodes.map((n) => `${n.host}:${n.port}`);
-    return summary(i.spec, i.clientDir, status, addrs);
+    return summary(i.spec, i.executorPath, i.clientDir, status, addrs);
 }
 
 const localClusterProvider: pulumi.dynamic.ResourceProvider = {
@@ -115,10 +118,14 @@ const localClusterProvider: pulumi.dynamic.ResourceProvider = {
         return { outs: await run(news, olds.formerNodes ?? []) };
     },
     async read(id: string, props: Outputs) {
-        // Refresh reads the live cluster: a dead node or uncovered slots show up as drift in `state`.
-        // The password is not in the outputs, so refresh can only check when the operator files exist
-        // and the password is supplied by the engine's inputs; without them the stored state stands.
-        return { id, props };
+        // Refresh reads the live cluster: a dead node, a missing replica or uncovered slots show up
+        // as drift (`state` not ok), and the next `up` converges it again.
+        try {
+            const s = await loadExecutor(props.executorPath ?? EXECUTOR_SOURCE).checkCluster(props.spec, credentials({ clientDir: props.clientDir }));
+            return { id, props: summary(props.spec, props.executorPath ?? EXECUTOR_SOURCE, props.clientDir, s, props.formerNodes ?? []) };
+        } catch (e) {
+            return { id, props: { ...props, state: "unreachable", problems: [(e as Error).message] } };
+        }
     },
     async delete() {
         // The processes are deleted by their own resources; nothing to undo in the cluster itself.

@@ -258,7 +258,10 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: RedisProcessOutputs, news: RedisProcessInputs) {
         const next = outputsOf(news, olds.pid);
         const replaces = REPLACE_KEYS.filter((k) => String(olds[k]) !== String(next[k]));
-        const changed = replaces.length > 0 || olds.configDigest !== next.configDigest || olds.secretsDigest !== next.secretsDigest || olds.zone !== next.zone || olds.nodeName !== next.nodeName;
+        // A node whose process is gone (crashed, machine rebooted, or refresh recorded pid 0) is an
+        // update: `up` restarts it with its data.
+        const running = alive(olds.pid) && ownsPid(olds.pid, olds.dataDir);
+        const changed = !running || replaces.length > 0 || olds.configDigest !== next.configDigest || olds.secretsDigest !== next.secretsDigest || olds.zone !== next.zone || olds.nodeName !== next.nodeName;
         return { changes: changed, replaces: [...replaces], deleteBeforeReplace: true };
     },
 

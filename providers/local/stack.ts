@@ -167,7 +167,8 @@ export class LocalRedisStack extends pulumi.ComponentResource {
             `${name}-client-files`,
             {
                 dir: path.join(args.stateDir, "client"),
-                files: { "client.crt": client.certPem, "client.key": client.keyPem, "ca.crt": this.pki.caCertPem },
+                // admin.password lets `pulumi refresh` (the cluster's read) and operators reach the nodes.
+                files: { "client.crt": client.certPem, "client.key": client.keyPem, "ca.crt": this.pki.caCertPem, "admin.password": passwords.admin },
             },
             { parent: this },
         );
