@@ -267,7 +267,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
     }
     if (distinctZones.length >= 1 && replicasPerShard + 1 > distinctZones.length) {
         problems.push(
-            `${k("replicasPerShard")}=${replicasPerShard} needs at least ${replicasPerShard + 1} zones so that each of a shard's ${replicasPerShard + 1} nodes (master + ${replicasPerShard} replicas) has its own zone; got ${distinctZones.length} zones; lower ${k("replicasPerShard")} to ${Math.max(distinctZones.length - 1, 0)} or add zones`,
+            `${k("replicasPerShard")}=${replicasPerShard} needs at least ${replicasPerShard + 1} zones: every replica must sit outside its master's zone, and with more replicas than other zones a shard's replicas would have to share zones; got ${distinctZones.length} zones; lower ${k("replicasPerShard")} to ${Math.max(distinctZones.length - 1, 0)} or add zones`,
         );
     }
 
