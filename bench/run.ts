@@ -3,7 +3,9 @@
  * tool, `redis-cli --cluster`, in ONE run on fresh nodes of the same lab (same machine, same
  * redis-server, same TLS + ACL configuration rendered from the project's templates).
  *
- *   npm run bench -- [--keys 500000] [--repeat 3] [--reshard-repeat 1] [--opt name=value ...]
+ *   npm run bench -- [--keys 500000] [--repeat 5] [--reshard-repeat 3] [--settle-ms 2500]
+ *                    [--only provider|redis-cli] [--skip-formation] [--skip-reshard] [--verbose]
+ *                    [--opt name=value ...] [--node-config name=value ...] [--dir DIR]
  *
  * (a) Formation: 6 fresh nodes per trial and tool, 3 masters x 1 replica. The stopwatch starts when
  *     the tool is asked to form the cluster and stops at the first poll where every node reports
@@ -15,6 +17,13 @@
  *     `--cluster rebalance --cluster-use-empty-masters`. The stopwatch runs until the tool has
  *     finished and the cluster is healthy with 4 masters; keys/s = keys now on the new master /
  *     elapsed seconds. Every key is accounted for afterwards (sum of DBSIZE over masters = N).
+ *
+ * Fresh nodes are started, then left idle for --settle-ms (2.5 s), as real nodes are before a deploy
+ * forms them. Two server-side floors then apply to ANY tool with the rendered config: a master
+ * that was alone (no slots, "minority") reports cluster_state:ok only min(cluster-node-timeout,
+ * 5 s) after it stops being alone (rejoin delay in clusterUpdateState), and a master delays the
+ * first replica sync by repl-diskless-sync-delay (5 s). `--verbose` and the "last wait" column show
+ * which one a trial waited on.
  *
  * The provider runs in its own process (bench/provider-worker.ts) so that its peak memory is its
  * own. Figures are printed; nothing is asserted about them (this is not a timed test).
@@ -55,8 +64,8 @@ interface Options {
 function parseOptions(argv: string[]): Options {
     const o: Options = {
         keys: 500000,
-        repeat: 3,
-        reshardRepeat: 1,
+        repeat: 5,
+        reshardRepeat: 3,
         dir: path.resolve(".lab", `bench-${process.pid}`),
         skipFormation: false,
         skipReshard: false,
