@@ -105,7 +105,8 @@ maybe("local stack on the real engine", () => {
             enableAutoPipelining: true,
             slotsRefreshTimeout: 5000,
             clusterRetryStrategy: (times) => (times > 20 ? null : 200),
-            redisOptions: { username: "app", password: o.appPassword as string, tls, connectTimeout: 5000, maxRetriesPerRequest: 5 },
+            // The app user may not run INFO (@dangerous), which the ready check uses.
+            redisOptions: { username: "app", password: o.appPassword as string, tls, connectTimeout: 5000, maxRetriesPerRequest: 5, enableReadyCheck: false },
         });
         await new Promise<void>((resolve, reject) => {
             const t = setTimeout(() => reject(new Error("cluster client not ready within 20 s")), 20_000);
