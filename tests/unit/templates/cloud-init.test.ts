@@ -177,6 +177,28 @@ describe("redis node specifics", () => {
         expect(ne).toContain("-v /var/lib/prometheus/node-exporter:/var/lib/prometheus/node-exporter:ro");
     });
 
+    it("worst case (longest names, long ARNs, 40 Envoy seeds): the gzip+base64 form fits AWS's 16 KiB, the text fits Azure/GCP", () => {
+        const long = (cloud: CloudKind, n: string) => secretRef(cloud, `${n}-${"x".repeat(90)}`);
+        for (const cloud of CLOUD_KINDS) {
+            const r = redisNodeParams(cloud);
+            const big = {
+                ...r, clusterName: `c${"a".repeat(62)}`, nodeName: `n${"b".repeat(62)}`,
+                secrets: Object.fromEntries(Object.keys(r.secrets).map((k) => [k, long(cloud, k)])) as typeof r.secrets,
+            };
+            const e = envoyParams(cloud);
+            const bigEnvoy = {
+                ...e, clusterName: big.clusterName, nodeName: big.nodeName,
+                envoy: { seeds: Array.from({ length: 40 }, (_, i) => ({ host: `10.${i}.200.200`, port: 6379 })) },
+                secrets: Object.fromEntries(Object.keys(e.secrets).map((k) => [k, long(cloud, k)])) as typeof e.secrets,
+            };
+            for (const c of [buildRedisNodeUserData(big), buildEnvoyUserData(bigEnvoy)]) {
+                expect(Buffer.from(renderCloudInitGzipBase64(c), "base64").length).toBeLessThan(16 * 1024);
+                expect(renderCloudInitGzipBase64(c).length).toBeLessThan(16 * 1024); // even base64 text fits
+                expect(Buffer.byteLength(renderCloudInit(c))).toBeLessThan(48 * 1024); // Azure: 64 KiB after base64
+            }
+        }
+    });
+
     it("fits the clouds' user-data limits (AWS 16 KiB raw: gzip+base64 form)", () => {
         for (const cloud of CLOUD_KINDS) {
             for (const c of [buildRedisNodeUserData(redisNodeParams(cloud)), buildEnvoyUserData(envoyParams(cloud))]) {
