@@ -183,13 +183,13 @@ describe("redis node specifics", () => {
             const r = redisNodeParams(cloud);
             const big = {
                 ...r, clusterName: `c${"a".repeat(62)}`, nodeName: `n${"b".repeat(62)}`,
-                secrets: Object.fromEntries(Object.keys(r.secrets).map((k) => [k, long(cloud, k)])) as typeof r.secrets,
+                secrets: Object.fromEntries(Object.keys(r.secrets).map((k) => [k, long(cloud, k)])) as unknown as typeof r.secrets,
             };
             const e = envoyParams(cloud);
             const bigEnvoy = {
                 ...e, clusterName: big.clusterName, nodeName: big.nodeName,
                 envoy: { seeds: Array.from({ length: 40 }, (_, i) => ({ host: `10.${i}.200.200`, port: 6379 })) },
-                secrets: Object.fromEntries(Object.keys(e.secrets).map((k) => [k, long(cloud, k)])) as typeof e.secrets,
+                secrets: Object.fromEntries(Object.keys(e.secrets).map((k) => [k, long(cloud, k)])) as unknown as typeof e.secrets,
             };
             for (const c of [buildRedisNodeUserData(big), buildEnvoyUserData(bigEnvoy)]) {
                 expect(Buffer.from(renderCloudInitGzipBase64(c), "base64").length).toBeLessThan(16 * 1024);
