@@ -18,6 +18,11 @@
  * text is scanned for PEM blocks and password directives before it is returned.
  *
  * Callers with Pulumi Outputs (ARNs, IPs) build user-data inside one `pulumi.all([...]).apply(...)`.
+ *
+ * Image assumptions: a systemd distribution with Debian package names (Ubuntu 22.04/24.04 or
+ * Debian 12 images, available on all three clouds): `docker.io`, `curl` ≥ 7.75 (SigV4 for AWS),
+ * `jq`, `xfsprogs`; /run is a tmpfs. On AWS pass renderCloudInitGzipBase64() to `userDataBase64`
+ * (the text form exceeds AWS's 16 KiB limit).
  */
 import { gzipSync } from "zlib";
 import { stringify } from "yaml";
