@@ -215,20 +215,40 @@ class Pool {
             maxRetriesPerRequest: 0,
             retryStrategy: () => null,
             enableOfflineQueue: false,
-            enableReadyCheck: false,
+            enableReadyCheck: true, // connect() resolves only after AUTH and INFO succeeded
             commandTimeout: Math.max(30000, (this.opts.migrateTimeoutMs ?? EXECUTOR_DEFAULTS.migrateTimeoutMs) * 3),
         };
         const client: RedisClient = new Redis(options);
-        client.on("error", () => undefined); // surfaced through the command promises
+        // ioredis rejects connect() with a bare "Connection is closed." on TLS/auth failures; the
+        // cause arrives as an 'error' event, so keep the last one for the message.
+        let lastError: Error | undefined;
+        client.on("error", (e: Error) => (lastError = e));
         this.clients.set(addr, client);
         try {
             await client.connect();
         } catch (e) {
             this.clients.delete(addr);
             client.disconnect();
-            throw ClusterExecError(`${t.label}: cannot connect as ACL user "${this.creds.username}": ${explainConnectError(e)}`, addr, "connect");
+            const cause = lastError && /Connection is closed/.test((e as Error)?.message ?? "") ? lastError : e;
+            throw ClusterExecError(`${t.label}: cannot connect as ACL user "${this.creds.username}": ${explainConnectError(cause)}`, addr, "connect");
         }
         return client;
+    }
+
+    username(): string {
+        return this.creds.username;
+    }
+
+    connectTimeoutMs(): number {
+        return this.opts.connectTimeoutMs ?? EXECUTOR_DEFAULTS.connectTimeoutMs;
+    }
+
+    /** Forgets (and disconnects) the client of one address, e.g. after it stopped answering. */
+    drop(t: Target): void {
+        const addr = nodeAddress(t);
+        const c = this.clients.get(addr);
+        this.clients.delete(addr);
+        c?.disconnect();
     }
 
     async closeAll(): Promise<void> {
@@ -236,10 +256,13 @@ class Pool {
         this.clients.clear();
         await Promise.all(
             all.map(async (c) => {
+                let timer: NodeJS.Timeout | undefined;
                 try {
-                    await Promise.race([c.quit(), sleep(1000)]);
+                    await Promise.race([c.quit(), new Promise((r) => (timer = setTimeout(r, 1000)))]);
                 } catch {
                     /* already gone */
+                } finally {
+                    clearTimeout(timer);
                 }
                 c.disconnect();
             }),
@@ -249,7 +272,7 @@ class Pool {
 
 function explainConnectError(e: unknown): string {
     const msg = (e as Error)?.message ?? String(e);
-    if (/WRONGPASS|invalid username-password/i.test(msg)) return `${msg} (wrong admin password or user; check the admin credentials)`;
+    if (/WRONGPASS|NOAUTH|invalid username-password/i.test(msg)) return `${msg} (wrong admin password or user; check the admin credentials)`;
     if (/certificate|self.signed|unable to verify|SSL|TLS|alert/i.test(msg)) return `TLS handshake failed: ${msg} (check the CA certificate and the client certificate/key)`;
     if (/ECONNREFUSED/.test(msg)) return `${msg} (nothing listens on that port: is redis-server running there?)`;
     if (/ETIMEDOUT|timeout/i.test(msg)) return `${msg} (no answer: firewall or wrong address?)`;
@@ -275,7 +298,24 @@ export interface NodeProbe {
     replication?: Record<string, string>;
 }
 
+/** One probe, bounded: a node that accepts TCP but never answers (stopped, overloaded) counts as unreachable. */
 async function probeOne(pool: Pool, t: Target, spec?: ClusterNodeSpec): Promise<NodeProbe> {
+    const limit = 2 * pool.connectTimeoutMs();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<NodeProbe>((resolve) => {
+        timer = setTimeout(() => {
+            pool.drop(t);
+            resolve({ target: t, addr: nodeAddress(t), spec, ok: false, error: `${t.label}: no answer within ${limit} ms (process stopped or overloaded?)` });
+        }, limit);
+    });
+    try {
+        return await Promise.race([probeOnce(pool, t, spec), timeout]);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+async function probeOnce(pool: Pool, t: Target, spec?: ClusterNodeSpec): Promise<NodeProbe> {
     const addr = nodeAddress(t);
     try {
         const c = await pool.get(t);
@@ -283,6 +323,7 @@ async function probeOne(pool: Pool, t: Target, spec?: ClusterNodeSpec): Promise<
         p.info("server");
         p.info("cluster");
         const res = await p.exec();
+        for (const [err] of res!) if (err) throw err; // e.g. WRONGPASS surfacing on the first command
         const server = parseInfo(String(res![0][1]));
         const clusterEnabled = parseInfo(String(res![1][1])).cluster_enabled === "1";
         const probe: NodeProbe = { target: t, addr, spec, ok: true, version: server.redis_version, clusterEnabled };
@@ -302,7 +343,7 @@ async function probeOne(pool: Pool, t: Target, spec?: ClusterNodeSpec): Promise<
         probe.replication = parseInfo(String(r2![3][1]));
         return probe;
     } catch (e) {
-        const msg = (e as Error)?.name === "ClusterExecError" ? (e as Error).message : `${t.label}: ${explainConnectError(e)}`;
+        const msg = (e as Error)?.name === "ClusterExecError" ? (e as Error).message : `${t.label}: cannot connect as ACL user "${pool.username()}": ${explainConnectError(e)}`;
         return { target: t, addr, spec, ok: false, error: msg };
     }
 }

@@ -6,13 +6,13 @@
 import { Lab } from "../../../lab/lab";
 import { converge, parseClusterNodes } from "../../../providers/redis-cluster/executor";
 import { ClusterSpec } from "../../../providers/redis-cluster/types";
-import { clusterInfo, labCreds, labDir, labSpec, resetNodes } from "./helpers";
+import { clusterInfo, labCreds, startLab, labSpec, resetNodes } from "./helpers";
 
 jest.setTimeout(120000);
 
 let lab: Lab;
 beforeAll(async () => {
-    lab = await Lab.start({ dir: labDir("create"), count: 12 });
+    lab = await startLab("create", 12);
 });
 afterAll(async () => {
     await lab?.stop({ removeData: true });

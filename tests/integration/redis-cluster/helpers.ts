@@ -163,3 +163,26 @@ export async function resetNodes(lab: Lab, idx: number[]): Promise<void> {
         );
     });
 }
+
+/**
+ * Lab.start with up to 3 attempts: the lab picks free ports by asking the OS, and on a busy
+ * shared machine a port can be taken between the pick and redis-server's bind ("Address already
+ * in use"). A failed attempt's processes are stopped by PID (Lab.load + stop) before retrying.
+ */
+export async function startLab(name: string, count: number): Promise<Lab> {
+    let last: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+        const dir = labDir(name);
+        try {
+            return await Lab.start({ dir, count });
+        } catch (e) {
+            last = e;
+            try {
+                await Lab.load(dir).stop({ removeData: true });
+            } catch {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        }
+    }
+    throw last;
+}

@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { promisify } from "util";
 import { Lab } from "../../../lab/lab";
-import { clusterInfo, labCreds, labDir, labNodes } from "./helpers";
+import { clusterInfo, labCreds, startLab, labNodes } from "./helpers";
 
 jest.setTimeout(120000);
 const run = promisify(execFile);
@@ -38,7 +38,7 @@ const requireFromString = require(require.resolve("require-from-string", { paths
 let lab: Lab;
 let work: string;
 beforeAll(async () => {
-    lab = await Lab.start({ dir: labDir("serialize"), count: 6 });
+    lab = await startLab("serialize", 6);
     work = fs.mkdtempSync(path.join(lab.dir, "work-"));
 });
 afterAll(async () => {

@@ -8,14 +8,14 @@ import * as path from "path";
 import { Lab } from "../../../lab/lab";
 import { converge, parseClusterNodes } from "../../../providers/redis-cluster/executor";
 import { ProgressEvent } from "../../../providers/redis-cluster/types";
-import { clusterInfo, labCreds, labDir, labSpec, loadKeys, verifyKeys } from "./helpers";
+import { clusterInfo, labCreds, startLab, labSpec, loadKeys, verifyKeys } from "./helpers";
 
 jest.setTimeout(180000);
 
 const KEYS = 200_000;
 let lab: Lab;
 beforeAll(async () => {
-    lab = await Lab.start({ dir: labDir("reshape"), count: 8 });
+    lab = await startLab("reshape", 8);
     const status = await converge(labSpec(lab, [0, 1, 2, 3, 4, 5], 3, 1), labCreds(lab));
     expect(status.state).toBe("ok");
     const ms = await loadKeys(lab, 0, KEYS);
