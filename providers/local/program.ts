@@ -6,6 +6,7 @@
  *
  * Everything lives under `<project>/.local-stack/<stack>/` (git-ignored).
  */
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../../infra/config";
@@ -30,6 +31,21 @@ export interface LocalNodeOutput {
     dataDir: string;
 }
 
+/** Absolute path of an executable on PATH, or undefined. */
+function findOnPath(name: string): string | undefined {
+    for (const dir of (process.env.PATH ?? "").split(":")) {
+        if (!dir) continue;
+        const p = path.join(dir, name);
+        try {
+            fs.accessSync(p, fs.constants.X_OK);
+            return p;
+        } catch {
+            // not here
+        }
+    }
+    return undefined;
+}
+
 /** The project root (where Pulumi.yaml is): two levels above this file. */
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 
@@ -37,6 +53,8 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
     const stack = pulumi.getStack();
     const stateDir = localStateDir(projectDir, stack);
     const redisServer = process.env.REDISFORGE_REDIS_SERVER || "redis-server";
+    const redisExporter = findOnPath("prometheus-redis-exporter") ?? findOnPath("redis_exporter");
+    if (!redisExporter) void pulumi.log.info("local stack: no redis_exporter installed (Debian: prometheus-redis-exporter); nodes run without exporters");
     const name = cfg.clusterName || stack;
     const local = new LocalRedisStack(name, {
         clusterName: name,
@@ -53,6 +71,8 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         tlsRenewBeforeDays: cfg.tlsRenewBeforeDays,
         passwords: cfg.passwords,
         redisServer,
+        redisExporter,
+        exporterBasePort: cfg.ports.redisExporter,
     });
 
     const cluster = localCluster(`${name}-cluster`, {
@@ -65,6 +85,7 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
     }, { parent: local });
 
     const nodes: LocalNodeOutput[] = local.plan.map((n) => ({ name: n.name, host: n.host, port: n.port, busPort: n.busPort, zone: n.zone, dataDir: n.dataDir }));
+    const scrapeTargets = redisExporter ? local.plan.map((n) => `${n.host}:${n.exporterPort}`) : [];
     const seed = nodes[0];
     const clientDir = local.clientDir;
     return {
@@ -81,6 +102,8 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         adminPassword: pulumi.secret(local.passwords.admin),
         appPassword: pulumi.secret(local.passwords.app),
         clusterState: cluster.state,
+        /** redis_exporter endpoints (Prometheus `static_configs` targets); empty when not installed. */
+        scrapeTargets,
         connect: pulumi.interpolate`REDISCLI_AUTH="$(pulumi stack output --stack ${stack} --show-secrets appPassword)" redis-cli --tls --cacert ${clientDir}/ca.crt --cert ${clientDir}/client.crt --key ${clientDir}/client.key -h ${seed.host} -p ${seed.port} --user app -c`,
         teardown: `bash scripts/local-down.sh ${stack}`,
     };

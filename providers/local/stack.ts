@@ -19,6 +19,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { Pki } from "../../components/pki";
 import { ACL_USERS, AclPasswords, AclUser, renderRedisConf, renderSecretsInclude, renderUsersAcl } from "../../templates/redis";
+import { REDIS_EXPORTER_PASSWORD_ENV, redisExporterFlags } from "../../components/exporter-targets";
+import { ExporterProcess } from "./exporter-process";
 import { LocalFiles } from "./files";
 import { PROCESS_FILES, RedisProcess } from "./redis-process";
 
@@ -49,6 +51,10 @@ export interface LocalStackArgs {
     passwords?: Partial<Record<AclUser, pulumi.Output<string>>>;
     /** redis-server binary. Default `redis-server`. */
     redisServer?: string;
+    /** redis_exporter binary; undefined = no exporters (not installed). */
+    redisExporter?: string;
+    /** HTTP port of node 0's exporter; node i uses exporterBasePort + i. Required with `redisExporter`. */
+    exporterBasePort?: number;
 }
 
 /** What one node of the local stack is (plain; from the ordinal). */
@@ -60,16 +66,19 @@ export interface LocalNodePlan {
     busPort: number;
     zone: string;
     dataDir: string;
+    /** HTTP port of this node's redis_exporter (when exporters run). */
+    exporterPort?: number;
 }
 
 /** Pure: the nodes a local stack of this shape has. */
-export function planLocalNodes(a: Pick<LocalStackArgs, "clusterName" | "zones" | "shards" | "replicasPerShard" | "host" | "basePort" | "baseBusPort" | "stateDir">): LocalNodePlan[] {
+export function planLocalNodes(a: Pick<LocalStackArgs, "clusterName" | "zones" | "shards" | "replicasPerShard" | "host" | "basePort" | "baseBusPort" | "stateDir" | "exporterBasePort">): LocalNodePlan[] {
     const count = a.shards * (1 + a.replicasPerShard);
     const host = a.host ?? "127.0.0.1";
     const nodes: LocalNodePlan[] = [];
     for (let i = 0; i < count; i++) {
         const name = `${a.clusterName}-node${i}`;
-        nodes.push({ index: i, name, host, port: a.basePort + i, busPort: a.baseBusPort + i, zone: a.zones[i % a.zones.length], dataDir: path.join(a.stateDir, "nodes", name) });
+        const exporterPort = a.exporterBasePort === undefined ? {} : { exporterPort: a.exporterBasePort + i };
+        nodes.push({ index: i, name, host, port: a.basePort + i, busPort: a.baseBusPort + i, zone: a.zones[i % a.zones.length], dataDir: path.join(a.stateDir, "nodes", name), ...exporterPort });
     }
     return nodes;
 }
@@ -80,18 +89,26 @@ export function checkLocalStackArgs(a: LocalStackArgs): string[] {
     const count = a.shards * (1 + a.replicasPerShard);
     if (!/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a.host ?? "127.0.0.1")) problems.push(`local host must be a loopback address (127.0.0.0/8); got ${JSON.stringify(a.host)}`);
     if (!path.isAbsolute(a.stateDir)) problems.push(`local stateDir must be absolute; got ${JSON.stringify(a.stateDir)}`);
-    for (const [key, base] of [["redisforge:redisPort", a.basePort], ["redisforge:busPort", a.baseBusPort]] as const) {
+    const bases: [string, number][] = [["redisforge:redisPort", a.basePort], ["redisforge:busPort", a.baseBusPort]];
+    if (a.redisExporter !== undefined) bases.push(["redisforge:redisExporterPort", a.exporterBasePort ?? NaN]);
+    for (const [key, base] of bases) {
         if (!Number.isInteger(base) || base < 1024 || base + count - 1 > 65535) problems.push(`${key}=${base}: the local stack uses ports ${base}..${base + count - 1}, which must lie in 1024..65535; pick a base such as 17000 / 27000`);
     }
-    const lo = Math.max(a.basePort, a.baseBusPort);
-    const hi = Math.min(a.basePort + count - 1, a.baseBusPort + count - 1);
-    if (lo <= hi) problems.push(`redisforge:redisPort=${a.basePort} and redisforge:busPort=${a.baseBusPort}: the ranges of ${count} ports overlap; put them at least ${count} apart (e.g. 17000 and 27000)`);
+    for (let x = 0; x < bases.length; x++) {
+        for (let y = x + 1; y < bases.length; y++) {
+            const [ka, a0] = bases[x];
+            const [kb, b0] = bases[y];
+            if (Math.max(a0, b0) <= Math.min(a0, b0) + count - 1) problems.push(`${ka}=${a0} and ${kb}=${b0}: the ranges of ${count} ports overlap; put them at least ${count} apart (e.g. 17000, 27000, 19000)`);
+        }
+    }
     if (a.zones.length < 1) problems.push("redisforge:zones must list at least one zone label");
     return problems;
 }
 
 export class LocalRedisStack extends pulumi.ComponentResource {
     public readonly nodes: RedisProcess[];
+    /** One redis_exporter per node (empty when the exporter is not installed). */
+    public readonly exporters: ExporterProcess[] = [];
     public readonly plan: LocalNodePlan[];
     public readonly pki: Pki;
     public readonly passwords: Record<AclUser, pulumi.Output<string>>;
@@ -141,7 +158,7 @@ export class LocalRedisStack extends pulumi.ComponentResource {
                 logFile: file(PROCESS_FILES.log),
                 serverVersion: args.serverVersion,
             });
-            return new RedisProcess(
+            const proc = new RedisProcess(
                 n.name,
                 {
                     nodeName: n.name,
@@ -160,6 +177,32 @@ export class LocalRedisStack extends pulumi.ComponentResource {
                 },
                 { parent: this },
             );
+            if (args.redisExporter && n.exporterPort !== undefined) {
+                this.exporters.push(
+                    new ExporterProcess(
+                        `${n.name}-exporter`,
+                        {
+                            nodeName: n.name,
+                            host: n.host,
+                            port: n.exporterPort,
+                            workDir: path.join(n.dataDir, "exporter"),
+                            binary: args.redisExporter,
+                            args: redisExporterFlags({
+                                redisHost: n.host,
+                                redisPort: n.port,
+                                listenAddress: `${n.host}:${n.exporterPort}`,
+                                caFile: file(PROCESS_FILES.ca),
+                                clientCertFile: file(PROCESS_FILES.cert),
+                                clientKeyFile: file(PROCESS_FILES.key),
+                            }),
+                            passwordEnv: REDIS_EXPORTER_PASSWORD_ENV,
+                            password: passwords.exporter,
+                        },
+                        { parent: this, dependsOn: [proc] },
+                    ),
+                );
+            }
+            return proc;
         });
 
         const client = this.pki.issue(`${name}-operator`, { commonName: `${args.clusterName}-operator`, server: false, client: true }, this);

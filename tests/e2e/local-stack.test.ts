@@ -176,7 +176,7 @@ maybe("local stack on the real engine", () => {
                 .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
         );
         const local = parse(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, unknown> };
-        const config = { ...local.config, "redisforge:redisPort": String(basePort), "redisforge:busPort": String(basePort + 10000) };
+        const config = { ...local.config, "redisforge:redisPort": String(basePort), "redisforge:busPort": String(basePort + 10000), "redisforge:redisExporterPort": String(basePort + 1000) };
         fs.writeFileSync(stackFile, stringify({ config }));
         try {
             execFileSync(PULUMI!, ["stack", "init", stack, "--non-interactive"], { cwd: ROOT, env, stdio: "pipe" });
@@ -222,6 +222,16 @@ maybe("local stack on the real engine", () => {
         expect(ourRedisPids()).toHaveLength(6);
         const o = await outputs();
         expect(o.clusterState).toBe("ok");
+        // Exporters run beside the nodes when redis_exporter is installed (Debian package in CI):
+        // scraped for real, they reach their node over TLS as the `exporter` ACL user.
+        const targets = o.scrapeTargets as string[];
+        const exporterInstalled = (env.PATH ?? "").split(":").some((d) => d && fs.existsSync(path.join(d, "prometheus-redis-exporter")));
+        expect(targets).toHaveLength(exporterInstalled ? 6 : 0);
+        if (exporterInstalled) {
+            const text = await (await fetch(`http://${targets[0]}/metrics`)).text();
+            expect(text).toMatch(/^redis_up 1$/m);
+            expect(text).toMatch(/^redis_cluster_enabled 1$/m);
+        }
         const again = must(await pulumi(["up", "--yes", "--expect-no-changes"]), "second pulumi up (--expect-no-changes)");
         timings.secondUp = again.ms;
         expect(again.stdout).not.toMatch(/\b(created|updated|replaced|deleted)\b/);
