@@ -41,6 +41,9 @@ export interface FormClusterArgs {
     adminPassword: pulumi.Output<string>;
     /** CA certificate to verify the nodes. */
     caCertPem: pulumi.Output<string>;
+    /** Client certificate + key (secret) for mTLS at the nodes (`tls-auth-clients yes`). */
+    clientCertPem: pulumi.Output<string>;
+    clientKeyPem: pulumi.Output<string>;
     /** Depends on every node VM. */
     dependsOn: pulumi.Resource[];
 }
@@ -193,7 +196,11 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
         }, p);
 
         if (args.formCluster) {
+            // The cluster is formed from the deploying machine: it needs its own client certificate.
+            const admin = pki.issue(`${name}-admin-client-tls`, { commonName: `${args.clusterName}-admin`, server: false, client: true }, this);
             args.formCluster(`${name}-cluster`, {
+                clientCertPem: admin.certPem,
+                clientKeyPem: admin.keyPem,
                 nodes: pulumi.all(this.redisNodes.map((r, i) => r.privateIp.apply((ip) => ({ id: this.topology.nodes[i].key, host: ip, port: args.ports.redis, zone: r.zone })))),
                 shards: args.shards,
                 replicasPerShard: args.replicasPerShard,

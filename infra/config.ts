@@ -68,6 +68,8 @@ export interface StackConfig {
     ports: PortsConfig;
     backupRetentionDays: number;
     images: ImagesConfig;
+    /** Form/reshape the cluster with the RedisCluster dynamic resource (needs network reach to the nodes). */
+    formCluster: boolean;
     redisVersion: string;
     tlsValidityDays: number;
     tlsRenewBeforeDays: number;
@@ -102,6 +104,7 @@ export const CONFIG_KEYS = {
     envoyAdminPort: { type: "integer", default: 9901 },
     backupRetentionDays: { type: "integer", default: 14 },
     buildImages: { type: "boolean", default: false },
+    formCluster: { type: "boolean", default: true },
     redisImage: { type: "string", default: "" },
     envoyImage: { type: "string", default: "" },
     redisExporterImage: { type: "string", default: "" },
@@ -454,6 +457,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
             ports,
             backupRetentionDays,
             images,
+            formCluster: bool("formCluster"),
             redisVersion,
             tlsValidityDays,
             tlsRenewBeforeDays,

@@ -9,6 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadConfig, StackConfig } from "./config";
 import { adapters, getAdapter } from "../providers/registry";
 import { RedisForgeCluster } from "../components/redisforge";
+import { RedisCluster } from "../providers/redis-cluster/provider";
 import { deployLocalStack } from "../providers/local/program";
 
 /** Stack outputs (also what the tests inspect). */
@@ -48,6 +49,20 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
         tlsValidityDays: config.tlsValidityDays,
         tlsRenewBeforeDays: config.tlsRenewBeforeDays,
         passwords: config.passwords,
+        // The RedisCluster dynamic resource forms/reshapes the cluster from the deploying machine,
+        // which must reach the nodes' private IPs (run `pulumi up` inside the network or over VPN).
+        formCluster: config.formCluster
+            ? (name, a, parent) =>
+                  new RedisCluster(name, {
+                      nodes: a.nodes,
+                      shards: a.shards,
+                      replicasPerShard: a.replicasPerShard,
+                      adminPassword: a.adminPassword,
+                      caCert: a.caCertPem,
+                      clientCert: a.clientCertPem,
+                      clientKey: a.clientKeyPem,
+                  }, { parent, dependsOn: a.dependsOn })
+            : undefined,
     });
     return {
         cluster,

@@ -3,6 +3,10 @@
  * the prod stack file of each cloud, and a second topology (4 shards x 2 replicas, client port
  * open to the world, SSH to an admin range) that stresses the firewall and placement rules.
  */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { adapters } from "../../../providers/registry";
 import { GCP_HEALTH_CHECK_RANGES } from "../../../providers/gcp";
@@ -65,8 +69,10 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         const nodes = S * (1 + R);
         expect(e.byType("redisforge:node:RedisNode")).toHaveLength(nodes);
         expect(e.byType("redisforge:envoy:EnvoyProxy")).toHaveLength(1);
-        // One CSR per node, plus Envoy's server and client certificates; one CA.
-        expect(e.byType("tls:index/certRequest:CertRequest")).toHaveLength(nodes + 2);
+        // One CSR per node, plus Envoy's server and client certificates and the cluster admin client; one CA.
+        expect(e.byType("tls:index/certRequest:CertRequest")).toHaveLength(nodes + 3);
+        // One RedisCluster dynamic resource forms the cluster.
+        expect(e.byType("pulumi-nodejs:dynamic/redisforge:RedisCluster").map((r) => r.name)).toEqual([`${clusterOf(c)}-cluster`]);
         expect(e.byType("tls:index/selfSignedCert:SelfSignedCert")).toHaveLength(1);
         expect(e.byType("random:index/randomPassword:RandomPassword")).toHaveLength(5);
         if (inspector) {
@@ -154,7 +160,7 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         const e: MockEngine = c.run!.engine;
         // 5 ACL passwords + a key per node (+ CA and Envoy keys on the composed path).
         const nodes = num(c.raw.shards, 3) * (1 + num(c.raw.replicasPerShard, 1));
-        expect(e.secretValues.length).toBeGreaterThanOrEqual(5 + nodes + (composed(c) ? 3 : 0));
+        expect(e.secretValues.length).toBeGreaterThanOrEqual(5 + nodes + (composed(c) ? 4 : 0));
         let wrapped = 0;
         const leaks: string[] = [];
         for (const r of e.resources) {
@@ -216,6 +222,38 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
             const x = unwrap(r.inputs) as { validityPeriodHours: number; earlyRenewalHours: number };
             expect(x.earlyRenewalHours).toBeGreaterThan(0);
             expect(x.earlyRenewalHours).toBeLessThan(x.validityPeriodHours);
+        }
+    });
+
+    test.each([0, 1])("the RedisCluster resource gets every node (private IP, zone) and secret credentials (case %i)", (i) => {
+        const c = cases[i];
+        if (!composed(c)) return;
+        const [rc] = c.run!.engine.byType("pulumi-nodejs:dynamic/redisforge:RedisCluster");
+        const inputs = unwrap(rc.inputs) as { nodes: { id: string; host: string; port: number; zone: string }[]; shards: number; replicasPerShard: number };
+        const nodes = c.run!.outputs!.nodes as { name: string; privateIp: string; zone: string }[];
+        expect(inputs.shards).toBe(num(c.raw.shards, 3));
+        expect(inputs.replicasPerShard).toBe(num(c.raw.replicasPerShard, 1));
+        expect(inputs.nodes.map((n) => [n.host, n.zone, n.port])).toEqual(nodes.map((n) => [n.privateIp, n.zone, num(c.raw.redisPort, 6379)]));
+        for (const k of ["adminPassword", "caCert", "clientCert", "clientKey"]) {
+            expect({ input: k, secret: stringLeaves((rc.inputs as Record<string, unknown>)[k]).every((l) => l.secret) }).toEqual({ input: k, secret: true });
+        }
+    });
+
+    test("the user-data each adapter sends passes the real `cloud-init schema` (a Redis node and an Envoy)", () => {
+        if (!adapter.capabilities.cloudInit) return;
+        const vms = inspector.vms(cases[0].run!.engine);
+        const picks = [vms.find((v) => /-node\d+-vm$/.test(v.name)), vms.find((v) => /-envoy\d+-vm$/.test(v.name))];
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redisforge-userdata-"));
+        try {
+            for (const vm of picks) {
+                expect(vm).toBeDefined();
+                const file = path.join(dir, `${vm!.name}.yaml`);
+                fs.writeFileSync(file, vm!.userData);
+                const r = spawnSync("cloud-init", ["schema", "--config-file", file], { encoding: "utf8", timeout: 60000 });
+                expect({ vm: vm!.name, status: r.status, out: `${r.stdout}${r.stderr}`.trim() }).toEqual({ vm: vm!.name, status: 0, out: expect.stringMatching(/Valid cloud-config/) });
+            }
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
         }
     });
 
