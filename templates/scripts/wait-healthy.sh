@@ -5,6 +5,7 @@
 set -euo pipefail
 name=${1:?container name}
 timeout=${2:-120}
+poll=${POLL_SECONDS:-2}
 waited=0
 while ((waited < timeout)); do
   status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$name" 2>/dev/null || echo missing)
@@ -13,8 +14,8 @@ while ((waited < timeout)); do
     running) [[ -z $(docker inspect -f '{{if .State.Health}}x{{end}}' "$name") ]] && exit 0 ;;
     exited | dead) echo "container $name is $status" >&2; exit 1 ;;
   esac
-  sleep 2
-  waited=$((waited + 2))
+  sleep "$poll"
+  waited=$((waited + poll))
 done
 echo "container $name not healthy after ${timeout}s (last status: ${status:-unknown})" >&2
 exit 1
