@@ -36,7 +36,7 @@ build_cli() {
     start=$(date +%s)
     (
       cd tools/pulumi-build/cli
-      GOFLAGS=-mod=mod nice -n 10 go build -trimpath \
+      GOFLAGS="-mod=mod -buildvcs=false" nice -n 10 go build -trimpath \
         -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
         -o "$out/pulumi.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
     ) >"$logs/cli-build.log" 2>&1 || { tail -30 "$logs/cli-build.log" >&2; echo "install-pulumi: CLI build failed, see $logs/cli-build.log" >&2; exit 1; }
