@@ -199,3 +199,56 @@ export function inspectorFor(kind: string): CloudInspector {
     if (!i) throw new Error(`no inspector for cloud "${kind}": add one to tests/unit/components/inspect.ts`);
     return i;
 }
+
+// ---------------------------------------------------------------------------- identity grants
+
+export interface GrantsView {
+    /** Ids (ARN, resource name, resource id) of the secrets this identity may read. */
+    readableSecrets: string[];
+    bucketWrite: boolean;
+    bucketDelete: boolean;
+}
+
+/** Id of a stored secret, by the name of the secret resource (as adapters record it in grants). */
+export function secretIdOf(kind: string, e: MockEngine, secretResourceName: string): string {
+    const type = { aws: "aws:secretsmanager/secret:Secret", gcp: "gcp:secretmanager/secret:Secret", azure: "azure-native:keyvault:Secret" }[kind]!;
+    const r = e.byType(type).find((x) => x.name === secretResourceName);
+    if (!r) throw new Error(`no ${type} named ${secretResourceName}`);
+    return kind === "aws" ? String(r.state.arn) : r.id;
+}
+
+export function grantsOf(kind: string, e: MockEngine, identity: string): GrantsView {
+    if (kind === "aws") {
+        const p = e.byType("aws:iam/rolePolicy:RolePolicy").find((r) => r.name === identity);
+        const doc = JSON.parse(String(plain(p!).policy)) as { Statement: { Effect: string; Action: string[] | string; Resource: string[] | string }[] };
+        const acts = (s: { Action: string[] | string }) => ([] as string[]).concat(s.Action);
+        const allows = doc.Statement.filter((s) => s.Effect === "Allow");
+        const denies = doc.Statement.filter((s) => s.Effect === "Deny");
+        const allowed = (a: string) => allows.some((s) => acts(s).some((x) => x === a || x === "s3:*" || x === "*")) && !denies.some((s) => acts(s).includes(a));
+        return {
+            readableSecrets: allows.filter((s) => acts(s).includes("secretsmanager:GetSecretValue")).flatMap((s) => ([] as string[]).concat(s.Resource)),
+            bucketWrite: allowed("s3:PutObject"),
+            bucketDelete: allowed("s3:DeleteObject") || allowed("s3:DeleteObjectVersion"),
+        };
+    }
+    if (kind === "gcp") {
+        const roles = e.byType("gcp:storage/bucketIAMMember:BucketIAMMember").filter((r) => r.name.startsWith(`${identity}-`)).map((r) => String(plain(r).role));
+        return {
+            readableSecrets: e.byType("gcp:secretmanager/secretIamMember:SecretIamMember").filter((r) => r.name.startsWith(`${identity}-read-`) && plain(r).role === "roles/secretmanager.secretAccessor").map((r) => String(plain(r).secretId)),
+            bucketWrite: roles.some((x) => ["roles/storage.objectCreator", "roles/storage.objectAdmin", "roles/storage.admin", "roles/storage.legacyBucketWriter"].includes(x)),
+            bucketDelete: roles.some((x) => ["roles/storage.objectAdmin", "roles/storage.admin", "roles/storage.legacyBucketWriter", "roles/storage.legacyBucketOwner"].includes(x)),
+        };
+    }
+    if (kind === "azure") {
+        const assignments = e.byType("azure-native:authorization:RoleAssignment").filter((r) => r.name.startsWith(`${identity}-`)).map(plain);
+        const defs = new Map(e.byType("azure-native:authorization:RoleDefinition").map((r) => [r.id, plain(r)]));
+        const perms = assignments.flatMap((a) => (defs.get(a.roleDefinitionId)?.permissions ?? []) as { dataActions?: string[]; notDataActions?: string[] }[]);
+        const can = (suffix: string) => perms.some((p) => (p.dataActions ?? []).some((d) => d.endsWith(suffix) || d === "*") && !(p.notDataActions ?? []).some((d) => d.endsWith(suffix)));
+        return {
+            readableSecrets: e.byType("azure-native:authorization:RoleAssignment").filter((r) => r.name.startsWith(`${identity}-read-`)).map((r) => String(plain(r).scope)),
+            bucketWrite: can("blobs/write"),
+            bucketDelete: can("blobs/delete"),
+        };
+    }
+    throw new Error(`no grants reader for cloud "${kind}"`);
+}

@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { adapters } from "../../../providers/registry";
 import { GCP_HEALTH_CHECK_RANGES } from "../../../providers/gcp";
 import { MockEngine, stringLeaves, unwrap } from "../../helpers/mocks";
-import { certs, INSPECTORS, IngressView } from "./inspect";
+import { certs, grantsOf, INSPECTORS, IngressView, secretIdOf } from "./inspect";
 import { Raw, runProgram, RunResult, stackFixture } from "./program";
 
 const PROTECTED = [6379, 16379, 9121, 9100, 9901];
@@ -255,6 +255,30 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
+    });
+
+    test("identities: a node reads its own key and the shared secrets, not another node's key; writes backups, never deletes", () => {
+        if (!inspector) return;
+        const c = cases[0];
+        const e = c.run!.engine;
+        const cn = clusterOf(c);
+        const id = (name: string) => secretIdOf(kind, e, name);
+        for (const k of [0, 1]) {
+            const g = grantsOf(kind, e, `${cn}-node${k}-identity`);
+            expect(g.readableSecrets).toContain(id(`${cn}-node${k}-tls-key`));
+            expect(g.readableSecrets).toContain(id(`${cn}-acl-users-acl`));
+            expect(g.readableSecrets).toContain(id(`${cn}-acl-secrets-include`));
+            expect(g.readableSecrets).not.toContain(id(`${cn}-node${1 - k}-tls-key`));
+            expect(g.readableSecrets).not.toContain(id(`${cn}-acl-admin-password`));
+            expect(g.bucketWrite).toBe(true);
+            expect(g.bucketDelete).toBe(false);
+        }
+        // Envoys read the app password and their own keys, and have no bucket access.
+        const envoy = grantsOf(kind, e, `${cn}-envoy-identity`);
+        expect(envoy.readableSecrets).toContain(id(`${cn}-acl-app-password`));
+        expect(envoy.readableSecrets).toContain(id(`${cn}-envoy-server-key`));
+        expect(envoy.readableSecrets).not.toContain(id(`${cn}-node0-tls-key`));
+        expect(envoy.bucketWrite).toBe(false);
     });
 
     test("backup bucket: private, versioned, encrypted, retention from config", () => {
