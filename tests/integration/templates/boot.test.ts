@@ -23,16 +23,17 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import Redis from "ioredis";
-import { buildRedisNodeUserData, CLOUD_KINDS, CloudKind, REDIS_UID } from "../../../templates/cloud-init";
+import { buildEnvoyUserData, buildRedisNodeUserData, CLOUD_KINDS, CloudConfig, CloudKind, ENVOY_UID, REDIS_UID } from "../../../templates/cloud-init";
 import { ACL_USERS, AclPasswords, renderSecretsInclude, renderUsersAcl } from "../../../templates/redis";
 import { ensureLabTls } from "../../../lab/tls";
 import { pidAlive, redisServerVersion } from "../../../lab/lab";
-import { redisNodeParams } from "../../unit/templates/fixtures";
+import { envoyParams, redisNodeParams } from "../../unit/templates/fixtures";
 import { CloudStandin, startCloudStandin } from "../../unit/templates/cloud-standin";
 
 jest.setTimeout(90000);
 
 const DOCKER = path.resolve(__dirname, "../../../templates/docker/redis");
+const DOCKER_ENVOY = path.resolve(__dirname, "../../../templates/docker/envoy");
 const top = fs.mkdtempSync(path.join(os.tmpdir(), "redisforge-boot-"));
 fs.chmodSync(top, 0o755);
 const procs: ChildProcess[] = [];
@@ -49,6 +50,11 @@ beforeAll(async () => {
         "users-acl": renderUsersAcl(passwords),
         "node-secrets": renderSecretsInclude(passwords),
         "exporter-password": passwords.exporter,
+        "envoy-cert": fs.readFileSync(tls.certFile, "utf8"),
+        "envoy-key": fs.readFileSync(tls.keyFile, "utf8"),
+        "envoy-client-cert": fs.readFileSync(tls.clientCertFile, "utf8"),
+        "envoy-client-key": fs.readFileSync(tls.clientKeyFile, "utf8"),
+        "app-password": passwords.app,
     });
 });
 
@@ -87,8 +93,40 @@ for m in "$@"; do
   [[ $mode == ro ]] && mount -o remount,bind,ro "$R$container"
 done
 echo "boot: mounts ready" >&2
-exec chroot --userspec=${REDIS_UID}:${REDIS_UID} "$R" /bin/sh /image/entrypoint.sh /etc/redis/redis.conf
+read -ra cmd <<<"$BOOT_CMD"
+exec chroot --userspec="$BOOT_UID:$BOOT_UID" "$R" "\${cmd[@]}"
 `;
+
+/** Lays the user-data's files, the image's scripts and the root skeleton down in `root`. */
+function prepareRoot(root: string, ud: CloudConfig, imageDir: string): void {
+    for (const w of ud.write_files) {
+        const f = path.join(root, w.path);
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, w.content, { mode: parseInt(w.permissions ?? "0644", 8) });
+    }
+    for (const d of ["usr/bin", "usr/lib", "usr/lib64", "usr/sbin", "dev", "proc", "run", "tmp", "image", "etc/alternatives"]) fs.mkdirSync(path.join(root, d), { recursive: true });
+    for (const l of ["bin", "lib", "lib64", "sbin"]) fs.symlinkSync(`usr/${l}`, path.join(root, l));
+    for (const f of ["ld.so.cache", "passwd", "group", "nsswitch.conf"]) if (fs.existsSync(`/etc/${f}`)) fs.copyFileSync(`/etc/${f}`, path.join(root, "etc", f));
+    for (const f of ["entrypoint.sh", "healthcheck.sh"]) fs.copyFileSync(path.join(imageDir, f), path.join(root, "image", f));
+    fs.writeFileSync(path.join(top, "boot.sh"), BOOT_SH, { mode: 0o755 });
+}
+
+/** The unit's `docker run -v` mounts. */
+const unitMounts = (ud: CloudConfig, unit: string) =>
+    [...ud.write_files.find((w) => w.path === `/etc/systemd/system/${unit}.service`)!.content.matchAll(/ -v (\S+)/g)].map((m) => m[1]);
+
+/** Boots `root` in a private mount namespace; the last step execs `cmd` chrooted as `uid`. */
+function startBoot(root: string, mounts: string[], uid: number, cmd: string, env: Record<string, string> = {}) {
+    let log = "";
+    const p = spawn("unshare", ["-m", "--propagation", "private", "bash", path.join(top, "boot.sh"), root, ...mounts], {
+        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", MAX_ATTEMPTS: "3", RETRY_SLEEP: "0", BOOT_UID: String(uid), BOOT_CMD: cmd, ...standin.env(), ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+    });
+    procs.push(p);
+    p.stdout!.on("data", (d) => (log += d));
+    p.stderr!.on("data", (d) => (log += d));
+    return { p, log: () => log };
+}
 
 interface Booted {
     pid: number;
@@ -113,44 +151,27 @@ async function boot(cloud: CloudKind): Promise<Booted> {
         redisVersion: redisServerVersion(),
         maxmemoryBytes: 128 * 1024 * 1024,
     });
-    for (const w of ud.write_files) {
-        const f = path.join(root, w.path);
-        fs.mkdirSync(path.dirname(f), { recursive: true });
-        fs.writeFileSync(f, w.content, { mode: parseInt(w.permissions ?? "0644", 8) });
-    }
-    for (const d of ["usr/bin", "usr/lib", "usr/lib64", "usr/sbin", "dev", "proc", "run", "tmp", "image", "etc/alternatives"]) fs.mkdirSync(path.join(root, d), { recursive: true });
-    for (const l of ["bin", "lib", "lib64", "sbin"]) fs.symlinkSync(`usr/${l}`, path.join(root, l));
-    for (const f of ["ld.so.cache", "passwd", "group", "nsswitch.conf"]) if (fs.existsSync(`/etc/${f}`)) fs.copyFileSync(`/etc/${f}`, path.join(root, "etc", f));
-    for (const f of ["entrypoint.sh", "healthcheck.sh"]) fs.copyFileSync(path.join(DOCKER, f), path.join(root, "image", f));
+    prepareRoot(root, ud, DOCKER);
     // What data-disk.sh leaves behind: the mount point owned by the redis uid, 0700.
     const data = path.join(root, "var/lib/redisforge/data");
     fs.mkdirSync(data, { recursive: true });
     fs.chownSync(data, REDIS_UID, REDIS_UID);
     fs.chmodSync(data, 0o700);
-    fs.writeFileSync(path.join(top, "boot.sh"), BOOT_SH, { mode: 0o755 });
 
-    const unit = ud.write_files.find((w) => w.path === "/etc/systemd/system/redis.service")!.content;
-    const mounts = [...unit.matchAll(/ -v (\S+)/g)].map((m) => m[1]);
+    const mounts = unitMounts(ud, "redis");
     expect(mounts).toEqual(["/etc/redisforge/redis:/etc/redis:ro", "/run/redisforge/redis:/run/secrets/redis:ro", "/var/lib/redisforge/data:/data"]);
-
-    let log = "";
-    const p = spawn("unshare", ["-m", "--propagation", "private", "bash", path.join(top, "boot.sh"), root, ...mounts], {
-        env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", MAX_ATTEMPTS: "3", RETRY_SLEEP: "0", ...standin.env() },
-        stdio: ["ignore", "pipe", "pipe"],
-    });
-    procs.push(p);
-    p.stdout!.on("data", (d) => (log += d));
-    p.stderr!.on("data", (d) => (log += d));
+    const { p, log: logOf } = startBoot(root, mounts, REDIS_UID, "/bin/sh /image/entrypoint.sh /etc/redis/redis.conf");
+    const log = () => logOf();
     const exporterUnit = ud.write_files.find((w) => w.path === "/etc/systemd/system/redis-exporter.service")!.content;
     const exporterFlags = /^ExecStart=.*@sha256:[0-9a-f]{64} (.*)$/m.exec(exporterUnit)![1].split(" ");
-    const b: Booted = { pid: p.pid!, root, port, exporterPort, exporterFlags, log: () => log };
+    const b: Booted = { pid: p.pid!, root, port, exporterPort, exporterFlags, log };
     const deadline = Date.now() + 30000;
     while (Date.now() < deadline) {
-        if (p.exitCode !== null) throw new Error(`boot of ${cloud} exited ${p.exitCode}:\n${log}`);
-        if (/Ready to accept connections/.test(log)) return b;
+        if (p.exitCode !== null) throw new Error(`boot of ${cloud} exited ${p.exitCode}:\n${log()}`);
+        if (/Ready to accept connections/.test(log())) return b;
         await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error(`redis on the ${cloud} boot did not get ready in 30 s:\n${log}`);
+    throw new Error(`redis on the ${cloud} boot did not get ready in 30 s:\n${log()}`);
 }
 
 async function stop(b: Booted) {
@@ -256,5 +277,20 @@ describe.each(CLOUD_KINDS)("%s Redis VM boot", (cloud) => {
         await expect(app.flushall()).rejects.toThrow(/NOPERM/);
         const aof = path.join(b.root, "var/lib/redisforge/data/appendonlydir");
         expect(fs.readdirSync(aof).some((f) => f.endsWith(".incr.aof"))).toBe(true);
+    });
+});
+
+describe.each(CLOUD_KINDS)("%s Envoy VM boot (up to the image entrypoint's preflight; no Envoy binary here)", (cloud) => {
+    it("fetches the 7 files envoy.yaml names to where the container sees them, readable by uid 101 only", async () => {
+        const root = path.join(top, `envoy-${cloud}`);
+        const ud = buildEnvoyUserData(envoyParams(cloud));
+        prepareRoot(root, ud, DOCKER_ENVOY);
+        const mounts = unitMounts(ud, "envoy");
+        expect(mounts).toEqual(["/etc/redisforge/envoy:/etc/envoy:ro", "/run/redisforge/envoy:/run/secrets/envoy:ro"]);
+        const { p, log } = startBoot(root, mounts, ENVOY_UID, "/bin/bash /image/entrypoint.sh /etc/envoy/envoy.yaml", { REDISFORGE_PREFLIGHT_ONLY: "1" });
+        const code = await new Promise<number | null>((resolve) => p.on("exit", resolve));
+        expect(log()).toContain("redisforge-secrets: wrote 7 secret file(s)");
+        expect(log()).toContain("redisforge-envoy-entrypoint: /etc/envoy/envoy.yaml ok (7 files)");
+        expect(code).toBe(0);
     });
 });
