@@ -5,6 +5,7 @@
  *
  * Imports only the SDK submodules it uses, to keep type-checking and program start fast.
  */
+import { gzipSync } from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import * as ec2 from "@pulumi/aws/ec2";
 import * as ebs from "@pulumi/aws/ebs";
@@ -224,7 +225,9 @@ export const awsAdapter: CloudAdapter = {
             availabilityZone: a.zone,
             primaryNetworkInterface: { networkInterfaceId: a.address.id },
             iamInstanceProfile: a.identity.id,
-            userData: a.userData,
+            // EC2 limits raw user-data to 16 KiB; RedisForge's is ~20 KiB, so it goes gzip + base64
+            // (cloud-init detects gzip). A change reaches the VM at its next boot, not by replacement.
+            userDataBase64: pulumi.output(a.userData).apply((u) => gzipSync(Buffer.from(u, "utf8"), { level: 9 }).toString("base64")),
             userDataReplaceOnChange: false,
             metadataOptions: { httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 2 },
             rootBlockDevice: { encrypted: true, volumeType: "gp3", volumeSize: 20 },

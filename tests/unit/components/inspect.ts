@@ -14,6 +14,9 @@ export interface VmView {
     publicIp: boolean;
     /** Decoded cloud-init user-data ("" when none). */
     userData: string;
+    /** Size the cloud counts against its limit, and that limit (bytes). */
+    sentBytes: number;
+    limitBytes: number;
 }
 
 export interface IngressView {
@@ -81,6 +84,9 @@ const aws: CloudInspector = {
                 zone: i.availabilityZone,
                 publicIp: i.associatePublicIpAddress === true || !eni || subnet?.mapPublicIpOnLaunch === true || eipAttached,
                 userData: i.userData ?? decodeUserData(i.userDataBase64, true),
+                // EC2: 16 KiB of raw (pre-base64) user-data.
+                sentBytes: i.userData !== undefined ? Buffer.byteLength(i.userData) : Buffer.from(i.userDataBase64 ?? "", "base64").length,
+                limitBytes: 16384,
             };
         });
     },
@@ -125,6 +131,9 @@ const gcp: CloudInspector = {
                 zone: i.zone,
                 publicIp: (i.networkInterfaces ?? []).some((n: any) => (n.accessConfigs ?? []).length > 0 || (n.ipv6AccessConfigs ?? []).length > 0),
                 userData: i.metadata?.["user-data"] ?? "",
+                // GCE: 256 KiB per metadata value.
+                sentBytes: Buffer.byteLength(i.metadata?.["user-data"] ?? ""),
+                limitBytes: 256 * 1024,
             };
         }),
     dataDisks: (e) => e.byType("gcp:compute/instance:Instance").reduce((n, r) => n + (plain(r).attachedDisks ?? []).length, 0),
@@ -160,7 +169,8 @@ const azure: CloudInspector = {
             const i = plain(r);
             const nicIds: string[] = (i.networkProfile?.networkInterfaces ?? []).map((n: any) => n.id);
             const publicIp = nicIds.length === 0 || nicIds.some((id) => { const n = nics.get(id); return !n || (n.ipConfigurations ?? []).some((c: any) => c.publicIPAddress); }) || (i.networkProfile?.networkInterfaceConfigurations ?? []).length > 0;
-            return { name: r.name, zone: (i.zones ?? [])[0], publicIp, userData: decodeUserData(i.osProfile?.customData, true) };
+            // Azure: customData up to 64 KiB (base64 text).
+            return { name: r.name, zone: (i.zones ?? [])[0], publicIp, userData: decodeUserData(i.osProfile?.customData, true), sentBytes: (i.osProfile?.customData ?? "").length, limitBytes: 64 * 1024 };
         });
     },
     dataDisks: (e) => e.byType("azure-native:compute:VirtualMachine").reduce((n, r) => n + (plain(r).storageProfile?.dataDisks ?? []).length, 0),

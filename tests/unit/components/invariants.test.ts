@@ -191,6 +191,7 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         const vms = inspector.vms(e);
         const refPattern = { aws: /arn:aws:secretsmanager:/, gcp: /projects\/[a-z0-9-]+\/secrets\//, azure: /https:\/\/[a-z0-9-]+\.vault\.azure\.net\/secrets\// }[kind as "aws" | "gcp" | "azure"];
         for (const vm of vms) {
+            expect({ vm: vm.name, withinLimit: vm.sentBytes <= vm.limitBytes }).toEqual({ vm: vm.name, withinLimit: true });
             expect(vm.userData.startsWith("#cloud-config\n")).toBe(true);
             expect(vm.userData).toMatch(refPattern);
             expect(vm.userData).not.toMatch(/PRIVATE KEY/);
