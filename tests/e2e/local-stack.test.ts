@@ -237,6 +237,17 @@ maybe("local stack on the real engine", () => {
         expect(again.stdout).not.toMatch(/\b(created|updated|replaced|deleted)\b/);
     }, 600_000);
 
+    test("a scale command without --yes and without a terminal applies nothing and puts the config back", async () => {
+        const r = await run(process.execPath, [path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs"), "infra/scale.ts", "add-replica", "--stack", stack], 300_000);
+        expect(r.code).toBe(0);
+        expect(r.stdout).toMatch(/redisforge:replicasPerShard 1 -> 2/);
+        expect(r.stdout).toMatch(/to create/); // the preview ran and showed the new nodes
+        expect(r.stdout).toMatch(/not applied/);
+        const cfg = must(await pulumi(["config", "get", "redisforge:replicasPerShard"], 60_000), "pulumi config get");
+        expect(cfg.stdout.trim()).toBe("1");
+        expect(ourRedisPids()).toHaveLength(6);
+    }, 300_000);
+
     test("100 000 keys survive add-shard (slots move to the new master) and remove-shard (drained)", async () => {
         let c = await clusterClient();
         try {
