@@ -8,7 +8,9 @@
  * - Docker (distro package) with json-file log limits and a nofile 100000 default ulimit;
  * - the data disk formatted once (only when it has no filesystem) and mounted by UUID via fstab;
  * - secrets (TLS key/cert/CA, users.acl, masterauth include, exporter password) fetched from the
- *   cloud secret store with the VM's identity into 0400 files under /run (tmpfs) at every boot;
+ *   cloud secret store with the VM's identity into 0400 files under /run (tmpfs) at every boot, and
+ *   re-read daily (randomised over 12 h per node): a changed secret restarts the unit that uses it,
+ *   so certificates that `pulumi up` re-issues before expiry reach the running processes;
  * - redis.conf rendered by Pulumi with templates/redis (it holds no secrets);
  * - Redis, redis_exporter and node_exporter containers, pulled by digest, as systemd units with
  *   restart, health waits and log limits.
@@ -29,7 +31,7 @@ import { stringify } from "yaml";
 import { loadTemplate, render } from "../render";
 import { renderRedisConf } from "../redis";
 import { buildEnvoyConfig, ENVOY_CONFIG_PATH, ENVOY_FILES, EnvoyConfigParams, renderEnvoyYaml } from "../envoy";
-import { LOG_LIMITS, NOFILE, renderContainerUnit, renderHostUnit } from "../systemd";
+import { LOG_LIMITS, NOFILE, renderContainerUnit, renderHostUnit, SECRET_REFRESH_RANDOM_DELAY } from "../systemd";
 import {
     assertNoSecretContent,
     CREDENTIAL_FLAG_RE,
@@ -329,6 +331,7 @@ function nodeExporterUnit(p: VmUserDataParams): string {
 }
 
 function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice: string, secrets: SecretFile[]): WriteFile[] {
+    const restartUnits = role === "redis" ? "redis.service redis-exporter.service" : "envoy.service";
     return [
         { path: "/etc/sysctl.d/90-redisforge.conf", content: sysctlConf, owner: "root:root", permissions: "0644" },
         { path: "/etc/docker/daemon.json", content: dockerDaemonJson(), owner: "root:root", permissions: "0644" },
@@ -339,6 +342,13 @@ function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice:
         script("wait-healthy.sh"),
         unitFile("redisforge-thp", renderHostUnit("redisforge-thp")),
         unitFile("redisforge-secrets", renderHostUnit("redisforge-secrets", { nodeName: p.nodeName })),
+        unitFile("redisforge-secrets-refresh", renderHostUnit("redisforge-secrets-refresh", { nodeName: p.nodeName, restartUnits })),
+        {
+            path: "/etc/systemd/system/redisforge-secrets-refresh.timer",
+            content: renderHostUnit("redisforge-secrets-refresh", { nodeName: p.nodeName, randomDelay: SECRET_REFRESH_RANDOM_DELAY }, "timer"),
+            owner: "root:root",
+            permissions: "0644",
+        },
         unitFile("node-exporter", nodeExporterUnit(p)),
     ];
 }
@@ -454,6 +464,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             ["systemctl", "enable", "--now", "docker.service"],
             ["systemctl", "enable", "--now", "redisforge-data-disk.service"],
             ["systemctl", "enable", "--now", "redisforge-secrets.service"],
+            ["systemctl", "enable", "--now", "redisforge-secrets-refresh.timer"],
             ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
             ["systemctl", "enable", "--now", "redis.service", "redis-exporter.service", "node-exporter.service"],
         ],
@@ -516,6 +527,7 @@ export function buildEnvoyUserData(p: EnvoyUserDataParams): CloudConfig {
             ["systemctl", "enable", "--now", "redisforge-thp.service"],
             ["systemctl", "enable", "--now", "docker.service"],
             ["systemctl", "enable", "--now", "redisforge-secrets.service"],
+            ["systemctl", "enable", "--now", "redisforge-secrets-refresh.timer"],
             ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
             ["systemctl", "enable", "--now", "envoy.service", "node-exporter.service"],
         ],

@@ -8,12 +8,17 @@
 #   /etc/redisforge/secrets.list  lines "<dest path> <owner uid> <format> <secret reference>"
 #                                 format: file (content as stored) | env:NAME (writes NAME=<content>)
 # Credentials and tokens never appear on a command line: curl reads them from stdin (-K -).
+#
+# Also run daily by redisforge-secrets-refresh.timer: files whose content did not change are left
+# alone; when any changed (a certificate re-issued before expiry, a rotated password) the units in
+# RESTART_UNITS are restarted (systemctl try-restart) so the processes pick the new files up.
 set -euo pipefail
 umask 077
 
 BOOT_ENV=${BOOT_ENV:-/etc/redisforge/boot.env}
 SECRETS_LIST=${SECRETS_LIST:-/etc/redisforge/secrets.list}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-10}
+RESTART_UNITS=${RESTART_UNITS:-}
 RETRY_SLEEP=${RETRY_SLEEP:-3}
 # Endpoints: the clouds' fixed addresses. Overridable only so tests can point them at 127.0.0.1.
 AWS_IMDS=${AWS_IMDS:-http://169.254.169.254}
@@ -103,6 +108,7 @@ fetch_with_retry() {
 }
 
 count=0
+changed=0
 while read -r dest uid format ref; do
   [[ -z "${dest:-}" || $dest == \#* ]] && continue
   mkdir -p "$(dirname "$dest")"
@@ -130,8 +136,18 @@ while read -r dest uid format ref; do
   esac
   chown "$uid:$uid" "$tmp"
   chmod 0400 "$tmp"
-  mv -f "$tmp" "$dest"
+  if [[ -f $dest ]] && cmp -s "$tmp" "$dest"; then
+    rm -f "$tmp"
+  else
+    mv -f "$tmp" "$dest"
+    changed=$((changed + 1))
+  fi
   chown "$uid:$uid" "$(dirname "$dest")"
   count=$((count + 1))
 done <"$SECRETS_LIST"
-log "wrote $count secret file(s)"
+log "wrote $count secret file(s), $changed changed"
+if ((changed > 0)) && [[ -n $RESTART_UNITS ]]; then
+  read -ra units <<<"$RESTART_UNITS"
+  log "restarting ${units[*]} to load the changed secrets"
+  systemctl try-restart "${units[@]}"
+fi

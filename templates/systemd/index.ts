@@ -76,7 +76,12 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
     );
 }
 
-/** Renders one of the static RedisForge host units (`redisforge-thp`, `redisforge-secrets`, `redisforge-data-disk`). */
-export function renderHostUnit(name: "redisforge-thp" | "redisforge-secrets" | "redisforge-data-disk", vars: Record<string, string> = {}): string {
-    return render(loadTemplate(`systemd/${name}.service.tmpl`), vars, `${name}.service`);
+export type HostUnit = "redisforge-thp" | "redisforge-secrets" | "redisforge-data-disk" | "redisforge-secrets-refresh";
+
+/** Renders one of the RedisForge host units (a `.service`, or the refresh `.timer`). */
+export function renderHostUnit(name: HostUnit, vars: Record<string, string> = {}, kind: "service" | "timer" = "service"): string {
+    return render(loadTemplate(`systemd/${name}.${kind}.tmpl`), vars, `${name}.${kind}`);
 }
+
+/** Spread of the daily secret refresh over a cluster's nodes (each restarts only if a secret changed). */
+export const SECRET_REFRESH_RANDOM_DELAY = "12h";

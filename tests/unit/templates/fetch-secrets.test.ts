@@ -30,8 +30,8 @@ afterAll(async () => {
     fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function runScript(cloud: CloudKind, names: string[], formats: string[] = names.map(() => "file")) {
-    const d = fs.mkdtempSync(path.join(dir, `${cloud}-`));
+function runScript(cloud: CloudKind, names: string[], formats: string[] = names.map(() => "file"), opts: { dir?: string; env?: Record<string, string> } = {}) {
+    const d = opts.dir ?? fs.mkdtempSync(path.join(dir, `${cloud}-`));
     fs.writeFileSync(path.join(d, "boot.env"), `CLOUD=${cloud}\n`);
     const list = names.map((n, i) => `${d}/out/${n} ${UID} ${formats[i]} ${secretRef(cloud, n)}`).join("\n");
     fs.writeFileSync(path.join(d, "secrets.list"), `# test\n${list}\n`);
@@ -42,6 +42,7 @@ function runScript(cloud: CloudKind, names: string[], formats: string[] = names.
         MAX_ATTEMPTS: "3",
         RETRY_SLEEP: "0",
         ...cloudStandin.env(),
+        ...opts.env,
     };
     return new Promise<{ code: number; out: string; dir: string }>((resolve) => {
         execFile("bash", [SCRIPT], { env, timeout: 30000 }, (err, stdout, stderr) => {
@@ -72,6 +73,35 @@ describe.each(CLOUD_KINDS)("fetch-secrets.sh on %s", (cloud) => {
         }
         expect(fs.readdirSync(out).sort()).toEqual(["app-password", "exporter-password", "node0-key"]); // no temp files left
         if (cloud === "aws") expect(cloudStandin.seen.filter((s) => s.method === "POST").length).toBe(3);
+    });
+
+    it("refresh: unchanged secrets are left alone; a changed one is replaced and restarts RESTART_UNITS", async () => {
+        const first = await runScript(cloud, ["node0-key", "app-password"]);
+        expect(first.out).toContain("wrote 2 secret file(s), 2 changed");
+        // systemctl stand-in that records its arguments
+        const bin = path.join(first.dir, "bin");
+        fs.mkdirSync(bin);
+        fs.writeFileSync(path.join(bin, "systemctl"), `#!/bin/sh\necho "$@" >>"${first.dir}/systemctl.calls"\n`, { mode: 0o755 });
+        const env = { PATH: `${bin}:${process.env.PATH}`, RESTART_UNITS: "redis.service redis-exporter.service" };
+        const keyFile = path.join(first.dir, "out", "node0-key");
+        const inode = fs.statSync(keyFile).ino;
+        const again = await runScript(cloud, ["node0-key", "app-password"], undefined, { dir: first.dir, env });
+        expect(again.code).toBe(0);
+        expect(again.out).toContain("wrote 2 secret file(s), 0 changed");
+        expect(fs.existsSync(path.join(first.dir, "systemctl.calls"))).toBe(false);
+        expect(fs.statSync(keyFile).ino).toBe(inode); // not rewritten
+        const old = STORE["app-password"];
+        STORE["app-password"] = `${old}-rotated`;
+        try {
+            const rotated = await runScript(cloud, ["node0-key", "app-password"], undefined, { dir: first.dir, env });
+            expect(rotated.code).toBe(0);
+            expect(rotated.out).toContain("wrote 2 secret file(s), 1 changed");
+            expect(fs.readFileSync(path.join(first.dir, "out", "app-password"), "utf8")).toBe(`${old}-rotated`);
+            expect(fs.readFileSync(path.join(first.dir, "systemctl.calls"), "utf8")).toBe("try-restart redis.service redis-exporter.service\n");
+            expect(fs.readdirSync(path.join(first.dir, "out")).sort()).toEqual(["app-password", "node0-key"]);
+        } finally {
+            STORE["app-password"] = old;
+        }
     });
 
     it("retries transient store errors (bounded) and then succeeds", async () => {

@@ -37,8 +37,8 @@ function verify(root: string, units: string[]) {
 
 describe.each(CLOUD_KINDS)("%s", (cloud) => {
     it.each([
-        ["redis", () => buildRedisNodeUserData(redisNodeParams(cloud)), 6],
-        ["envoy", () => buildEnvoyUserData(envoyParams(cloud)), 4],
+        ["redis", () => buildRedisNodeUserData(redisNodeParams(cloud)), 8],
+        ["envoy", () => buildEnvoyUserData(envoyParams(cloud)), 6],
     ] as const)("%s node units pass systemd-analyze verify", (role, build, count) => {
         const { root, units } = scratchRoot(`${cloud}-${role}`, build());
         expect(units.length).toBe(count);
@@ -58,6 +58,18 @@ it("units carrying the monitoring contract's exporter flags (regex with $, |, ^)
     const r = verify(root, units);
     expect(r.out).toBe("");
     expect(r.code).toBe(0);
+});
+
+it("the daily secret refresh: timer spread over 12 h, restarts only the units that use the secrets", () => {
+    for (const [c, units] of [[buildRedisNodeUserData(redisNodeParams("aws")), "redis.service redis-exporter.service"], [buildEnvoyUserData(envoyParams("aws")), "envoy.service"]] as const) {
+        const timer = c.write_files.find((w) => w.path === "/etc/systemd/system/redisforge-secrets-refresh.timer")!.content;
+        expect(timer).toMatch(/^OnCalendar=daily$/m);
+        expect(timer).toMatch(/^RandomizedDelaySec=12h$/m);
+        expect(timer).toMatch(/^Persistent=true$/m);
+        const svc = c.write_files.find((w) => w.path === "/etc/systemd/system/redisforge-secrets-refresh.service")!.content;
+        expect(svc).toContain(`Environment="RESTART_UNITS=${units}"`);
+        expect(c.runcmd).toContainEqual(["systemctl", "enable", "--now", "redisforge-secrets-refresh.timer"]);
+    }
 });
 
 describe("the verification can fail", () => {
