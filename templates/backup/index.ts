@@ -19,8 +19,8 @@
 import { loadTemplate, render } from "../render";
 import { IMAGE_BY_DIGEST_RE, IPV4_RE, NAME_RE, PATH_RE, Problems } from "../cloud-init/checks";
 
-/** Name of the rclone remote in rclone.conf (BACKUP_REMOTE is `<this>:<bucket>`). */
-export const RCLONE_REMOTE_NAME = "redisforge-backup";
+/** Name of the rclone remote in rclone.conf (BACKUP_REMOTE is `<this>:<bucket>`; no dash, so RCLONE_CONFIG_REDISFORGE_<OPTION> overrides are valid shell names). */
+export const RCLONE_REMOTE_NAME = "redisforge";
 
 /** Where the files land on a Redis VM. */
 export const BACKUP_PATHS = {

@@ -34,7 +34,7 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   cat >&2 <<'EOF'
 Environment (defaults in brackets):
   REDISFORGE_CLUSTER, REDISFORGE_NODE   names used in the object path (required)
-  BACKUP_REMOTE                         rclone remote and bucket, e.g. redisforge-backup:my-bucket (required)
+  BACKUP_REMOTE                         rclone remote and bucket, e.g. redisforge:my-bucket (required)
   RCLONE_CONFIG                         rclone.conf [/etc/redisforge/backup/rclone.conf]
   REDIS_DATA_DIR                        data dir holding nodes.conf and the AOF dir [/var/lib/redisforge/data]
   REDIS_AOF_DIRNAME, REDIS_AOF_FILENAME appenddirname / appendfilename [appendonlydir / appendonly.aof]
@@ -71,7 +71,7 @@ problems=()
 name_re='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 [[ "$CLUSTER" =~ $name_re ]] || problems+=("REDISFORGE_CLUSTER='$CLUSTER' must be a lower-case DNS label (e.g. prod-redis)")
 [[ "$NODE" =~ $name_re ]] || problems+=("REDISFORGE_NODE='$NODE' must be a lower-case DNS label (e.g. prod-redis-shard0-master)")
-[[ "$REMOTE" =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9._/-]+$ ]] || problems+=("BACKUP_REMOTE='$REMOTE' must be <rclone remote>:<bucket>[/prefix] (e.g. redisforge-backup:prod-backups)")
+[[ "$REMOTE" =~ ^[A-Za-z0-9_-]+:[A-Za-z0-9._/-]+$ ]] || problems+=("BACKUP_REMOTE='$REMOTE' must be <rclone remote>:<bucket>[/prefix] (e.g. redisforge:prod-backups)")
 [[ -f "$RCLONE_CONFIG" ]] || problems+=("RCLONE_CONFIG='$RCLONE_CONFIG' does not exist (render it with templates/backup buildRcloneConfig)")
 [[ -d "$DATA_DIR" ]] || problems+=("REDIS_DATA_DIR='$DATA_DIR' is not a directory")
 [[ "$PORT" =~ ^[0-9]{1,5}$ ]] || problems+=("REDIS_PORT='$PORT' must be a port number")

@@ -89,7 +89,7 @@ fi
 # Redis state in the data dir. Other files (redis.conf in the lab, lost+found) are not state.
 state_entries() {
   local e
-  for e in nodes.conf dump.rdb appendonlydir "$@"; do [[ -e "$DATA_DIR/$e" ]] && echo "$e"; done
+  for e in nodes.conf dump.rdb appendonlydir "$@"; do [[ -e "$DATA_DIR/$e" ]] && echo "$e"; done | awk '!seen[$0]++'
   return 0
 }
 existing="$(state_entries)"
