@@ -37,7 +37,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ClusterObserver, NodeReport } from "../lab/cluster-view";
-import { labCredentials, labObserver, labSpec, LabProgress } from "../lab/form";
+import { labCredentials, labObserver, labSpec, LabProgress, labViewAuth } from "../lab/form";
 import { Lab } from "../lab/lab";
 import { redisCliAddNode, redisCliCreate, redisCliRebalance } from "../lab/redis-cli-cluster";
 import { loadKeys } from "./keys";
@@ -285,7 +285,7 @@ async function reshardTrial(lab: Lab, tool: "provider" | "redis-cli", worker: Pr
         } else await redisCliCreate(lab, first3, 0, o.timeoutMs);
         await obs3.waitHealthy({ masters: 3, replicas: 0 }, { timeoutMs: 60000 });
         const n0 = lab.nodes[first3[0]];
-        const load = await loadKeys({ host: n0.host, port: n0.port }, labViewAuthOf(lab), { keys: o.keys });
+        const load = await loadKeys({ host: n0.host, port: n0.port }, labViewAuth(lab), { keys: o.keys });
         out(`  ${tool}: loaded ${o.keys} keys in ${fmtMs(load.ms)} (${Math.round(o.keys / (load.ms / 1000))} keys/s)`);
         const before = masterSummary(await obs3.poll());
         if (before.keys !== o.keys) throw new Error(`after loading, the masters hold ${before.keys} keys, expected ${o.keys}`);
@@ -336,11 +336,6 @@ async function reshardTrial(lab: Lab, tool: "provider" | "redis-cli", worker: Pr
         obs4?.close();
         await discard(lab, idx);
     }
-}
-
-function labViewAuthOf(lab: Lab) {
-    const c = labCredentials(lab);
-    return { username: c.username, password: c.password, tls: { ca: c.tls.ca, cert: c.tls.cert, key: c.tls.key } };
 }
 
 async function main(): Promise<number> {
