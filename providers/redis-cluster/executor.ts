@@ -868,10 +868,6 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
     const mig = new MigrationProgress(slotsTotal, o);
     const members = new Set(healthyMembers());
     const currentMembers = () => [...members];
-    const allMastersTargets = async (): Promise<Target[]> => {
-        const ps = await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a))));
-        return ps.filter((p) => p.ok && p.me?.master).map((p) => p.target);
-    };
     const atomic = o.atomicMigration && [...probes.values()].filter((p) => p.ok).every((p) => p.version && versionAtLeast(p.version, 8, 4));
     if (plan.steps.some((s) => s.kind === "migrate" || s.kind === "fix-open-slot")) {
         o.log(atomic ? "slot migration: atomic CLUSTER MIGRATION (every node >= 8.4)" : "slot migration: classic SETSLOT + MIGRATE (some node < 8.4)");
@@ -885,7 +881,7 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
         switch (step.kind) {
             case "fix-open-slot": {
                 o.log(`finishing half-migrated slot ${step.slot} ${step.from} -> ${step.to}`);
-                await migrateClassic(pool, targetOf(step.from), targetOf(step.to), [step.slot], creds, o, mig, await allMastersTargets(), true);
+                await migrateClassic(pool, targetOf(step.from), targetOf(step.to), [step.slot], creds, o, mig, true);
                 break;
             }
             case "forget": {
@@ -915,7 +911,6 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
                 let j = i;
                 while (j < steps.length && steps[j].kind === "migrate") batch.push(steps[j++] as Extract<ReshapeStep, { kind: "migrate" }>);
                 i = j - 1;
-                const masters = await allMastersTargets();
                 // A just-met target answers CLUSTERDOWN to MIGRATE until it has the whole slot map.
                 await Promise.all([...new Set(batch.map((m) => m.to))].map((a) => waitStateOk(pool, targetOf(a), o)));
                 await Promise.all(
@@ -927,7 +922,7 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
                         }
                         const slots = expandRanges(m.slots);
                         if (atomic) await migrateAtomic(pool, targetOf(m.from), targetOf(m.to), m.slots, o, mig);
-                        else await migrateClassic(pool, targetOf(m.from), targetOf(m.to), slots, creds, o, mig, masters, false);
+                        else await migrateClassic(pool, targetOf(m.from), targetOf(m.to), slots, creds, o, mig, false);
                     }),
                 );
                 break;
@@ -1076,7 +1071,16 @@ class MigrationProgress {
     declare private t0: number;
     declare private lastReport: number;
     declare private o: Resolved;
+    /** Rates count from the first slot operation, not from the MEET/wait before it. */
+    start(): void {
+        if (!this.started) {
+            this.started = true;
+            this.t0 = Date.now();
+        }
+    }
+    declare private started: boolean;
     constructor(slotsTotal: number, o: Resolved) {
+        this.started = false;
         this.slotsMoved = 0;
         this.keysMoved = 0;
         this.t0 = Date.now();
@@ -1104,10 +1108,14 @@ class MigrationProgress {
 }
 
 /**
- * Classic migration of `slots` from -> to: rounds of `migrateSlotsPerRound` slots, each round
- * pipelined (SETSLOT IMPORTING on the target, MIGRATING on the source, then GETKEYSINSLOT and
- * one `MIGRATE ... REPLACE AUTH2 ... KEYS` per slot until empty, then SETSLOT NODE on target,
- * source and every other master). REPLACE makes a repeated batch after a crash harmless.
+ * Classic migration of `slots` from -> to, in rounds of `migrateSlotsPerRound` slots. Per round,
+ * two pipelines open it (SETSLOT IMPORTING on the target, then MIGRATING on the source), then
+ * GETKEYSINSLOT + one `MIGRATE ... REPLACE AUTH2 ... KEYS` per slot (pipelined) until drained,
+ * and it is closed by SETSLOT NODE on the target first, then on the source. Closing round k rides
+ * in the same pipelines as opening round k+1, so a round costs two round trips plus the keys.
+ * Other masters learn the new owner by gossip (the target bumps its epoch), as they would after a
+ * failover. REPLACE makes a batch repeated after a crash harmless; a crash leaves open slots that
+ * the next run finishes (planner: fix-open-slot).
  */
 async function migrateClassic(
     pool: Pool,
@@ -1117,7 +1125,6 @@ async function migrateClassic(
     creds: ClusterCredentials,
     o: Resolved,
     mig: MigrationProgress,
-    masters: Target[],
     resuming: boolean,
 ): Promise<void> {
     const src = await pool.get(from);
@@ -1126,81 +1133,86 @@ async function migrateClassic(
     const dstId = String(await dst.cluster("MYID"));
     const fail = (what: string, e: unknown) =>
         ClusterExecError(`${what} ${nodeAddress(from)} -> ${nodeAddress(to)} failed: ${(e as Error)?.message ?? e}`, nodeAddress(from), "migrate");
-    for (let i = 0; i < slots.length; i += o.migrateSlotsPerRound) {
+    // Who owns what right now (a resumed run may find some slots already moved).
+    const srcView = parseClusterNodes(String(await src.cluster("NODES"))).find((n) => n.myself)!;
+    const srcOwns = new Set(expandRanges(srcView.slots));
+    // Where the time goes, per stream (logged at the end).
+    const ms = { setslot: 0, keys: 0, keysMoved: 0 };
+    let tMark = Date.now();
+    const lap = (k: "setslot" | "keys") => {
+        const now = Date.now();
+        ms[k] += now - tMark;
+        tMark = now;
+    };
+    mig.start();
+    let prev: number[] = [];
+    // One pass per round plus a last pass that only closes the final round.
+    for (let i = 0; i < slots.length + o.migrateSlotsPerRound; i += o.migrateSlotsPerRound) {
         const round = slots.slice(i, i + o.migrateSlotsPerRound);
-        await o.step(`migrate-round ${nodeAddress(from)}->${nodeAddress(to)} ${round[0]}`);
-        // Who owns what right now (a resumed run may find some slots already moved).
-        const srcView = parseClusterNodes(String(await src.cluster("NODES"))).find((n) => n.myself)!;
-        const srcOwns = new Set(expandRanges(srcView.slots));
+        if (!round.length && !prev.length) break;
+        if (prev.length) await o.step(`setslot-node ${nodeAddress(to)} ${prev[0]}`);
+        if (round.length) await o.step(`migrate-round ${nodeAddress(from)}->${nodeAddress(to)} ${round[0]}`);
+        // Target: close the previous round (NODE) and open this one (IMPORTING).
         const p1 = dst.pipeline();
-        for (const s of round) p1.cluster("SETSLOT", s, "IMPORTING", srcId);
+        for (const x of prev) p1.cluster("SETSLOT", x, "NODE", dstId);
+        for (const x of round) p1.cluster("SETSLOT", x, "IMPORTING", srcId);
+        const r1 = prev.length + round.length ? (await p1.exec())! : [];
+        r1.forEach(([e], k) => {
+            if (!e) return;
+            if (k < prev.length) throw fail("CLUSTER SETSLOT NODE (target)", e);
+            if (!resuming && !/already the owner|I'm already/i.test(e.message)) throw fail("CLUSTER SETSLOT IMPORTING", e);
+        });
+        // Source: close the previous round, open this one (only slots it still owns).
+        const owned = round.filter((x) => srcOwns.has(x));
         const p2 = src.pipeline();
-        const owned = round.filter((s) => srcOwns.has(s));
-        for (const s of owned) p2.cluster("SETSLOT", s, "MIGRATING", dstId);
-        const [r1, r2] = await Promise.all([p1.exec(), owned.length ? p2.exec() : Promise.resolve([])]);
-        for (const [e] of r1 ?? []) if (e && !/already the owner|I'm already/i.test(e.message) && !resuming) throw fail("CLUSTER SETSLOT IMPORTING", e);
-        for (const [e] of r2 ?? []) if (e) throw fail("CLUSTER SETSLOT MIGRATING", e);
-        // Move keys until every slot of the round is empty on the source (bounded).
+        for (const x of prev) p2.cluster("SETSLOT", x, "NODE", dstId);
+        for (const x of owned) p2.cluster("SETSLOT", x, "MIGRATING", dstId);
+        const r2 = prev.length + owned.length ? (await p2.exec())! : [];
+        let becameReplica = false;
+        for (let k = 0; k < r2.length; k++) {
+            const e = r2[k][0];
+            if (!e) continue;
+            // Redis >= 7 turns a master that lost its LAST slot into a replica of the new owner
+            // (cluster-allow-replica-migration): then the source simply no longer owns anything.
+            if (k < prev.length && /only with masters/i.test(e.message)) {
+                const me = parseClusterNodes(String(await src.cluster("NODES"))).find((n) => n.myself)!;
+                if (!me.master && !expandRanges(me.slots).some((x) => prev.includes(x))) {
+                    becameReplica = true;
+                    break;
+                }
+            }
+            throw fail(k < prev.length ? "CLUSTER SETSLOT NODE (source)" : "CLUSTER SETSLOT MIGRATING", e);
+        }
+        if (becameReplica && round.length) throw fail("migration", new Error("the source turned replica before its last round"));
+        if (prev.length) mig.add(prev.length, 0);
+        lap("setslot");
+        // Move this round's keys. A slot whose GETKEYSINSLOT returned fewer than a batch is drained
+        // by the MIGRATE that follows: a MIGRATING slot accepts no new keys (they go to the target).
         let active = [...round];
-        let keysRound = 0;
         for (let iter = 0; active.length && iter < 100000; iter++) {
             const g = src.pipeline();
-            for (const s of active) g.callBuffer("CLUSTER", "GETKEYSINSLOT", s, o.migrateBatchKeys);
+            for (const x of active) g.callBuffer("CLUSTER", "GETKEYSINSLOT", x, o.migrateBatchKeys);
             const keys = (await g.exec())!.map(([e, v], k) => {
                 if (e) throw fail(`CLUSTER GETKEYSINSLOT ${active[k]}`, e);
                 return v as Buffer[];
             });
-            const withKeys = active.filter((_, k) => keys[k].length > 0);
-            if (!withKeys.length) break;
             const m = src.pipeline();
+            let n = 0;
             for (let k = 0; k < active.length; k++) {
                 if (!keys[k].length) continue;
                 m.callBuffer("MIGRATE", to.host, to.port, "", 0, o.migrateTimeoutMs, "REPLACE", "AUTH2", creds.username, creds.password, "KEYS", ...keys[k]);
+                n += keys[k].length;
             }
-            const res = await m.exec();
-            let n = 0;
-            for (const [e] of res!) if (e && !/NOKEY/.test(e.message)) throw fail("MIGRATE", e);
-            for (let k = 0; k < active.length; k++) n += keys[k].length;
-            keysRound += n;
+            if (n === 0) break;
+            for (const [e] of (await m.exec())!) if (e) throw fail("MIGRATE", e);
+            ms.keysMoved += n;
             mig.add(0, n);
-            // Re-check the slots that had keys: an empty GETKEYSINSLOT is the only proof a slot is drained.
-            active = withKeys;
+            active = active.filter((_, k) => keys[k].length >= o.migrateBatchKeys);
         }
-        // Finalise ownership: target first (so it never refuses its own slot), then source, then the rest.
-        await o.step(`setslot-node ${nodeAddress(to)} ${round[0]}`);
-        const f1 = dst.pipeline();
-        for (const s of round) f1.cluster("SETSLOT", s, "NODE", dstId);
-        for (const [e] of (await f1.exec())!) if (e) throw fail("CLUSTER SETSLOT NODE (target)", e);
-        const f2 = src.pipeline();
-        for (const s of round) f2.cluster("SETSLOT", s, "NODE", dstId);
-        for (const [e] of (await f2.exec())!) {
-            if (!e) continue;
-            // Redis >= 7 turns a master that lost its LAST slot into a replica of the new owner
-            // (cluster-allow-replica-migration): then the source simply no longer owns anything.
-            if (/only with masters/i.test(e.message)) {
-                const me = parseClusterNodes(String(await src.cluster("NODES"))).find((n) => n.myself)!;
-                const still = expandRanges(me.slots).filter((x) => round.includes(x));
-                if (!me.master && still.length === 0) break;
-            }
-            throw fail("CLUSTER SETSLOT NODE (source)", e);
-        }
-        await Promise.all(
-            masters
-                .filter((t) => nodeAddress(t) !== nodeAddress(from) && nodeAddress(t) !== nodeAddress(to))
-                .map(async (t) => {
-                    try {
-                        const c = await pool.get(t);
-                        const p = c.pipeline();
-                        for (const s of round) p.cluster("SETSLOT", s, "NODE", dstId);
-                        await p.exec(); // best effort: gossip spreads it anyway
-                    } catch {
-                        /* gossip will carry it */
-                    }
-                }),
-        );
-        mig.add(round.length, 0);
-        void keysRound;
+        lap("keys");
+        prev = round;
     }
+    o.log(`stream ${nodeAddress(from)} -> ${nodeAddress(to)}: ${slots.length} slots, ${ms.keysMoved} keys; setslot ${ms.setslot} ms, keys ${ms.keys} ms`);
 }
 
 /**
