@@ -136,7 +136,15 @@ async function up(flags: Map<string, string>): Promise<number> {
     }
 
     out(`Starting ${nodes} TLS redis-server nodes in ${dir} ...`);
-    const lab = await Lab.start({ dir, count: nodes });
+    let lab: Lab;
+    try {
+        lab = await Lab.start({ dir, count: nodes });
+    } catch (e) {
+        // Stop whatever did start (by the PIDs recorded so far) so that a failed `up` leaves nothing.
+        if (fs.existsSync(path.join(dir, "lab.json"))) await Lab.load(dir).stop({ removeData: true });
+        out(`Starting the nodes failed: ${(e as Error).message}`);
+        return 1;
+    }
     const state: CliState = { shards, replicasPerShard: replicas, former, nodes };
     fs.writeFileSync(path.join(dir, CLI_STATE), JSON.stringify(state, null, 2), { mode: 0o600 });
     for (const n of lab.nodes) out(`  ${n.name} ${n.host}:${n.port} (bus ${n.busPort}) ${n.zone} pid ${n.pid}`);
