@@ -46,6 +46,10 @@ export interface CertView {
 
 export interface CloudInspector {
     vms(e: MockEngine): VmView[];
+    /** Addresses/ids the TCP load balancer forwards to. */
+    lbTargets(e: MockEngine): string[];
+    /** Zones whose private subnet has a default route through a NAT (or a regional NAT covers all). */
+    natZones(e: MockEngine, zones: string[]): string[];
     dataDisks(e: MockEngine): number;
     ingress(e: MockEngine): IngressView[];
     bucket(e: MockEngine): BucketView;
@@ -91,6 +95,17 @@ const aws: CloudInspector = {
         });
     },
     dataDisks: (e) => e.byType("aws:ec2/volumeAttachment:VolumeAttachment").length,
+    lbTargets: (e) => e.byType("aws:lb/targetGroupAttachment:TargetGroupAttachment").map((r) => String(plain(r).targetId)),
+    natZones(e, zones) {
+        const subnets = e.byType("aws:ec2/subnet:Subnet").map((r) => ({ id: r.id, ...plain(r) }) as Record<string, any>);
+        const nats = new Set(e.byType("aws:ec2/natGateway:NatGateway").map((r) => r.id));
+        const rts = new Map(e.byType("aws:ec2/routeTable:RouteTable").map((r) => [r.id, plain(r)]));
+        const assoc = e.byType("aws:ec2/routeTableAssociation:RouteTableAssociation").map(plain);
+        return zones.filter((z) => subnets.filter((s) => s.availabilityZone === z && s.mapPublicIpOnLaunch === false && /private/.test(s.tags?.Name ?? "")).some((s) => {
+            const rt = rts.get(assoc.find((a) => a.subnetId === s.id)?.routeTableId);
+            return (rt?.routes ?? []).some((r: any) => r.cidrBlock === "0.0.0.0/0" && nats.has(r.natGatewayId));
+        }));
+    },
     ingress(e) {
         const out: IngressView[] = [];
         const sgs = e.byType("aws:ec2/securityGroup:SecurityGroup");
@@ -137,6 +152,12 @@ const gcp: CloudInspector = {
             };
         }),
     dataDisks: (e) => e.byType("gcp:compute/instance:Instance").reduce((n, r) => n + (plain(r).attachedDisks ?? []).length, 0),
+    lbTargets: (e) => {
+        const groups = new Set(e.byType("gcp:compute/regionBackendService:RegionBackendService").flatMap((r) => (plain(r).backends ?? []).map((b: any) => b.group)));
+        return e.byType("gcp:compute/instanceGroup:InstanceGroup").filter((r) => groups.has(r.id)).flatMap((r) => plain(r).instances ?? []);
+    },
+    // Cloud NAT is regional: one RouterNat for all subnetworks covers every zone.
+    natZones: (e, zones) => (e.byType("gcp:compute/routerNat:RouterNat").some((r) => plain(r).sourceSubnetworkIpRangesToNat === "ALL_SUBNETWORKS_ALL_IP_RANGES") ? zones : []),
     ingress: (e) =>
         e.byType("gcp:compute/firewall:Firewall").flatMap((r) => {
             const i = plain(r);
@@ -174,6 +195,12 @@ const azure: CloudInspector = {
         });
     },
     dataDisks: (e) => e.byType("azure-native:compute:VirtualMachine").reduce((n, r) => n + (plain(r).storageProfile?.dataDisks ?? []).length, 0),
+    lbTargets: (e) => e.byType("azure-native:network:LoadBalancer").flatMap((r) => (plain(r).backendAddressPools ?? []).flatMap((p: any) => (p.loadBalancerBackendAddresses ?? []).map((a: any) => a.ipAddress))),
+    natZones(e, zones) {
+        const nats = new Map(e.byType("azure-native:network:NatGateway").map((r) => [r.id, plain(r)]));
+        const subnets = e.byType("azure-native:network:Subnet").map(plain);
+        return zones.filter((z) => subnets.some((s) => (nats.get(s.natGateway?.id)?.zones ?? []).includes(z)));
+    },
     ingress: (e) =>
         e.byType("azure-native:network:NetworkSecurityGroup").flatMap((r) =>
             ((plain(r).securityRules ?? []) as any[])

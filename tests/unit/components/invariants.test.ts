@@ -28,7 +28,13 @@ function variants(kind: string): Case[] {
         { label: "prod stack file", raw: base },
         {
             label: "4x2, client port open to the world, SSH from an admin range",
-            raw: { ...base, shards: 4, replicasPerShard: 2, envoyCount: 3, clientPort: 6390, clientCidrs: ["0.0.0.0/0"], adminCidrs: ["192.0.2.0/24"] },
+            raw: {
+                ...base, shards: 4, replicasPerShard: 2, envoyCount: 3, clientPort: 6390, clientCidrs: ["0.0.0.0/0"], adminCidrs: ["192.0.2.0/24"],
+                // Pinned images instead of a build.
+                buildImages: false,
+                redisImage: `registry.example.com/redisforge/redis:8.4@sha256:${"a1".repeat(32)}`,
+                envoyImage: `registry.example.com/redisforge/envoy:1.34@sha256:${"b2".repeat(32)}`,
+            },
         },
     ];
 }
@@ -75,9 +81,21 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         expect(e.byType("pulumi-nodejs:dynamic/redisforge:RedisCluster").map((r) => r.name)).toEqual([`${clusterOf(c)}-cluster`]);
         expect(e.byType("tls:index/selfSignedCert:SelfSignedCert")).toHaveLength(1);
         expect(e.byType("random:index/randomPassword:RandomPassword")).toHaveLength(5);
+        // Images are built and pushed only when asked; otherwise the pinned refs reach the VMs.
+        const build = c.raw.buildImages !== false;
+        expect(e.byType("docker:index/image:Image")).toHaveLength(build ? 2 : 0);
         if (inspector) {
-            expect(inspector.vms(e)).toHaveLength(nodes + E);
+            const vms = inspector.vms(e);
+            expect(vms).toHaveLength(nodes + E);
             expect(inspector.dataDisks(e)).toBe(nodes); // Envoys have no data disk
+            if (!build) {
+                for (const v of vms.filter((x) => /-node\d+-vm$/.test(x.name))) expect(v.userData).toContain(String(c.raw.redisImage));
+                for (const v of vms.filter((x) => /-envoy\d+-vm$/.test(x.name))) expect(v.userData).toContain(String(c.raw.envoyImage));
+            }
+            // The load balancer forwards to every Envoy and nothing else.
+            expect(inspector.lbTargets(e)).toHaveLength(E);
+            // Private egress through NAT in every zone.
+            expect(inspector.natZones(e, c.raw.zones as string[])).toEqual(c.raw.zones);
         }
     });
 
