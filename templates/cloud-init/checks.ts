@@ -71,8 +71,8 @@ export const DEVICE_RE = /^\/dev\/[A-Za-z0-9._\/:-]+$/;
 export const SECRET_REF_RE = {
     /** Full ARN: the region for the API call is read from it. */
     aws: /^arn:aws(-[a-z]+)*:secretsmanager:[a-z]{2}(-[a-z]+)+-\d:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/,
-    /** `projects/<project>/secrets/<name>[/versions/<n|latest>]`. */
-    gcp: /^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/secrets\/[A-Za-z0-9_-]{1,255}(\/versions\/(latest|[1-9]\d*))?$/,
+    /** `projects/<project id or number>/secrets/<name>[/versions/<n|latest>]` (Secret.id or Secret.name). */
+    gcp: /^projects\/([a-z][a-z0-9-]{4,28}[a-z0-9]|\d{6,20})\/secrets\/[A-Za-z0-9_-]{1,255}(\/versions\/(latest|[1-9]\d*))?$/,
     /** Key Vault secret identifier `https://<vault>.vault.azure.net/secrets/<name>[/<version>]`. */
     azure: /^https:\/\/[a-z0-9-]{3,24}\.vault\.azure\.net\/secrets\/[A-Za-z0-9-]{1,127}(\/[0-9a-f]{32})?$/,
 } as const;

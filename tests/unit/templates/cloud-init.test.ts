@@ -292,6 +292,21 @@ describe("secret values are refused as parameters and never rendered", () => {
         }
     });
 
+    it("accepts every reference form the providers produce", () => {
+        const forms: Record<CloudKind, string[]> = {
+            aws: ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:a/b_c+d=e.f@g-h-AbCdEf", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:x-AbCdEf"],
+            gcp: ["projects/my-project-1/secrets/redis-app", "projects/123456789012/secrets/redis_app/versions/3", "projects/my-project-1/secrets/x/versions/latest"],
+            azure: ["https://kv-prod-1.vault.azure.net/secrets/redis-app", `https://kvprod.vault.azure.net/secrets/redis-app/${"0a".repeat(16)}`],
+        };
+        for (const cloud of CLOUD_KINDS) {
+            for (const ref of forms[cloud]) {
+                const p = redisNodeParams(cloud);
+                p.secrets.usersAcl = ref;
+                expect(() => buildRedisNodeUserData(p)).not.toThrow();
+            }
+        }
+    });
+
     it("a reference from another cloud is refused", () => {
         const p = redisNodeParams("aws");
         p.secrets.usersAcl = secretRef("gcp", "users-acl");
