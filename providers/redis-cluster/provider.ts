@@ -247,16 +247,20 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
     },
 };
 
-/** The Redis Cluster formed from `nodes`; reshaped in place on every update. */
+/**
+ * The Redis Cluster formed from `nodes`; reshaped in place on every update.
+ * Output properties use `declare` (not `!:`): with ES2022 class fields an initialiser-less field
+ * would overwrite, with undefined, the Output that the Resource constructor just assigned.
+ */
 export class RedisCluster extends pulumi.dynamic.Resource {
-    public readonly state!: pulumi.Output<ClusterStatus["state"]>;
-    public readonly masters!: pulumi.Output<RedisClusterStatusOutputs["masters"]>;
-    public readonly replicas!: pulumi.Output<RedisClusterStatusOutputs["replicas"]>;
-    public readonly slotsCovered!: pulumi.Output<number>;
-    public readonly zonesOfMasters!: pulumi.Output<string[]>;
-    public readonly problems!: pulumi.Output<string[]>;
-    public readonly serverVersion!: pulumi.Output<string>;
-    public readonly memberAddresses!: pulumi.Output<string[]>;
+    declare public readonly state: pulumi.Output<ClusterStatus["state"]>;
+    declare public readonly masters: pulumi.Output<RedisClusterStatusOutputs["masters"]>;
+    declare public readonly replicas: pulumi.Output<RedisClusterStatusOutputs["replicas"]>;
+    declare public readonly slotsCovered: pulumi.Output<number>;
+    declare public readonly zonesOfMasters: pulumi.Output<string[]>;
+    declare public readonly problems: pulumi.Output<string[]>;
+    declare public readonly serverVersion: pulumi.Output<string>;
+    declare public readonly memberAddresses: pulumi.Output<string[]>;
 
     constructor(name: string, args: RedisClusterArgs, opts: pulumi.CustomResourceOptions = {}) {
         super(
