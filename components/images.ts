@@ -17,6 +17,8 @@ export interface ImagesArgs {
     redisVersion: string;
     /** Pinned refs (`repo@sha256:…`), used when not building. */
     pinned: { redis: string; envoy: string };
+    /** CPU architecture of the Redis VMs and of the Envoy VMs (images are built for each). */
+    architectures: { redis: "amd64" | "arm64"; envoy: "amd64" | "arm64" };
 }
 
 /** Build contexts (owned by the templates engineer). */
@@ -37,7 +39,7 @@ export class Images extends pulumi.ComponentResource {
             const build = (kind: "redis" | "envoy", tag: string) =>
                 new docker.Image(`${name}-${kind}`, {
                     imageName: pulumi.interpolate`${reg.url}/${kind}:${tag}`,
-                    build: { context: DOCKER_CONTEXTS[kind], platform: "linux/amd64" },
+                    build: { context: DOCKER_CONTEXTS[kind], platform: `linux/${args.architectures[kind]}` },
                     registry: { server: reg.server, username: reg.username, password: reg.password },
                 }, { parent: this }).repoDigest;
             this.redis = build("redis", args.redisVersion);

@@ -138,6 +138,7 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             registry,
             redisVersion: args.redisVersion,
             pinned: { redis: args.images.redis, envoy: args.images.envoy },
+            architectures: { redis: a.architectureOf?.(args.nodeSize) ?? "amd64", envoy: a.architectureOf?.(args.envoySize) ?? "amd64" },
         }, p);
 
         const maxmemoryBytes = maxmemoryFor(args.nodeMemoryGb * 1024 ** 3);

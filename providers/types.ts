@@ -288,6 +288,10 @@ export interface CloudAdapter {
     readonly dataDiskDevice: string;
     /** Checks a VM size string for this cloud; returns null if valid, else the rule it breaks. */
     checkInstanceSize(size: string): string | null;
+    /**
+     * CPU architecture of a VM size (images are built for it). Optional; default `amd64`.
+     */
+    architectureOf?(size: string): "amd64" | "arm64";
     /** Checks that `zone` looks like a zone of `region`; returns null if so, else the rule it breaks. */
     checkZone(region: string, zone: string): string | null;
 

@@ -63,6 +63,11 @@ export const awsAdapter: CloudAdapter = {
             : "is not an EC2 instance type (family.size, e.g. r7g.large); use an EC2 type name";
     },
 
+    architectureOf(size) {
+        // Graviton families carry a `g` after the generation: r7g, m7gd, c7gn, t4g, x2gd.
+        return /^[a-z]+\d+g[a-z]*\./.test(size) ? "arm64" : "amd64";
+    },
+
     checkZone(region, zone) {
         return zone.startsWith(region) && /^[a-z]$/.test(zone.slice(region.length))
             ? null
@@ -217,7 +222,7 @@ export const awsAdapter: CloudAdapter = {
         const ami = ec2.getAmiOutput({
             mostRecent: true,
             owners: [DEBIAN_OWNER],
-            filters: [{ name: "name", values: [a.size.includes("g.") || a.size.includes("gd.") || a.size.includes("gn.") ? "debian-12-arm64-*" : "debian-12-amd64-*"] }],
+            filters: [{ name: "name", values: [`debian-12-${awsAdapter.architectureOf!(a.size)}-*`] }],
         }, { parent: a.parent });
         const vm = new ec2.Instance(`${name}`, {
             ami: ami.id,

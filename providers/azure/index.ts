@@ -66,6 +66,11 @@ export const azureAdapter: CloudAdapter = {
             : "is not an Azure VM size (Standard_<family><vCPUs>…_v<gen>, e.g. Standard_E4s_v5); use an Azure size name";
     },
 
+    architectureOf(size) {
+        // Ampere sizes carry a `p` feature letter: Standard_D2ps_v5, Standard_E4pds_v5.
+        return /^Standard_[A-Z]+\d+[a-oq-z]*p[a-z]*_v\d+$/.test(size) ? "arm64" : "amd64";
+    },
+
     checkZone(region, zone) {
         void region;
         return /^[1-3]$/.test(zone) ? null : 'is not an Azure availability zone; use "1", "2" and "3"';
@@ -350,7 +355,7 @@ export const azureAdapter: CloudAdapter = {
                 },
             },
             storageProfile: {
-                imageReference: { publisher: "Debian", offer: "debian-12", sku: "12-gen2", version: "latest" },
+                imageReference: { publisher: "Debian", offer: "debian-12", sku: azureAdapter.architectureOf!(a.size) === "arm64" ? "12-arm64" : "12-gen2", version: "latest" },
                 osDisk: { createOption: "FromImage", managedDisk: { storageAccountType: "Premium_LRS" }, deleteOption: "Delete" },
                 dataDisks: disk ? [{ lun: 0, createOption: "Attach", managedDisk: { id: disk.id }, deleteOption: "Detach" }] : [],
             },

@@ -66,6 +66,11 @@ export const gcpAdapter: CloudAdapter = {
             : "is not a Compute Engine machine type (series-type-vcpus, e.g. n2-highmem-4); use a GCE machine type name";
     },
 
+    architectureOf(size) {
+        // Arm series: Tau T2A, Axion C4A.
+        return /^(t2a|c4a)-/.test(size) ? "arm64" : "amd64";
+    },
+
     checkZone(region, zone) {
         return regionOf(zone) === region && /-[a-z]$/.test(zone) ? null : `is not a zone of ${region} (expected ${region}-b, ${region}-c, …)`;
     },
@@ -223,7 +228,7 @@ export const gcpAdapter: CloudAdapter = {
             name: a.hostName,
             zone: a.zone,
             machineType: a.size,
-            bootDisk: { initializeParams: { image: "debian-cloud/debian-12", size: 20, type: "pd-balanced" } },
+            bootDisk: { initializeParams: { image: gcpAdapter.architectureOf!(a.size) === "arm64" ? "debian-cloud/debian-12-arm64" : "debian-cloud/debian-12", size: 20, type: "pd-balanced" } },
             attachedDisks: disk ? [{ source: disk.id, deviceName: "data", mode: "READ_WRITE" }] : [],
             // No accessConfigs: no external IP. Egress goes through Cloud NAT.
             networkInterfaces: [{ subnetwork: a.network.subnetIds[a.zone], networkIp: a.address.privateIp }],

@@ -84,6 +84,10 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         // Images are built and pushed only when asked; otherwise the pinned refs reach the VMs.
         const build = c.raw.buildImages !== false;
         expect(e.byType("docker:index/image:Image")).toHaveLength(build ? 2 : 0);
+        for (const img of e.byType("docker:index/image:Image")) {
+            const size = String(img.name.endsWith("-redis") ? c.raw.nodeSize : c.raw.envoySize);
+            expect([img.name, (unwrap(img.inputs) as { build: { platform: string } }).build.platform]).toEqual([img.name, `linux/${adapter.architectureOf?.(size) ?? "amd64"}`]);
+        }
         if (inspector) {
             const vms = inspector.vms(e);
             expect(vms).toHaveLength(nodes + E);

@@ -37,6 +37,12 @@ describe.each(Object.keys(SIZES))("%s formats", (kind) => {
     test.each(ZONES[kind].good)("zone %s is accepted", (z) => expect(a.checkZone(ZONES[kind].region, z)).toBeNull());
     test.each(ZONES[kind].bad)("zone %s is rejected", (z) => expect(a.checkZone(ZONES[kind].region, z)).not.toBeNull());
     test("declares a data disk device path", () => expect(a.dataDiskDevice).toMatch(/^\/dev\//));
+    test("knows which sizes are Arm (images are built for the VM's architecture)", () => {
+        const arm = { aws: ["r7g.large", "m7gd.xlarge", "c7gn.medium", "t4g.small"], gcp: ["t2a-standard-4", "c4a-highmem-4"], azure: ["Standard_D2ps_v5", "Standard_E4pds_v5"] }[kind]!;
+        const x86 = { aws: ["r7i.large", "m6i.xlarge", "c7a.medium"], gcp: ["n2-highmem-2", "c3-standard-4"], azure: ["Standard_E2s_v5", "Standard_D2ads_v5"] }[kind]!;
+        for (const s of arm) expect([s, a.architectureOf!(s)]).toEqual([s, "arm64"]);
+        for (const s of x86) expect([s, a.architectureOf!(s)]).toEqual([s, "amd64"]);
+    });
 });
 
 describe("subnet plan", () => {
