@@ -17,5 +17,7 @@ if ! pulumi stack select "$stack" >/dev/null 2>&1; then
 fi
 pulumi destroy --stack "$stack" --yes --skip-preview
 pulumi stack rm "$stack" --yes --preserve-config
+# `stack init` wrote the stack's passphrase salt into the config file; it belongs to the removed stack.
+[[ -f "Pulumi.$stack.yaml" ]] && sed -i '/^encryptionsalt:/d' "Pulumi.$stack.yaml"
 rm -rf ".local-stack/$stack"
 echo "local-down: stack \"$stack\" destroyed; no redis-server of it runs and .local-stack/$stack is gone"

@@ -1,7 +1,10 @@
 /**
  * The program path of a stack whose `redisforge:cloud` is `local` (called by infra/index.ts with the
  * validated config): the LocalRedisStack (processes, PKI, passwords, operator client files) plus the
- * RedisCluster dynamic resource that forms and reshapes the cluster, and the stack outputs that
+ * RedisCluster dynamic resource (providers/redis-cluster, the same as on the clouds) that forms and
+ * reshapes the cluster — it depends on every node process, and on scale-in it drains the leaving
+ * nodes before the engine deletes their processes (removed resources are deleted last) — and the
+ * stack outputs that
  * `scripts/local-up.sh`, `infra/scale.ts` and the end-to-end test read.
  *
  * Everything lives under `<project>/.local-stack/<stack>/` (git-ignored).
@@ -14,7 +17,7 @@ import { redisServerVersion } from "../../lab/lab";
 import { maxmemoryFor } from "../../templates/redis";
 import { LocalRedisStack } from "./stack";
 import { LOCAL_HOST } from "./index";
-import { localCluster } from "./cluster";
+import { RedisCluster } from "../redis-cluster/provider";
 
 
 /** The directory of a local stack's data. */
@@ -75,14 +78,16 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         exporterBasePort: cfg.ports.redisExporter,
     });
 
-    const cluster = localCluster(`${name}-cluster`, {
+    const operator = local.operatorCert;
+    const cluster = new RedisCluster(`${name}-cluster`, {
+        nodes: local.plan.map((n) => ({ id: n.name, host: n.host, port: n.port, zone: n.zone })),
         shards: cfg.shards,
         replicasPerShard: cfg.replicasPerShard,
-        nodes: local.plan.map((n, i) => ({ id: n.name, host: n.host, port: n.port, zone: n.zone, process: local.nodes[i] })),
         adminPassword: local.passwords.admin,
-        caCertPem: local.caCertPem,
-        clientDir: local.clientDir,
-    }, { parent: local });
+        caCert: local.caCertPem,
+        clientCert: operator.certPem,
+        clientKey: operator.keyPem,
+    }, { parent: local, dependsOn: local.nodes });
 
     const nodes: LocalNodeOutput[] = local.plan.map((n) => ({ name: n.name, host: n.host, port: n.port, busPort: n.busPort, zone: n.zone, dataDir: n.dataDir }));
     const scrapeTargets = redisExporter ? local.plan.map((n) => `${n.host}:${n.exporterPort}`) : [];

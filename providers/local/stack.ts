@@ -17,7 +17,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { Pki } from "../../components/pki";
+import { IssuedCert, Pki } from "../../components/pki";
 import { ACL_USERS, AclPasswords, AclUser, renderRedisConf, renderSecretsInclude, renderUsersAcl } from "../../templates/redis";
 import { REDIS_EXPORTER_PASSWORD_ENV, redisExporterFlags } from "../../components/exporter-targets";
 import { ExporterProcess } from "./exporter-process";
@@ -115,6 +115,8 @@ export class LocalRedisStack extends pulumi.ComponentResource {
     /** Directory with the operator's client certificate, key and CA (0600 files). */
     public readonly clientDir: pulumi.Output<string>;
     public readonly caCertPem: pulumi.Output<string>;
+    /** The operator's client certificate (mTLS for admin tools and the cluster resource). */
+    public readonly operatorCert!: IssuedCert;
 
     constructor(name: string, args: LocalStackArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redisforge:local:LocalRedisStack", name, {}, opts);
@@ -205,13 +207,12 @@ export class LocalRedisStack extends pulumi.ComponentResource {
             return proc;
         });
 
-        const client = this.pki.issue(`${name}-operator`, { commonName: `${args.clusterName}-operator`, server: false, client: true }, this);
+        const client = (this.operatorCert = this.pki.issue(`${name}-operator`, { commonName: `${args.clusterName}-operator`, server: false, client: true }, this));
         const clientFiles = new LocalFiles(
             `${name}-client-files`,
             {
                 dir: path.join(args.stateDir, "client"),
-                // admin.password lets `pulumi refresh` (the cluster's read) and operators reach the nodes.
-                files: { "client.crt": client.certPem, "client.key": client.keyPem, "ca.crt": this.pki.caCertPem, "admin.password": passwords.admin },
+                files: { "client.crt": client.certPem, "client.key": client.keyPem, "ca.crt": this.pki.caCertPem },
             },
             { parent: this },
         );

@@ -209,7 +209,7 @@ maybe("local stack on the real engine", () => {
         const creates = steps.filter((s) => s.op === "create").map((s) => s.urn.split("::")[2].split("$").pop());
         const count = (t: string) => creates.filter((x) => x === t).length;
         expect(count("pulumi-nodejs:dynamic/local:RedisProcess")).toBe(6);
-        expect(count("pulumi-nodejs:dynamic/local:Cluster")).toBe(1);
+        expect(count("pulumi-nodejs:dynamic/redisforge:RedisCluster")).toBe(1);
         expect(count("tls:index/selfSignedCert:SelfSignedCert")).toBe(1);
         expect(count("tls:index/locallySignedCert:LocallySignedCert")).toBe(7);
         expect(count("random:index/randomPassword:RandomPassword")).toBe(5);
