@@ -162,6 +162,8 @@ export interface RegistryArgs extends AdapterCallArgs {
 }
 
 export interface RegistryRecord {
+    /** Cloud id of the registry (for pull grants scoped to it); optional. */
+    id?: pulumi.Output<string>;
     /** Registry server + repository prefix, e.g. `123.dkr.ecr.eu-west-1.amazonaws.com/prod`. */
     url: pulumi.Output<string>;
     /** Server host name for `docker login`. */

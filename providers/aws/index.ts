@@ -178,6 +178,7 @@ export const awsAdapter: CloudAdapter = {
         }, opts(a.parent));
         const token = ecr.getAuthorizationTokenOutput({ registryId: repo.registryId }, { parent: a.parent });
         return {
+            id: repo.arn,
             url: repo.repositoryUrl,
             server: repo.repositoryUrl.apply((u) => u.split("/")[0]),
             username: token.userName,
@@ -258,6 +259,17 @@ export const awsAdapter: CloudAdapter = {
             ingress: [{ protocol: "tcp", fromPort: a.port, toPort: a.port, cidrBlocks: a.clientCidrs, description: "clients" }],
             egress: [{ protocol: "tcp", fromPort: a.port, toPort: a.port, cidrBlocks: [a.network.native.cidr], description: "to Envoys" }],
             tags: withName(a.tags, `${name}-lb`),
+        }, opts(a.parent));
+        // NLB health checks (and, with client IP preservation, nothing else) come from the NLB's
+        // own addresses: let its security group reach the Envoy listener.
+        new vpc.SecurityGroupIngressRule(`${name}-health-checks`, {
+            securityGroupId: a.firewall.groups.envoy,
+            referencedSecurityGroupId: sg.id,
+            ipProtocol: "tcp",
+            fromPort: a.healthCheckPort,
+            toPort: a.healthCheckPort,
+            description: "NLB health checks to the Envoy listener",
+            tags: a.tags,
         }, opts(a.parent));
         const nlb = new lb.LoadBalancer(`${name}`, {
             loadBalancerType: "network",

@@ -257,6 +257,7 @@ export const azureAdapter: CloudAdapter = {
         }, o(a.parent));
         const creds = containerregistry.listRegistryCredentialsOutput({ resourceGroupName: rgName, registryName: registry.name }, { parent: a.parent });
         return {
+            id: registry.id,
             url: pulumi.interpolate`${registry.loginServer}/redisforge`,
             server: registry.loginServer,
             username: creds.apply((c) => c.username ?? ""),
@@ -293,7 +294,7 @@ export const azureAdapter: CloudAdapter = {
             new authorization.RoleAssignment(`${name}-backup-write`, { principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: role.id, scope: a.writeBucket.id }, o(a.parent));
         }
         if (a.pullRegistry) {
-            new authorization.RoleAssignment(`${name}-pull`, { principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: roleId(ROLE_ACR_PULL), scope: client.subscriptionId.apply((s) => `/subscriptions/${s}`) }, o(a.parent));
+            new authorization.RoleAssignment(`${name}-pull`, { principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: roleId(ROLE_ACR_PULL), scope: a.pullRegistry.id ?? client.subscriptionId.apply((s) => `/subscriptions/${s}`) }, o(a.parent));
         }
         return { id: id.id, principal: id.principalId, native: { clientId: id.clientId } };
     },
