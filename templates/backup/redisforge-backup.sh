@@ -191,12 +191,19 @@ check_aof() {
   fi
 }
 staged_manifest="$stage/$AOF_DIRNAME/$AOF_FILENAME.manifest"
+last_incr="$(awk '{ f=""; t=""; for (i = 1; i < NF; i++) { if ($i == "file") f = $(i+1); if ($i == "type") t = $(i+1) } if (t == "i") last = f } END { print last }' "$staged_manifest")"
+trimmed=0
 if ! check_out="$(check_aof "$staged_manifest" 2>&1)"; then
-  # A copy of the growing incr file may end inside a command: trim that half command in the copy.
-  if grep -qi "truncated\|Unexpected EOF" <<<"$check_out"; then
-    log "the copied last incr file ends inside a command; trimming it in the staging copy"
+  # The copy of the growing last incr file may end inside a command. Only that case is repaired,
+  # and only in the staging copy: every other file must be valid, the invalid one must be the last
+  # incr file. redis-check-aof --fix cuts it back to its last complete command.
+  if [[ -n "$last_incr" ]] && grep -qF "AOF $last_incr is not valid" <<<"$check_out" \
+     && [[ "$(grep -c 'is not valid' <<<"$check_out")" == 1 ]]; then
+    size_before="$(stat -c %s "$stage/$AOF_DIRNAME/$last_incr")"
     printf 'y\n' | check_aof --fix "$staged_manifest" >/dev/null 2>&1 || true
-    check_out="$(check_aof "$staged_manifest" 2>&1)" || die "redis-check-aof rejects the copy even after trimming: $check_out"
+    trimmed=$((size_before - $(stat -c %s "$stage/$AOF_DIRNAME/$last_incr")))
+    log "the copy of $last_incr ended inside a command; trimmed $trimmed byte(s) from the staging copy (the live file is untouched)"
+    check_out="$(check_aof "$staged_manifest" 2>&1)" || die "redis-check-aof rejects the copy even after trimming its tail: $check_out"
   else
     die "redis-check-aof rejects the copied AOF: $check_out"
   fi
@@ -230,12 +237,12 @@ done | jq -s .)"
 jq -n \
   --arg cluster "$CLUSTER" --arg node "$NODE" --arg timestamp "$ts" --arg redis_version "$redis_version" \
   --arg node_id "$node_id" --arg role "$role" --arg master_id "$master_id" \
-  --arg aof_dirname "$AOF_DIRNAME" --arg aof_filename "$AOF_FILENAME" --arg host "$(hostname)" \
+  --arg aof_dirname "$AOF_DIRNAME" --arg aof_filename "$AOF_FILENAME" --arg host "$(hostname)" --argjson trimmed "$trimmed" \
   --argjson slots "$(printf '%s\n' "${slots[@]}" | jq -R . | jq -s 'map(select(. != ""))')" \
   --argjson files "$files_json" \
   '{format: 1, cluster: $cluster, node: $node, timestamp: $timestamp, host: $host, redis_version: $redis_version,
     node_id: $node_id, role: $role, master_id: (if $master_id == "" then null else $master_id end), slots: $slots,
-    aof_dirname: $aof_dirname, aof_filename: $aof_filename, files: $files}' >"$stage/manifest.json"
+    aof_dirname: $aof_dirname, aof_filename: $aof_filename, trimmed_tail_bytes: $trimmed, files: $files}' >"$stage/manifest.json"
 
 # ---------------------------------------------------------------- upload (data first, manifest last), verify
 dest="$REMOTE/$CLUSTER/$NODE/$ts"

@@ -74,10 +74,11 @@ base="$REMOTE/$CLUSTER/$NODE"
 
 # Timestamps under <cluster>/<node>/ that hold a manifest.json (complete uploads), oldest first.
 complete_timestamps() {
-  local all t
-  all="$(rclone lsf "${rclone_flags[@]}" --dirs-only "$base/" 2>/dev/null | tr -d '/' | grep -E '^[0-9]{8}T[0-9]{6}Z$' | LC_ALL=C sort)" || true
-  for t in $all; do
-    if rclone lsf "${rclone_flags[@]}" --files-only "$base/$t/" 2>/dev/null | grep -qx manifest.json; then echo "$t"; fi
+  local listing t files
+  listing="$(rclone lsf "${rclone_flags[@]}" --dirs-only "$base/" 2>&1)" || die "cannot list $base/: $listing"
+  for t in $(tr -d '/' <<<"$listing" | grep -E '^[0-9]{8}T[0-9]{6}Z$' | LC_ALL=C sort); do
+    files="$(rclone lsf "${rclone_flags[@]}" --files-only "$base/$t/" 2>&1)" || die "cannot list $base/$t/: $files"
+    if grep -qx manifest.json <<<"$files"; then echo "$t"; fi
   done
 }
 
@@ -98,7 +99,8 @@ if [[ -n "$existing" && "$FORCE" != 1 ]]; then
 fi
 
 if [[ "$TIMESTAMP" == latest ]]; then
-  TIMESTAMP="$(complete_timestamps | tail -n 1)"
+  all_complete="$(complete_timestamps)"
+  TIMESTAMP="$(tail -n 1 <<<"$all_complete")"
   [[ -n "$TIMESTAMP" ]] || die "no complete backup (with manifest.json) under $base/"
   log "latest complete backup: $TIMESTAMP"
 fi

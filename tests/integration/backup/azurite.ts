@@ -68,7 +68,7 @@ export class Azurite {
             if (await canConnect(port)) return az;
             await new Promise((r) => setTimeout(r, 200));
         }
-        az.stop();
+        await az.stop();
         throw new Error(`Azurite did not listen on 127.0.0.1:${port} within ${timeoutMs} ms: ${fs.readFileSync(logFile, "utf8").slice(-2000)}`);
     }
 
@@ -89,15 +89,16 @@ export class Azurite {
         };
     }
 
-    /** Stops the process this object started (by its PID). */
-    stop(): void {
+    /** Stops the process this object started (by its PID): SIGTERM, then SIGKILL after a bounded wait. */
+    async stop(timeoutMs = 5000): Promise<void> {
         const pid = this.child.pid;
-        if (pid && this.child.exitCode === null) {
-            try {
-                process.kill(pid, "SIGTERM");
-            } catch {
-                /* already gone */
-            }
+        if (!pid || this.child.exitCode !== null || this.child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+        process.kill(pid, "SIGTERM");
+        const timer = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs));
+        if ((await Promise.race([exited.then(() => true), timer])) === false && this.child.exitCode === null) {
+            process.kill(pid, "SIGKILL");
+            await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
         }
     }
 }

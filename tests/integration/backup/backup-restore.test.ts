@@ -158,7 +158,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
     await lab?.stop({ removeData: true });
-    azurite?.stop();
+    await azurite?.stop();
     fs.rmSync(root, { recursive: true, force: true });
 });
 
@@ -345,5 +345,29 @@ describe("refusals", () => {
         expect(fs.readFileSync(metricFile(i), "utf8")).toBe(before);
         expect(fs.statSync(metricFile(i)).mtimeMs).toBe(mtime);
         expect(rclone(["--config", rcloneConf, "lsf", "--dirs-only", remote(`${CLUSTER}/node5`)], rcloneEnv).out).toBe(listBefore);
+    });
+});
+
+describe("a copy that ends inside a command", () => {
+    it("is trimmed in the staging copy only; the upload is the last complete command, the live file untouched", async () => {
+        const n = lab!.nodes[0];
+        const aofDir = path.join(n.dataDir, "appendonlydir");
+        const liveManifest = fs.readFileSync(path.join(aofDir, "appendonly.aof.manifest"), "utf8");
+        const lastIncr = [...liveManifest.matchAll(/^file (\S+) seq \d+ type i$/gm)].map((m) => m[1]).pop()!;
+        expect(lastIncr).toBeDefined();
+        const liveFile = path.join(aofDir, lastIncr);
+        const original = fs.readFileSync(liveFile);
+        // What a copy taken while redis-server appends a command can end with: half a command.
+        const half = Buffer.from("*3\r\n$3\r\nSET\r\n$3\r\nabc\r\n$10\r\nhal");
+        fs.appendFileSync(liveFile, half);
+
+        const r = await runScript(BACKUP_SH, [], backupEnv(0));
+        expect({ code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ code: 0, stderr: "" });
+        expect(r.stderr).toContain(`trimmed ${half.length} byte(s) from the staging copy`);
+        const ts = /\/([0-9]{8}T[0-9]{6}Z)$/.exec(r.stdout.trim())![1];
+        const m = JSON.parse(rcloneCat(`${CLUSTER}/${n.name}/${ts}/manifest.json`).toString()) as Manifest & { trimmed_tail_bytes: number };
+        expect(m.trimmed_tail_bytes).toBe(half.length);
+        expect(rcloneCat(`${CLUSTER}/${n.name}/${ts}/appendonlydir/${lastIncr}`).equals(original)).toBe(true);
+        expect(fs.readFileSync(liveFile).equals(Buffer.concat([original, half]))).toBe(true);
     });
 });
