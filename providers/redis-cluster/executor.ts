@@ -55,6 +55,13 @@ export interface ExecutorOptions {
      * their replicas are linked, then restore the node's value. Default true.
      */
     fastInitialSync?: boolean;
+    /**
+     * While forming (create) and while a new node joins (reshape MEET): cluster-node-timeout on
+     * those nodes, ms, so the server's rejoin delay (min(cluster-node-timeout, 5 s) before a master
+     * that was alone reports cluster_state:ok) is short. Each node's own value is restored when the
+     * step is done (a crash in between leaves it until the node restarts). 0 disables. Default 1000.
+     */
+    formationNodeTimeoutMs?: number;
     /** Addresses (host:port) that belonged to this cluster in an earlier run (from the provider's state). */
     formerNodes?: string[];
     log?: Logger;
@@ -75,6 +82,7 @@ export const EXECUTOR_DEFAULTS: Required<Omit<ExecutorOptions, "formerNodes" | "
     migrateTimeoutMs: 10000,
     atomicMigration: true,
     fastInitialSync: true,
+    formationNodeTimeoutMs: 1000,
 };
 
 /** An executor failure that names the node and the step. */
@@ -699,6 +707,47 @@ function chooseMode(spec: ClusterSpec, probes: NodeProbe[], placement: ReturnTyp
     return "create";
 }
 
+/** A runtime CONFIG value changed for speed, with the node's own value to put back. */
+interface SavedConfig {
+    target: Target;
+    param: string;
+    value: string;
+}
+
+/** CONFIG SET param=value where it differs; returns what to restore. Failures are logged, not fatal. */
+async function overrideConfig(pool: Pool, targets: Target[], param: string, value: string, o: Resolved): Promise<SavedConfig[]> {
+    const saved: SavedConfig[] = [];
+    await Promise.all(
+        targets.map(async (t) => {
+            try {
+                const c = await pool.get(t);
+                const cur = (await c.config("GET", param)) as string[];
+                if (cur[1] !== undefined && cur[1] !== value) {
+                    await c.config("SET", param, value);
+                    saved.push({ target: t, param, value: cur[1] });
+                    o.log(`CONFIG SET ${param} ${value} on ${t.label} (was ${cur[1]}; restored when done)`);
+                }
+            } catch (e) {
+                o.log(`could not set ${param}=${value} on ${t.label}: ${(e as Error).message}`);
+            }
+        }),
+    );
+    return saved;
+}
+
+async function restoreConfig(pool: Pool, saved: SavedConfig[], o: Resolved): Promise<void> {
+    await Promise.all(
+        saved.map(async (s) => {
+            try {
+                const c = await pool.get(s.target);
+                await c.config("SET", s.param, s.value);
+            } catch (e) {
+                o.log(`could not restore ${s.param}=${s.value} on ${s.target.label}: ${(e as Error).message} (it returns on restart)`);
+            }
+        }),
+    );
+}
+
 async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[], placement: ReturnType<typeof planPlacement>, creds: ClusterCredentials, o: Resolved): Promise<void> {
     const specById = new Map(spec.nodes.map((n) => [n.id, n]));
     const probeById = new Map(probes.map((p) => [p.spec!.id, p]));
@@ -706,105 +755,94 @@ async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[],
     const used = usedIds.map((id) => probeById.get(id)!);
     const t0 = Date.now();
 
-    // 1. Distinct config epochs (only possible while a node knows nobody else), in parallel.
-    await o.step("set-config-epoch");
-    await Promise.all(
-        used.map(async (p, i) => {
-            if (knownMembers(p).length > 1 || p.me!.configEpoch !== 0) return;
-            const c = await pool.get(p.target);
-            try {
-                await c.cluster("SET-CONFIG-EPOCH", i + 1);
-                o.log(`SET-CONFIG-EPOCH ${i + 1} on ${p.target.label}`);
-            } catch (e) {
-                // Lost a race with a MEET from an earlier run: harmless, epochs get resolved by the bus.
-                o.log(`CLUSTER SET-CONFIG-EPOCH on ${p.target.label} skipped: ${(e as Error).message}`);
-            }
-        }),
-    );
+    // A fresh master that idled alone counts as "minority" until it owns slots, and then reports
+    // cluster_state:ok only min(cluster-node-timeout, 5 s) later (rejoin delay). While forming,
+    // a short node timeout makes that delay short; every node gets its own value back at the end.
+    // Only nodes not yet ok: a re-run on a healthy cluster changes nothing.
+    const notOk = used.filter((p) => p.clusterInfo?.cluster_state !== "ok").map((p) => p.target);
+    const saved: SavedConfig[] = o.formationNodeTimeoutMs > 0 ? await overrideConfig(pool, notOk, "cluster-node-timeout", String(o.formationNodeTimeoutMs), o) : [];
 
-    // 2. Slots: ADDSLOTSRANGE only the planned slots each master does not have yet.
-    await o.step("addslots");
-    o.progress({ phase: "create", message: `assigning slots to ${placement.shards.length} masters` });
-    await Promise.all(
-        placement.shards.map(async (s) => {
-            const p = probeById.get(s.master)!;
-            const have = new Set(expandRanges(p.me!.slots));
-            const missing = toRanges(expandRanges(s.slots).filter((x) => !have.has(x)));
-            if (!missing.length) return;
-            const c = await pool.get(p.target);
-            const args = missing.flatMap((r) => [r.start, r.end]);
-            o.log(`ADDSLOTSRANGE on ${p.target.label}: ${missing.map((r) => `${r.start}-${r.end}`).join(" ")}`);
-            try {
-                await c.call("CLUSTER", "ADDSLOTSRANGE", ...args);
-            } catch (e) {
-                throw ClusterExecError(`CLUSTER ADDSLOTSRANGE on ${p.target.label} failed: ${(e as Error).message}`, p.addr, "addslots");
-            }
-        }),
-    );
-
-    // 3. MEET: every node meets every node it does not know (full mesh: no waiting on gossip).
-    await o.step("meet");
-    o.progress({ phase: "meet", message: `introducing ${used.length} nodes` });
-    const busPort = new Map(used.map((p) => [p.addr, p.me!.busPort]));
-    await Promise.all(
-        used.map(async (p) => {
-            const known = new Set(knownMembers(p).map((n) => nodeAddress(n)));
-            const c = await pool.get(p.target);
-            const pipe = c.pipeline();
-            const targets = used.filter((q) => q !== p && !known.has(q.addr));
-            for (const q of targets) pipe.call("CLUSTER", "MEET", q.target.host, q.target.port, busPort.get(q.addr)!);
-            if (!targets.length) return;
-            o.log(`MEET ${p.target.label} -> ${targets.map((q) => q.addr).join(", ")}`);
-            const res = await pipe.exec();
-            res!.forEach(([err], i) => {
-                if (err) throw ClusterExecError(`CLUSTER MEET ${p.addr} -> ${targets[i].addr} failed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${err.message}`, p.addr, "meet");
-            });
-        }),
-    );
-
-    // 4. REPLICATE as soon as each replica knows its master (no need to wait for the whole mesh).
-    await o.step("replicate");
-    const replicaOf = new Map<string, string>();
-    for (const s of placement.shards) for (const r of s.replicas) replicaOf.set(nodeAddress(specById.get(r)!), nodeAddress(specById.get(s.master)!));
-    // An EMPTY master has nothing to batch: skip repl-diskless-sync-delay (default 5 s) for the
-    // first sync, and put the node's own value back once the replicas are linked.
-    const restore = new Map<string, string>();
-    if (o.fastInitialSync) {
+    const formSteps = async (): Promise<void> => {
+        // 1. Distinct config epochs (only possible while a node knows nobody else), in parallel.
+        await o.step("set-config-epoch");
         await Promise.all(
-            placement.shards.map(async (s) => {
-                const p = probeById.get(s.master)!;
-                if ((p.dbsize ?? 0) > 0 || !s.replicas.length) return;
+            used.map(async (p, i) => {
+                if (knownMembers(p).length > 1 || p.me!.configEpoch !== 0) return;
+                const c = await pool.get(p.target);
                 try {
-                    const c = await pool.get(p.target);
-                    const cur = (await c.config("GET", "repl-diskless-sync-delay")) as string[];
-                    if (cur[1] && cur[1] !== "0") {
-                        await c.config("SET", "repl-diskless-sync-delay", "0");
-                        restore.set(p.addr, cur[1]);
-                    }
+                    await c.cluster("SET-CONFIG-EPOCH", i + 1);
+                    o.log(`SET-CONFIG-EPOCH ${i + 1} on ${p.target.label}`);
                 } catch (e) {
-                    o.log(`fast initial sync not available on ${p.target.label}: ${(e as Error).message}`);
+                    // Lost a race with a MEET from an earlier run: harmless, epochs get resolved by the bus.
+                    o.log(`CLUSTER SET-CONFIG-EPOCH on ${p.target.label} skipped: ${(e as Error).message}`);
                 }
             }),
         );
-    }
-    try {
+
+        // 2. Slots: ADDSLOTSRANGE only the planned slots each master does not have yet.
+        await o.step("addslots");
+        o.progress({ phase: "create", message: `assigning slots to ${placement.shards.length} masters` });
+        await Promise.all(
+            placement.shards.map(async (s) => {
+                const p = probeById.get(s.master)!;
+                const have = new Set(expandRanges(p.me!.slots));
+                const missing = toRanges(expandRanges(s.slots).filter((x) => !have.has(x)));
+                if (!missing.length) return;
+                const c = await pool.get(p.target);
+                const args = missing.flatMap((r) => [r.start, r.end]);
+                o.log(`ADDSLOTSRANGE on ${p.target.label}: ${missing.map((r) => `${r.start}-${r.end}`).join(" ")}`);
+                try {
+                    await c.call("CLUSTER", "ADDSLOTSRANGE", ...args);
+                } catch (e) {
+                    throw ClusterExecError(`CLUSTER ADDSLOTSRANGE on ${p.target.label} failed: ${(e as Error).message}`, p.addr, "addslots");
+                }
+            }),
+        );
+
+        // 3. MEET: every node meets every node it does not know (full mesh: no waiting on gossip).
+        await o.step("meet");
+        o.progress({ phase: "meet", message: `introducing ${used.length} nodes` });
+        const busPort = new Map(used.map((p) => [p.addr, p.me!.busPort]));
+        await Promise.all(
+            used.map(async (p) => {
+                const known = new Set(knownMembers(p).map((n) => nodeAddress(n)));
+                const c = await pool.get(p.target);
+                const pipe = c.pipeline();
+                const targets = used.filter((q) => q !== p && !known.has(q.addr));
+                for (const q of targets) pipe.call("CLUSTER", "MEET", q.target.host, q.target.port, busPort.get(q.addr)!);
+                if (!targets.length) return;
+                o.log(`MEET ${p.target.label} -> ${targets.map((q) => q.addr).join(", ")}`);
+                const res = await pipe.exec();
+                res!.forEach(([err], i) => {
+                    if (err) throw ClusterExecError(`CLUSTER MEET ${p.addr} -> ${targets[i].addr} failed after ${((Date.now() - t0) / 1000).toFixed(1)} s: ${err.message}`, p.addr, "meet");
+                });
+            }),
+        );
+
+        // 4. REPLICATE as soon as each replica knows its master (no need to wait for the whole mesh).
+        await o.step("replicate");
+        const replicaOf = new Map<string, string>();
+        for (const s of placement.shards) for (const r of s.replicas) replicaOf.set(nodeAddress(specById.get(r)!), nodeAddress(specById.get(s.master)!));
+        // An EMPTY master has nothing to batch: skip repl-diskless-sync-delay (default 5 s) for the
+        // first sync, and put the node's own value back once the replicas are linked.
+        if (o.fastInitialSync) {
+            const empty = placement.shards
+                .map((s) => ({ s, p: probeById.get(s.master)! }))
+                .filter(({ s, p }) => s.replicas.length && (p.dbsize ?? 0) === 0 && p.clusterInfo?.cluster_state !== "ok")
+                .map(({ p }) => p.target);
+            saved.push(...(await overrideConfig(pool, empty, "repl-diskless-sync-delay", "0", o)));
+        }
         await replicateAll(pool, replicaOf, probes, o);
 
         // 5. Converged: every node knows every node, one slot map, cluster_state:ok, replicas linked.
         await o.step("wait-converged");
         o.progress({ phase: "converge", message: "waiting for the cluster to agree" });
         await waitConverged(pool, { members: used.map((p) => p.spec!), replicaOf, fullCoverage: true }, creds, o, "create");
+    };
+    try {
+        await formSteps();
     } finally {
-        await Promise.all(
-            [...restore].map(async ([addr, value]) => {
-                try {
-                    const c = await pool.get(probes.find((p) => p.addr === addr)!.target);
-                    await c.config("SET", "repl-diskless-sync-delay", value);
-                } catch (e) {
-                    o.log(`could not restore repl-diskless-sync-delay=${value} on ${addr}: ${(e as Error).message}`);
-                }
-            }),
-        );
+        await restoreConfig(pool, saved, o);
     }
     o.log(`cluster formed in ${Date.now() - t0} ms`);
 }
@@ -873,101 +911,107 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
         o.log(atomic ? "slot migration: atomic CLUSTER MIGRATION (every node >= 8.4)" : "slot migration: classic SETSLOT + MIGRATE (some node < 8.4)");
     }
 
-    // Group consecutive migrate steps so different source->target pairs run in parallel.
-    const steps = plan.steps;
-    for (let i = 0; i < steps.length; i++) {
-        const step = steps[i];
-        await o.step(`${step.kind} ${"node" in step ? step.node : ""}`.trim());
-        switch (step.kind) {
-            case "fix-open-slot": {
-                o.log(`finishing half-migrated slot ${step.slot} ${step.from} -> ${step.to}`);
-                await migrateClassic(pool, targetOf(step.from), targetOf(step.to), [step.slot], creds, o, mig, true);
-                break;
-            }
-            case "forget": {
-                o.progress({ phase: "forget", message: `forgetting ${step.node} (${step.reason})` });
-                await forgetEverywhere(pool, currentMembers().map(targetOf), step.nodeId, o);
-                members.delete(step.node);
-                break;
-            }
-            case "meet": {
-                const t = targetOf(step.node);
-                const p = await probeOne(pool, t);
-                if (!p.ok || !p.me) throw ClusterExecError(`${t.label}: unreachable before MEET: ${p.error}`, step.node, "meet");
-                const seedAddr = currentMembers().find((a) => a !== step.node)!;
-                const seed = await pool.get(targetOf(seedAddr));
-                try {
-                    await seed.call("CLUSTER", "MEET", t.host, t.port, p.me.busPort);
-                } catch (e) {
-                    throw ClusterExecError(`CLUSTER MEET ${seedAddr} -> ${step.node} failed: ${(e as Error).message}`, step.node, "meet");
+    // Runtime config changed for speed on joining nodes; restored when the reshape ends.
+    const saved: SavedConfig[] = [];
+    try {
+        // Group consecutive migrate steps so different source->target pairs run in parallel.
+        const steps = plan.steps;
+        for (let i = 0; i < steps.length; i++) {
+            const step = steps[i];
+            await o.step(`${step.kind} ${"node" in step ? step.node : ""}`.trim());
+            switch (step.kind) {
+                case "fix-open-slot": {
+                    o.log(`finishing half-migrated slot ${step.slot} ${step.from} -> ${step.to}`);
+                    await migrateClassic(pool, targetOf(step.from), targetOf(step.to), [step.slot], creds, o, mig, true);
+                    break;
                 }
-                members.add(step.node);
-                await waitKnownByAll(pool, currentMembers().map(targetOf), p.myId!, step.node, o);
-                break;
-            }
-            case "migrate": {
-                // Run this and the following migrate steps concurrently (they have distinct pairs).
-                const batch: Extract<ReshapeStep, { kind: "migrate" }>[] = [];
-                let j = i;
-                while (j < steps.length && steps[j].kind === "migrate") batch.push(steps[j++] as Extract<ReshapeStep, { kind: "migrate" }>);
-                i = j - 1;
-                // A just-met target answers CLUSTERDOWN to MIGRATE until it has the whole slot map.
-                await Promise.all([...new Set(batch.map((m) => m.to))].map((a) => waitStateOk(pool, targetOf(a), o)));
-                await Promise.all(
-                    batch.map(async (m) => {
-                        if (!m.from) {
-                            const c = await pool.get(targetOf(m.to));
-                            await c.call("CLUSTER", "ADDSLOTSRANGE", ...m.slots.flatMap((r) => [r.start, r.end]));
-                            return;
-                        }
-                        const slots = expandRanges(m.slots);
-                        if (atomic) await migrateAtomic(pool, targetOf(m.from), targetOf(m.to), m.slots, o, mig);
-                        else await migrateClassic(pool, targetOf(m.from), targetOf(m.to), slots, creds, o, mig, false);
-                    }),
-                );
-                break;
-            }
-            case "replicate": {
-                const masterId = await idOf(step.master);
-                const nodeProbe = await probeOne(pool, targetOf(step.node));
-                await replicateAll(pool, new Map([[step.node, step.master]]), [nodeProbe, { ...nodeProbe, addr: step.master, myId: masterId, target: targetOf(step.master) }], o);
-                break;
-            }
-            case "failover": {
-                await plannedFailover(pool, targetOf(step.node), targetOf(step.master), o);
-                break;
-            }
-            case "remove": {
-                o.progress({ phase: "forget", message: `removing ${step.node} (${step.reason})` });
-                const others = currentMembers().filter((a) => a !== step.node).map(targetOf);
-                // A removed node must be empty: its slots were drained by earlier steps.
-                const p = await probeOne(pool, targetOf(step.node));
-                if (p.ok && p.me && countSlots(p.me.slots) > 0) {
-                    throw ClusterExecError(`remove ${step.node}: still owns ${countSlots(p.me.slots)} slots; refusing to forget it (drain first)`, step.node, "remove");
+                case "forget": {
+                    o.progress({ phase: "forget", message: `forgetting ${step.node} (${step.reason})` });
+                    await forgetEverywhere(pool, currentMembers().map(targetOf), step.nodeId, o);
+                    members.delete(step.node);
+                    break;
                 }
-                await forgetEverywhere(pool, others, step.nodeId, o);
-                if (p.ok) {
-                    const c = await pool.get(targetOf(step.node));
-                    // SOFT reset: the node forgets the cluster; a replica's dataset is a copy, a drained master is empty.
-                    if (p.me?.master && (p.dbsize ?? 0) > 0) {
-                        throw ClusterExecError(`remove ${step.node}: master still holds ${p.dbsize} keys in no slot it owns; inspect it before removal`, step.node, "remove");
+                case "meet": {
+                    const t = targetOf(step.node);
+                    const p = await probeOne(pool, t);
+                    if (!p.ok || !p.me) throw ClusterExecError(`${t.label}: unreachable before MEET: ${p.error}`, step.node, "meet");
+                    if (o.formationNodeTimeoutMs > 0) saved.push(...(await overrideConfig(pool, [t], "cluster-node-timeout", String(o.formationNodeTimeoutMs), o)));
+                    const seedAddr = currentMembers().find((a) => a !== step.node)!;
+                    const seed = await pool.get(targetOf(seedAddr));
+                    try {
+                        await seed.call("CLUSTER", "MEET", t.host, t.port, p.me.busPort);
+                    } catch (e) {
+                        throw ClusterExecError(`CLUSTER MEET ${seedAddr} -> ${step.node} failed: ${(e as Error).message}`, step.node, "meet");
                     }
-                    await c.cluster("RESET", "SOFT");
+                    members.add(step.node);
+                    await waitKnownByAll(pool, currentMembers().map(targetOf), p.myId!, step.node, o);
+                    break;
                 }
-                members.delete(step.node);
-                break;
+                case "migrate": {
+                    // Run this and the following migrate steps concurrently (they have distinct pairs).
+                    const batch: Extract<ReshapeStep, { kind: "migrate" }>[] = [];
+                    let j = i;
+                    while (j < steps.length && steps[j].kind === "migrate") batch.push(steps[j++] as Extract<ReshapeStep, { kind: "migrate" }>);
+                    i = j - 1;
+                    // A just-met target answers CLUSTERDOWN to MIGRATE until it has the whole slot map.
+                    await Promise.all([...new Set(batch.map((m) => m.to))].map((a) => waitStateOk(pool, targetOf(a), o)));
+                    await Promise.all(
+                        batch.map(async (m) => {
+                            if (!m.from) {
+                                const c = await pool.get(targetOf(m.to));
+                                await c.call("CLUSTER", "ADDSLOTSRANGE", ...m.slots.flatMap((r) => [r.start, r.end]));
+                                return;
+                            }
+                            const slots = expandRanges(m.slots);
+                            if (atomic) await migrateAtomic(pool, targetOf(m.from), targetOf(m.to), m.slots, o, mig);
+                            else await migrateClassic(pool, targetOf(m.from), targetOf(m.to), slots, creds, o, mig, false);
+                        }),
+                    );
+                    break;
+                }
+                case "replicate": {
+                    const masterId = await idOf(step.master);
+                    const nodeProbe = await probeOne(pool, targetOf(step.node));
+                    await replicateAll(pool, new Map([[step.node, step.master]]), [nodeProbe, { ...nodeProbe, addr: step.master, myId: masterId, target: targetOf(step.master) }], o);
+                    break;
+                }
+                case "failover": {
+                    await plannedFailover(pool, targetOf(step.node), targetOf(step.master), o);
+                    break;
+                }
+                case "remove": {
+                    o.progress({ phase: "forget", message: `removing ${step.node} (${step.reason})` });
+                    const others = currentMembers().filter((a) => a !== step.node).map(targetOf);
+                    // A removed node must be empty: its slots were drained by earlier steps.
+                    const p = await probeOne(pool, targetOf(step.node));
+                    if (p.ok && p.me && countSlots(p.me.slots) > 0) {
+                        throw ClusterExecError(`remove ${step.node}: still owns ${countSlots(p.me.slots)} slots; refusing to forget it (drain first)`, step.node, "remove");
+                    }
+                    await forgetEverywhere(pool, others, step.nodeId, o);
+                    if (p.ok) {
+                        const c = await pool.get(targetOf(step.node));
+                        // SOFT reset: the node forgets the cluster; a replica's dataset is a copy, a drained master is empty.
+                        if (p.me?.master && (p.dbsize ?? 0) > 0) {
+                            throw ClusterExecError(`remove ${step.node}: master still holds ${p.dbsize} keys in no slot it owns; inspect it before removal`, step.node, "remove");
+                        }
+                        await c.cluster("RESET", "SOFT");
+                    }
+                    members.delete(step.node);
+                    break;
+                }
             }
         }
+
+        // Wait for agreement over the final members.
+        const finalProbes = await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a))));
+        const byId = new Map(finalProbes.filter((p) => p.ok).map((p) => [p.myId!, p.addr]));
+        const replicaOf = new Map<string, string>();
+        for (const p of finalProbes) if (p.ok && p.me && !p.me.master && p.me.masterId && byId.has(p.me.masterId)) replicaOf.set(p.addr, byId.get(p.me.masterId)!);
+        const memberSpecs: ClusterNodeSpec[] = currentMembers().map((a) => spec.nodes.find((n) => nodeAddress(n) === a) ?? { id: a, host: targetOf(a).host, port: targetOf(a).port, zone: "?" });
+        await waitConverged(pool, { members: memberSpecs, replicaOf, fullCoverage: true }, creds, o, "reshape");
+    } finally {
+        await restoreConfig(pool, saved, o);
     }
-
-    // Wait for agreement over the final members.
-    const finalProbes = await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a))));
-    const byId = new Map(finalProbes.filter((p) => p.ok).map((p) => [p.myId!, p.addr]));
-    const replicaOf = new Map<string, string>();
-    for (const p of finalProbes) if (p.ok && p.me && !p.me.master && p.me.masterId && byId.has(p.me.masterId)) replicaOf.set(p.addr, byId.get(p.me.masterId)!);
-    const memberSpecs: ClusterNodeSpec[] = currentMembers().map((a) => spec.nodes.find((n) => nodeAddress(n) === a) ?? { id: a, host: targetOf(a).host, port: targetOf(a).port, zone: "?" });
-    await waitConverged(pool, { members: memberSpecs, replicaOf, fullCoverage: true }, creds, o, "reshape");
-
 }
 
 function describeStep(s: ReshapeStep): string {
