@@ -735,12 +735,29 @@ async function overrideConfig(pool: Pool, targets: Target[], param: string, valu
     return saved;
 }
 
+/** Rejects after `ms` (and clears its timer when `p` settles first). */
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+        return await Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms)))]);
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
 async function restoreConfig(pool: Pool, saved: SavedConfig[], o: Resolved): Promise<void> {
     await Promise.all(
         saved.map(async (s) => {
             try {
-                const c = await pool.get(s.target);
-                await c.config("SET", s.param, s.value);
+                // Bounded: a node that stopped answering must not hold up the error that ends this run.
+                await bounded(
+                    (async () => {
+                        const c = await pool.get(s.target);
+                        await c.config("SET", s.param, s.value);
+                    })(),
+                    2 * pool.connectTimeoutMs(),
+                    `CONFIG SET ${s.param}`,
+                );
             } catch (e) {
                 o.log(`could not restore ${s.param}=${s.value} on ${s.target.label}: ${(e as Error).message} (it returns on restart)`);
             }
