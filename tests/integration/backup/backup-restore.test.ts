@@ -165,9 +165,12 @@ afterAll(async () => {
 describe("backup of every node of a live cluster", () => {
     it("uploads AOF + nodes.conf with a manifest that matches the node, and publishes the metric", async () => {
         const topo = await topology(0);
+        const figures: string[] = [];
         for (const n of lab!.nodes) {
             const before = Math.floor(Date.now() / 1000);
+            const t0 = Date.now();
             const r = await runScript(BACKUP_SH, [], backupEnv(n.index));
+            const ms = Date.now() - t0;
             expect({ node: n.name, code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ node: n.name, code: 0, stderr: "" });
             const dest = r.stdout.trim();
             const m = /\/([0-9]{8}T[0-9]{6}Z)$/.exec(dest);
@@ -195,6 +198,7 @@ describe("backup of every node of a live cluster", () => {
             expect(manifest.slots.join(" ")).toBe(live.slots);
             if (live.role === "replica") expect(manifest.master_id).toBe(live.master);
             expect(manifest.files.map((f) => f.path).sort()).toEqual(objects.filter((o) => o !== "manifest.json"));
+            figures.push(`${n.name} ${manifest.role} ${(manifest.files.reduce((a, f) => a + f.size, 0) / 1024).toFixed(0)} KiB in ${ms} ms`);
             for (const f of manifest.files) {
                 const body = rcloneCat(`${CLUSTER}/${n.name}/${ts}/${f.path}`);
                 expect({ path: f.path, size: body.length, sha256: sha256(body) }).toEqual({ path: f.path, size: f.size, sha256: f.sha256 });
@@ -219,6 +223,7 @@ describe("backup of every node of a live cluster", () => {
             expect(check.stdout + check.stderr).toBe("");
             expect(check.code).toBe(0);
         }
+        console.log(`backup per node (6 nodes, ${KEYS} keys): ${figures.join("; ")}`);
         // the staging dirs are cleaned up
         for (const n of lab!.nodes) expect(fs.readdirSync(path.join(n.dataDir, ".redisforge-backup"))).toEqual([".lock"]);
     });
@@ -233,6 +238,11 @@ describe("whole-cluster restore", () => {
         const partial = rclone(["--config", rcloneConf, "copyto", path.join(lab!.nodes[1].dataDir, "nodes.conf"), remote(`${CLUSTER}/node1/29991231T235959Z/nodes.conf`)], rcloneEnv);
         expect(partial.code).toBe(0);
 
+        // --list shows complete backups only
+        const list = await runScript(RESTORE_SH, ["--cluster", CLUSTER, "--node", "node1", "--list"], restoreEnv());
+        expect(list.code).toBe(0);
+        expect(list.stdout.trim().split("\n")).toEqual([taken.get(1)]);
+
         await lab!.stop();
         for (const n of lab!.nodes) {
             // everything redis-server wrote (replicas also keep the dump.rdb of their last full sync)
@@ -240,6 +250,7 @@ describe("whole-cluster restore", () => {
             fs.rmSync(path.join(n.dataDir, "appendonlydir"), { recursive: true });
             fs.rmSync(path.join(n.dataDir, "dump.rdb"), { force: true });
         }
+        const t0 = Date.now();
         for (const n of lab!.nodes) {
             const r = await runScript(RESTORE_SH, ["--cluster", CLUSTER, "--node", n.name, "--data-dir", n.dataDir], restoreEnv());
             expect({ node: n.name, code: r.code, stderr: r.code === 0 ? "" : r.stderr }).toEqual({ node: n.name, code: 0, stderr: "" });
@@ -250,8 +261,10 @@ describe("whole-cluster restore", () => {
             expect(fs.statSync(path.join(n.dataDir, "appendonlydir")).mode & 0o777).toBe(0o700);
             expect(fs.readdirSync(n.dataDir).filter((f) => f.startsWith(".redisforge-restore"))).toEqual([]);
         }
+        const restoreMs = Date.now() - t0;
         for (const n of lab!.nodes) await lab!.startNode(n.index, 30);
         await waitClusterOk(30000);
+        console.log(`restore of 6 nodes: ${restoreMs} ms; start to cluster_state:ok on every node: ${Date.now() - t0 - restoreMs} ms`);
 
         expect(await Promise.all(lab!.nodes.map(async (n) => (await lab!.cli(n.index, ["CLUSTER", "MYID"])).trim()))).toEqual(ids);
         const topoAfter = await topology(0);
