@@ -361,6 +361,36 @@ describe("refusals", () => {
     });
 });
 
+describe("a node with a slot being migrated", () => {
+    it("is not backed up (the copy would not match one slot map) and the metric stays", async () => {
+        const topo = await topology(0);
+        // a live master (node5 was killed above); node0 is kept for the next test
+        let i = -1;
+        for (const n of lab!.nodes.slice(1, 5)) {
+            if (/role:master/.test(await lab!.cli(n.index, ["INFO", "replication"]))) {
+                i = n.index;
+                break;
+            }
+        }
+        expect(i).toBeGreaterThan(0);
+        const myId = (await lab!.cli(i, ["CLUSTER", "MYID"])).trim();
+        const me = topo.get(myId)!;
+        expect(me.role).toBe("master");
+        const slot = Number(me.slots.split(" ")[0].split("-")[0]);
+        const other = [...topo].find(([id, v]) => v.role === "master" && id !== myId)![0];
+        const before = fs.readFileSync(metricFile(i), "utf8");
+        await lab!.cli(i, ["CLUSTER", "SETSLOT", String(slot), "MIGRATING", other]);
+        try {
+            const r = await runScript(BACKUP_SH, [], backupEnv(i));
+            expect(r.code).not.toBe(0);
+            expect(r.stderr).toContain(`slot [${slot}->-${other}] is being migrated/imported`);
+            expect(fs.readFileSync(metricFile(i), "utf8")).toBe(before);
+        } finally {
+            await lab!.cli(i, ["CLUSTER", "SETSLOT", String(slot), "STABLE"]);
+        }
+    });
+});
+
 describe("a copy that ends inside a command", () => {
     it("is trimmed in the staging copy only; the upload is the last complete command, the live file untouched", async () => {
         const n = lab!.nodes[0];
