@@ -688,6 +688,9 @@ function chooseMode(spec: ClusterSpec, probes: NodeProbe[], placement: ReturnTyp
         for (const r of s.replicas) used.add(nodeAddress(specById.get(r)!));
     }
     const ids = new Map(probes.map((p) => [p.myId!, p.addr]));
+    // A formed cluster (some node reports cluster_state:ok) is reshaped, never re-created: the
+    // placement of a changed spec may pair replicas differently, and moving them is churn.
+    if (probes.some((p) => p.clusterInfo?.cluster_state === "ok")) return "reshape";
     for (const p of probes) {
         const me = p.me!;
         if (me.migrating.length || me.importing.length) return "reshape";

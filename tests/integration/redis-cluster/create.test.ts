@@ -92,6 +92,24 @@ describe("RedisCluster executor: create", () => {
         }
     });
 
+    it("adds a replica to every shard (3x1 -> 3x2), then removes it again (3x2 -> 3x1)", async () => {
+        await resetNodes(lab, [...Array(12).keys()]);
+        const creds = labCreds(lab);
+        expect((await converge(labSpec(lab, six, 3, 1), creds)).state).toBe("ok");
+        const nine = [...Array(9).keys()];
+        const log: string[] = [];
+        const up = await converge(labSpec(lab, nine, 3, 2), creds, { log: (m) => log.push(m) });
+        expect(up.state).toBe("ok");
+        expect(up.problems).toEqual([]);
+        expect(log.filter((l) => /^REPLICATE/.test(l))).toHaveLength(3);
+        await assertHealthy(labSpec(lab, nine, 3, 2), nine);
+        const down = await converge(labSpec(lab, six, 3, 1), creds);
+        expect(down.state).toBe("ok");
+        expect(down.problems).toEqual([]);
+        await assertHealthy(labSpec(lab, six, 3, 1), six);
+        for (const i of [6, 7, 8]) expect((await clusterInfo(lab, i)).cluster_known_nodes).toBe("1");
+    });
+
     it.each(["addslots", "meet", "replicate", "wait-converged"])("finishes a create that crashed at step %s", async (crashAt) => {
         await resetNodes(lab, [...Array(12).keys()]);
         const spec = labSpec(lab, six, 3, 1);
