@@ -52,6 +52,24 @@ describe("shellcheck", () => {
     });
 });
 
+describe("write, never delete", () => {
+    /** The rclone subcommands a script calls (first word after `rclone` and its flag array). */
+    const subcommands = (text: string) => [...text.matchAll(/(?:^|\$\(|&&|\|\||;|\bthen|\bif|!)\s*rclone\s+([a-z]+)/gm)].map((m) => m[1]);
+
+    it.each(SCRIPTS.map((s) => [path.basename(s), s]))("%s calls only copying, checking and listing rclone commands", (_name, file) => {
+        const text = fs.readFileSync(file, "utf8").split("\n").filter((l) => !/^\s*#/.test(l)).join("\n");
+        const used = new Set(subcommands(text));
+        expect(used.size).toBeGreaterThan(0);
+        expect([...used].filter((c) => !["copy", "copyto", "check", "lsf"].includes(c))).toEqual([]);
+        expect(text).not.toMatch(/--(delete|backup-dir|move)|\brclone\b[^\n]*\b(sync|move|moveto|delete|deletefile|purge|rmdir|rmdirs|cleanup)\b/);
+    });
+
+    it("the check can fail: a sync in a copy of the script is reported", () => {
+        const text = fs.readFileSync(SCRIPTS[0], "utf8").replace('rclone copy "${rclone_flags[@]}"', 'rclone sync "${rclone_flags[@]}"');
+        expect(subcommands(text)).toContain("sync");
+    });
+});
+
 /** Option names of an rclone backend as rclone 1.60 itself lists them. */
 function backendOptions(type: string): Set<string> {
     const r = run("rclone", ["help", "backend", type]);
