@@ -3,8 +3,8 @@
  * 1. a program process (tsx) serialises the provider with pulumi.runtime.serializeFunction,
  *    exactly like @pulumi/pulumi's dynamic.Resource (serializeFunction(() => provider, { allowSecrets: true }));
  * 2. a PLAIN `node` process loads that text the way cmd/dynamic-provider does
- *    (require-from-string(text).handler()) and calls check, create, read and diff against real
- *    TLS redis-server nodes.
+ *    (require-from-string(text).handler()) and calls check, create, read, diff, update (3x1 -> 2x1)
+ *    and delete (deleteAction reset) against real TLS redis-server nodes.
  */
 import { execFile } from "child_process";
 import * as fs from "fs";
@@ -31,7 +31,11 @@ const requireFromString = require(require.resolve("require-from-string", { paths
     const same = await provider.diff(created.id, created.outs, inputs);
     const more = await provider.diff(created.id, created.outs, { ...inputs, shards: 4 });
     const pick = (o) => ({ state: o.state, masters: o.masters, replicas: o.replicas, slotsCovered: o.slotsCovered, zonesOfMasters: o.zonesOfMasters, problems: o.problems });
-    process.stdout.write(JSON.stringify({ badFailures: bad.failures, failures: check.failures, id: created.id, created: pick(created.outs), read: pick(read.props), same, more, outKeys: Object.keys(created.outs) }));
+    // update: 3x1 -> 2x1 on the same nodes (one shard drained, two nodes leave the cluster)
+    const updated = await provider.update(created.id, created.outs, { ...inputs, shards: 2 });
+    // delete with deleteAction "reset": every node back to empty and alone
+    await provider.delete(created.id, { ...updated.outs, deleteAction: "reset" });
+    process.stdout.write(JSON.stringify({ badFailures: bad.failures, failures: check.failures, id: created.id, created: pick(created.outs), read: pick(read.props), same, more, updated: pick(updated.outs), outKeys: Object.keys(created.outs) }));
 })().catch((e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });
 `;
 
@@ -45,7 +49,7 @@ afterAll(async () => {
     await lab?.stop({ removeData: true });
 });
 
-it("serialises with serializeFunction and creates a 3x1 cluster from a plain node process", async () => {
+it("serialises with serializeFunction; from a plain node process: check, create 3x1, read, diff, update to 2x1, delete with reset", async () => {
     const providerFile = path.join(work, "provider.js");
     await run("npx", ["tsx", path.join(__dirname, "serialize-provider.script.ts"), providerFile], { cwd: ROOT, timeout: 60000 });
     const text = fs.readFileSync(providerFile, "utf8");
@@ -85,10 +89,14 @@ it("serialises with serializeFunction and creates a 3x1 cluster from a plain nod
     expect(r.read.problems).toEqual([]);
     expect(r.same.changes).toBe(false);
     expect(r.more).toMatchObject({ changes: true, replaces: [] });
-    // The real nodes agree, seen with redis-cli.
+    expect(r.updated.state).toBe("ok");
+    expect(r.updated.masters).toHaveLength(2);
+    expect(r.updated.replicas).toHaveLength(2);
+    expect(r.updated.masters.map((m: { slots: number }) => m.slots).sort()).toEqual([8192, 8192]);
+    // After delete with deleteAction "reset", every real node is alone and owns nothing (redis-cli's view).
     for (let i = 0; i < 6; i++) {
         const info = await clusterInfo(lab, i);
-        expect(info.cluster_state).toBe("ok");
-        expect(info.cluster_known_nodes).toBe("6");
+        expect(info.cluster_known_nodes).toBe("1");
+        expect(info.cluster_slots_assigned).toBe("0");
     }
 });
