@@ -170,8 +170,32 @@ export class Lab {
             added.push(node);
         }
         this.save();
-        for (const node of added) await this.startNode(node.index, opts.startTimeoutSec ?? 15);
+        for (const node of added) await this.startOnFreePorts(node, opts);
         return added;
+    }
+
+    /**
+     * Starts a new node. A port picked as free may be taken by another process before redis-server
+     * binds it (many labs start in parallel on a shared machine): then pick new ports and retry,
+     * a bounded number of times. Fixed ports (basePort) are never changed.
+     */
+    private async startOnFreePorts(node: LabNode, opts: Partial<LabOptions>): Promise<void> {
+        const attempts = opts.basePort ? 1 : 4;
+        for (let attempt = 1; ; attempt++) {
+            try {
+                await this.startNode(node.index, opts.startTimeoutSec ?? 15);
+                return;
+            } catch (e) {
+                if (attempt >= attempts || !/Address already in use/.test((e as Error).message)) throw e;
+                node.port = await freePort(node.host);
+                do node.busPort = await freePort(node.host);
+                while (node.busPort === node.port);
+                node.pid = 0;
+                fs.rmSync(node.logFile, { force: true });
+                this.writeConfig(node, opts.maxmemoryBytes ?? 256 * 1024 * 1024);
+                this.save();
+            }
+        }
     }
 
     private writeConfig(node: LabNode, maxmemoryBytes: number): void {
@@ -202,7 +226,7 @@ export class Lab {
         );
     }
 
-    /** (Re)starts a stopped node with its existing config and data; waits until it answers PING. */
+    /** (Re)starts a stopped node with its existing config and data; waits until it answers (as itself). */
     async startNode(index: number, timeoutSec = 15): Promise<void> {
         const node = this.state.nodes[index];
         if (pidAlive(node.pid)) return;
@@ -220,14 +244,17 @@ export class Lab {
         while (Date.now() < deadline) {
             if (!pidAlive(node.pid)) break;
             try {
-                if ((await this.cli(index, ["PING"])).trim() === "PONG") return;
+                // Ask for the process id: a PONG could come from another process on a reused port.
+                const m = /process_id:(\d+)/.exec(await this.cli(index, ["INFO", "server"]));
+                if (m && Number(m[1]) === node.pid) return;
+                if (m) lastError = `port ${node.port} is answered by another redis-server (pid ${m[1]})`;
             } catch (e) {
                 lastError = (e as Error).message;
             }
             await sleep(100);
         }
         const log = fs.existsSync(node.logFile) ? fs.readFileSync(node.logFile, "utf8").split("\n").slice(-15).join("\n") : "(no log)";
-        throw new Error(`${node.name} (${node.host}:${node.port}) did not answer PING within ${timeoutSec}s: ${lastError}\n${log}`);
+        throw new Error(`${node.name} (${node.host}:${node.port}) did not answer as itself (INFO server process_id) within ${timeoutSec}s: ${lastError}\n${log}`);
     }
 
     /** Runs redis-cli against a node over TLS as `user` (default admin). The password goes through the environment. */
