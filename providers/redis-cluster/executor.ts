@@ -606,7 +606,7 @@ export async function converge(spec: ClusterSpec, creds: ClusterCredentials, opt
         o.log(`mode: ${mode}`);
         if (mode === "create") await createCluster(pool, spec, probes, placement, creds, o);
         else await reshapeCluster(pool, spec, probes, creds, o);
-        return await statusFromPool(pool, spec, creds, o);
+        return await statusFromPool(pool, spec, o);
     } finally {
         await pool.closeAll();
     }
@@ -1336,14 +1336,13 @@ export async function checkCluster(spec: ClusterSpec, creds: ClusterCredentials,
     const o = resolve(opts);
     const pool = new Pool(creds, opts);
     try {
-        return await statusFromPool(pool, spec, creds, o);
+        return await statusFromPool(pool, spec, o);
     } finally {
         await pool.closeAll();
     }
 }
 
-async function statusFromPool(pool: Pool, spec: ClusterSpec, creds: ClusterCredentials, o: Resolved): Promise<ClusterStatus> {
-    void creds;
+async function statusFromPool(pool: Pool, spec: ClusterSpec, o: Resolved): Promise<ClusterStatus> {
     const specProbes = await probeAll(pool, spec.nodes);
     const { topology, probes } = await topologyFromProbes(pool, specProbes, spec.nodes);
     const problems: string[] = [];
@@ -1370,7 +1369,13 @@ async function statusFromPool(pool: Pool, spec: ClusterSpec, creds: ClusterCrede
     }
     const states = [...probes.values()].filter((p) => p.ok && p.clusterInfo && byId.has(p.myId ?? "")).map((p) => p.clusterInfo!.cluster_state);
     const versions = [...probes.values()].filter((p) => p.ok && p.version).map((p) => p.version!);
-    versions.sort((a, b) => (versionAtLeast(a, Number(b.split(".")[0]), Number(b.split(".")[1])) ? 1 : -1));
+    // Lowest first: the cluster can only use what its oldest node supports.
+    const num = (v: string) => v.split(".").map(Number);
+    versions.sort((a, b) => {
+        const [x, y] = [num(a), num(b)];
+        for (let i = 0; i < 3; i++) if ((x[i] ?? 0) !== (y[i] ?? 0)) return (x[i] ?? 0) - (y[i] ?? 0);
+        return 0;
+    });
     const allOk = states.length > 0 && states.every((s) => s === "ok");
     const specByAddr = new Map(spec.nodes.map((n) => [nodeAddress(n), n]));
     const status: ClusterStatus = {
