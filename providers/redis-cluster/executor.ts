@@ -907,6 +907,14 @@ async function replicateAll(pool: Pool, replicaOf: Map<string, string>, probes: 
 
 async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodeProbe[], creds: ClusterCredentials, o: Resolved): Promise<void> {
     const { topology, probes } = await topologyFromProbes(pool, specProbes, spec.nodes);
+    if (!topology.nodes.some((n) => !n.failed)) {
+        throw ClusterExecError(
+            `reshape: no healthy member of a formed cluster among ${spec.nodes.map((n) => `${n.id} ${nodeAddress(n)}`).join(", ")}; ` +
+                `nothing to reshape from. Check the nodes (CLUSTER NODES) or CLUSTER RESET them to create anew`,
+            undefined,
+            "reshape",
+        );
+    }
     const plan = planReshape(topology, spec);
     for (const d of plan.degradations) o.log(`zone degradation: ${d}`);
     o.log(`reshape plan: ${plan.steps.map(describeStep).join("; ") || "(nothing to do)"}`);
