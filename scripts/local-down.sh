@@ -20,4 +20,5 @@ pulumi stack rm "$stack" --yes --preserve-config
 # `stack init` wrote the stack's passphrase salt into the config file; it belongs to the removed stack.
 [[ -f "Pulumi.$stack.yaml" ]] && sed -i '/^encryptionsalt:/d' "Pulumi.$stack.yaml"
 rm -rf ".local-stack/$stack"
+rmdir .local-stack 2>/dev/null || true
 echo "local-down: stack \"$stack\" destroyed; no redis-server of it runs and .local-stack/$stack is gone"
