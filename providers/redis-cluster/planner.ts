@@ -365,6 +365,17 @@ export function planReshape(live: LiveTopology, spec: ClusterSpec): ReshapePlan 
         const addr = nodeAddress(s);
         if (!work.has(addr)) work.set(addr, { addr, nodeId: "", zone: s.zone, inSpec: true, member: false, role: "none", slots: [] });
     }
+    // A half-migrated slot is finished towards its importing node first (fix-open-slot), so the
+    // rest of the plan must see it there already: planning it from the old owner again would hand
+    // it to a third node that has none of its keys.
+    for (const st of steps) {
+        if (st.kind !== "fix-open-slot") continue;
+        const from = work.get(st.from);
+        const to = work.get(st.to);
+        if (!from || !to || to.role !== "master") continue;
+        from.slots = from.slots.filter((x) => x !== st.slot);
+        if (!to.slots.includes(st.slot)) to.slots.push(st.slot);
+    }
     const specOrder = (a: WorkNode) => {
         const i = spec.nodes.findIndex((s) => nodeAddress(s) === a.addr);
         return i < 0 ? 1e9 : i;
@@ -554,7 +565,10 @@ export function planReshape(live: LiveTopology, spec: ClusterSpec): ReshapePlan 
         const poorZones = zonesWithNodes.filter((z) => (zc.get(z) ?? 0) === min);
         let done = false;
         for (const f of finals.filter((m) => zc.get(m.zone ?? "?") === max)) {
-            const r = assigned.get(f)!.find((x) => poorZones.includes(x.zone ?? ""));
+            // The promoted replica must not share its zone with the shard's other replicas
+            // (they stay, as replicas of the new master).
+            const reps = assigned.get(f)!;
+            const r = reps.find((x) => poorZones.includes(x.zone ?? "") && reps.every((y) => y === x || y.zone !== x.zone || !!spec.allowZoneDegradation));
             if (!r) continue;
             failoverSteps.push({ kind: "failover", node: r.addr, master: f.addr, reason: `masters crowd zone ${f.zone} (${max}) while zone ${r.zone} has ${min}` });
             finals = finals.map((x) => (x === f ? r : x));

@@ -238,8 +238,13 @@ function simulate(live: LiveTopology, plan: ReshapePlan, spec: ClusterSpec): Map
                 sim.delete(s.node);
                 for (const x of sim.values()) if (x.master === s.node) x.master = undefined;
                 break;
-            case "fix-open-slot":
+            case "fix-open-slot": {
+                const from = sim.get(s.from);
+                const to = sim.get(s.to)!;
+                if (from?.slots.has(s.slot)) from.slots.delete(s.slot);
+                to.slots.add(s.slot);
                 break;
+            }
         }
     }
     return sim;
@@ -355,6 +360,46 @@ describe("planReshape tables", () => {
         const plan2 = planReshape(live2, before);
         expect(plan2.steps.map((s) => s.kind)).toEqual(["remove", "remove", "remove"]);
     });
+    it("a half-migrated slot counts as the importing node's: never planned to a third node (drain after a crash)", () => {
+        const before = { nodes: mkNodes([...zones6, "a", "b"]), shards: 4, replicasPerShard: 1 };
+        const live = liveFrom(before);
+        const p0 = planPlacement(before);
+        const leaving = live.nodes.find((n) => n.nodeId.startsWith(p0.shards[3].master))!;
+        const masters = live.nodes.filter((n) => n.role === "master" && n !== leaving);
+        // The crashed drain had opened slots towards every remaining master.
+        const slots = expandRanges(leaving.slots);
+        const open = masters.map((m, i) => ({ slot: slots[i * 700], migratingOn: leaving.nodeId, importingOn: m.nodeId, peer: m.nodeId }));
+        live.openSlots.push(...open);
+        const gone = new Set([p0.shards[3].master, ...p0.shards[3].replicas]);
+        const after = { nodes: before.nodes.filter((n) => !gone.has(n.id)), shards: 3, replicasPerShard: 1 };
+        const plan = planReshape(live, after);
+        for (const o of open) {
+            const moves = plan.steps.filter((s) => s.kind === "migrate" && expandRanges(s.slots).includes(o.slot));
+            expect(moves).toEqual([]);
+        }
+        // Simulated (fixes first), the result is still exact and balanced.
+        const sim = simulate(live, plan, after);
+        const owners = [...sim.values()].filter((n) => n.role === "master" && n.slots.size);
+        expect(owners).toHaveLength(3);
+        assertCoverage(owners.map((n) => [...n.slots].map((x) => ({ start: x, end: x }))));
+    });
+
+    it("a zone-balancing failover never leaves a replica in its new master's zone (fast-check counterexample)", () => {
+        const zones = ["b", "a", "a", "c", "a", "b", "a", "a", "a", "a"];
+        const all = mkNodes(zones);
+        const before = { nodes: all.slice(0, 6), shards: 3, replicasPerShard: 1 };
+        const live = liveFrom(before);
+        const after = { nodes: all.filter((n) => n.id !== "node1"), shards: 3, replicasPerShard: 2 };
+        let plan: ReshapePlan;
+        try {
+            plan = planReshape(live, after);
+        } catch (e) {
+            expect((e as Error).message).toMatch(/zone anti-affinity|no free node/);
+            return;
+        }
+        checkResult(simulate(live, plan, after), after, plan, live);
+    });
+
     it("finishes a half-migrated slot first", () => {
         const spec = { nodes: mkNodes(zones6), shards: 3, replicasPerShard: 1 };
         const live = liveFrom(spec);
