@@ -6,7 +6,7 @@
  * a separate data disk and no public IP.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { buildRedisNodeUserData, CloudKind as TemplateCloud, renderCloudInit } from "../templates/cloud-init";
+import { buildRedisNodeUserData, CloudKind as TemplateCloud, RedisNodeBackupParams, renderCloudInit } from "../templates/cloud-init";
 import type { BucketRecord, CloudAdapter, FirewallRecord, NetworkRecord, RegistryRecord, SecretRecord, SecretStoreRecord } from "../providers/types";
 import type { Pki } from "./pki";
 import { tagsFor } from "./tags";
@@ -42,7 +42,7 @@ export interface RedisNodeArgs {
     firewall: FirewallRecord;
     store: SecretStoreRecord;
     shared: RedisSharedSecrets;
-    /** Bucket the node writes backups to. */
+    /** Bucket the node writes backups to (BackupBucket.record); its name (+ region / storage account) reaches the backup job. */
     bucket: BucketRecord;
     /** Registry images are pulled from (when images are built). */
     registry?: RegistryRecord;
@@ -102,10 +102,26 @@ export class RedisNode extends pulumi.ComponentResource {
             pullRegistry: args.registry,
         });
 
+        // The backup target: bucket name, plus what the cloud's object store needs to be reached with
+        // this VM's identity (AWS: the bucket's region; Azure: the storage account and the
+        // user-assigned identity's client id). Names and ids only, never a credential.
+        const none = pulumi.output<string | undefined>(undefined);
+        const backup: pulumi.Output<RedisNodeBackupParams> = pulumi
+            .all([args.bucket.name, a.kind === "aws" ? args.bucket.region ?? none : none, a.kind === "azure" ? args.bucket.storageAccount ?? none : none, a.kind === "azure" ? identity.clientId ?? none : none])
+            .apply(([bucket, region, storageAccount, msiClientId]) => ({
+                bucket,
+                ...(region !== undefined ? { region } : {}),
+                ...(storageAccount !== undefined ? { storageAccount } : {}),
+                ...(msiClientId !== undefined ? { msiClientId } : {}),
+            }));
+
         this.userData = a.capabilities.cloudInit
             ? pulumi
-                  .all([address.privateIp, tlsCert.ref, tlsKey.ref, args.shared.tlsCa.ref, args.shared.usersAcl.ref, args.shared.secretsInclude.ref, args.shared.exporterPassword.ref, args.images.redis, args.images.redisExporter, args.images.nodeExporter])
-                  .apply(([ip, certRef, keyRef, caRef, aclRef, incRef, expRef, redisImage, redisExporterImage, nodeExporterImage]) =>
+                  .all([
+                      pulumi.all([address.privateIp, tlsCert.ref, tlsKey.ref, args.shared.tlsCa.ref, args.shared.usersAcl.ref, args.shared.secretsInclude.ref, args.shared.exporterPassword.ref, args.images.redis, args.images.redisExporter, args.images.nodeExporter]),
+                      backup,
+                  ])
+                  .apply(([[ip, certRef, keyRef, caRef, aclRef, incRef, expRef, redisImage, redisExporterImage, nodeExporterImage], backupTarget]) =>
                       renderCloudInit(buildRedisNodeUserData({
                           cloud: a.kind as TemplateCloud,
                           clusterName: args.clusterName,
@@ -123,6 +139,7 @@ export class RedisNode extends pulumi.ComponentResource {
                           maxmemoryBytes: args.maxmemoryBytes,
                           redisVersion: args.redisVersion,
                           secrets: { tlsCert: certRef, tlsKey: keyRef, tlsCa: caRef, usersAcl: aclRef, secretsInclude: incRef, exporterPassword: expRef },
+                          backup: backupTarget,
                       })),
                   )
             : pulumi.output("");

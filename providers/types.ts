@@ -153,6 +153,10 @@ export interface BucketRecord {
     url: pulumi.Output<string>;
     id: pulumi.Output<string>;
     native: Record<string, pulumi.Output<string>>;
+    /** Region of the bucket, when the object store's endpoint depends on it (AWS S3). Read by the node's backup job. */
+    region?: pulumi.Output<string>;
+    /** Storage account holding the container, when the object store needs it (Azure Blob). Read by the node's backup job. */
+    storageAccount?: pulumi.Output<string>;
 }
 
 // ---------------------------------------------------------------- registry
@@ -192,6 +196,8 @@ export interface IdentityRecord {
     /** Principal that grants refer to (role ARN, SA email, principal id). */
     principal: pulumi.Output<string>;
     native: Record<string, pulumi.Output<string>>;
+    /** Client id of a user-assigned managed identity the VM must name when asking IMDS for a token (Azure). */
+    clientId?: pulumi.Output<string>;
 }
 
 // ---------------------------------------------------------------- vm

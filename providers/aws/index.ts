@@ -165,7 +165,8 @@ export const awsAdapter: CloudAdapter = {
                 Statement: [{ Sid: "DenyPlaintext", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: [arn, `${arn}/*`], Condition: { Bool: { "aws:SecureTransport": "false" } } }],
             })),
         }, opts(a.parent));
-        return { name: bucket.bucket, url: pulumi.interpolate`s3://${bucket.bucket}`, id: bucket.id, native: { arn: bucket.arn } };
+        // region: the adapter's default provider creates the bucket in the stack's region.
+        return { name: bucket.bucket, url: pulumi.interpolate`s3://${bucket.bucket}`, id: bucket.id, native: { arn: bucket.arn }, region: pulumi.output(a.region) };
     },
 
     createRegistry(name: string, a: RegistryArgs): RegistryRecord {

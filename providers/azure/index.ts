@@ -6,6 +6,7 @@
  * storage account container, and Key Vault (RBAC mode).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { gzipSync } from "zlib";
 import * as resources from "@pulumi/azure-native/resources";
 import * as network from "@pulumi/azure-native/network";
 import * as compute from "@pulumi/azure-native/compute";
@@ -240,6 +241,7 @@ export const azureAdapter: CloudAdapter = {
             url: pulumi.interpolate`https://${account.name}.blob.core.windows.net/${container.name}`,
             id: container.id,
             native: { accountId: account.id, resourceGroupName: rgName },
+            storageAccount: account.name,
         };
     },
 
@@ -296,7 +298,7 @@ export const azureAdapter: CloudAdapter = {
         if (a.pullRegistry) {
             new authorization.RoleAssignment(`${name}-pull`, { principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: roleId(ROLE_ACR_PULL), scope: a.pullRegistry.id ?? client.subscriptionId.apply((s) => `/subscriptions/${s}`) }, o(a.parent));
         }
-        return { id: id.id, principal: id.principalId, native: { clientId: id.clientId } };
+        return { id: id.id, principal: id.principalId, native: { clientId: id.clientId }, clientId: id.clientId };
     },
 
     reserveAddress(name: string, a: AddressArgs): AddressRecord {
@@ -349,7 +351,10 @@ export const azureAdapter: CloudAdapter = {
             osProfile: {
                 computerName: a.hostName,
                 adminUsername: "redisforge",
-                customData: pulumi.output(a.userData).apply((u) => Buffer.from(u, "utf8").toString("base64")),
+                // gzip + base64: a Redis node's text user-data (~52 KiB with the backup scripts) is above
+                // customData's 64 KiB once base64-encoded; cloud-init detects gzip by its magic bytes.
+                // Deterministic (gzip mtime 0), so the same user-data never causes a diff.
+                customData: pulumi.output(a.userData).apply((u) => gzipSync(Buffer.from(u, "utf8"), { level: 9 }).toString("base64")),
                 linuxConfiguration: {
                     disablePasswordAuthentication: true,
                     ssh: { publicKeys: [{ path: "/home/redisforge/.ssh/authorized_keys", keyData: adminKey.publicKeyOpenssh }] },

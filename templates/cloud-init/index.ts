@@ -23,14 +23,19 @@
  *
  * Image assumptions: a systemd distribution with Debian package names (Ubuntu 22.04/24.04 or
  * Debian 12 images, available on all three clouds): `docker.io`, `curl` ≥ 7.75 (SigV4 for AWS),
- * `jq`, `xfsprogs`; /run is a tmpfs. On AWS pass renderCloudInitGzipBase64() to `userDataBase64`
- * (the text form exceeds AWS's 16 KiB limit).
+ * `jq`, `xfsprogs` (+ `rclone`, `redis-tools` for backups); /run is a tmpfs. On AWS and Azure pass
+ * the gzip form (renderCloudInitGzipBase64) (the text form exceeds their limits).
+ *
+ * Backups: every Redis node gets templates/backup's bundle (scripts, rclone.conf naming the stack's
+ * bucket, backup.env, redisforge-backup.service/.timer), enabled after redis. The rclone remote
+ * authenticates with the VM identity only; `backup` params are names and ids, never credentials.
  */
 import { gzipSync } from "zlib";
 import { stringify } from "yaml";
 import { loadTemplate, render } from "../render";
 import { renderRedisConf } from "../redis";
 import { buildEnvoyConfig, ENVOY_CONFIG_PATH, ENVOY_FILES, EnvoyConfigParams, renderEnvoyYaml } from "../envoy";
+import { buildBackupFiles, RcloneRemoteParams } from "../backup";
 import { LOG_LIMITS, NOFILE, renderContainerUnit, renderHostUnit, SECRET_REFRESH_RANDOM_DELAY } from "../systemd";
 import {
     assertNoSecretContent,
@@ -148,6 +153,27 @@ export interface RedisNodeUserDataParams extends VmUserDataParams {
     redisVersion?: string;
     /** Secret store references for this node's secrets. */
     secrets: RedisNodeSecretRefs;
+    /** Where and how this node backs up its AOF + nodes.conf (templates/backup). Required: every Redis VM is backed up. */
+    backup: RedisNodeBackupParams;
+}
+
+/**
+ * The backup target of a Redis node: the stack's BackupBucket, reached with the VM identity only.
+ * Names and ids, never a credential (no key, SAS, token or service-account file can be passed).
+ */
+export interface RedisNodeBackupParams {
+    /** Bucket (S3/GCS) or blob container (Azure) name, optionally with a `/prefix`, e.g. `prod-redis-backups`. */
+    bucket: string;
+    /** AWS only, required there: the bucket's region, e.g. `us-east-1`. */
+    region?: string;
+    /** Azure only, required there: the storage account holding the container (3-24 lower-case letters and digits). */
+    storageAccount?: string;
+    /** Azure only: client id (UUID) of the VM's user-assigned managed identity; omit for a system-assigned identity. */
+    msiClientId?: string;
+    /** systemd OnCalendar of the backup timer. Default `*:0/15`. */
+    onCalendar?: string;
+    /** RandomizedDelaySec of the backup timer. Default 300. */
+    randomizedDelaySec?: number;
 }
 
 export interface EnvoyUserDataParams extends VmUserDataParams {
@@ -207,6 +233,37 @@ const FLAG_RE = /^--[a-z0-9][a-z0-9._-]*(=[A-Za-z0-9._:\/,=+@^()|?*$-]*)?$/;
 /** node_exporter's textfile collector dir (the backup job writes its metrics there). Same path on host and in the container. */
 export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter";
 const PACKAGES = ["docker.io", "curl", "jq", "xfsprogs"];
+
+/** Checks the backup params against the node's cloud and returns the rclone remote (only after all checks pass). */
+function checkBackup(cloud: CloudKind, b: RedisNodeBackupParams | undefined, pr: Problems): RcloneRemoteParams | undefined {
+    if (typeof b !== "object" || b === null) {
+        pr.add("backup", "is required (every Redis VM backs up to the stack's bucket)", b, "pass { bucket, region (aws) | storageAccount (azure) } from the BackupBucket record");
+        return undefined;
+    }
+    const before = pr.list.length;
+    for (const [k, v] of Object.entries(b)) {
+        if (typeof v === "string" && looksLikeSecret(v)) pr.add(`backup.${k}`, "looks like a secret; the VM authenticates to the bucket with its identity only", v, "pass names and ids, never a key or token");
+    }
+    const only = (k: keyof RedisNodeBackupParams, on: CloudKind) => {
+        if (b[k] !== undefined && cloud !== on) pr.add(`backup.${k}`, `is only used on ${on}`, b[k], `drop it for a ${cloud} node`);
+    };
+    only("region", "aws");
+    only("storageAccount", "azure");
+    only("msiClientId", "azure");
+    if (cloud === "aws" && b.region === undefined) pr.add("backup.region", "is required on aws", b.region, "pass the bucket's region, e.g. us-east-1");
+    if (cloud === "azure" && b.storageAccount === undefined) pr.add("backup.storageAccount", "is required on azure", b.storageAccount, "pass the storage account name of the BackupBucket");
+    if (pr.list.length > before) return undefined;
+    switch (cloud) {
+        case "aws":
+            return { cloud, region: b.region as string };
+        case "gcp":
+            return { cloud };
+        case "azure":
+            return { cloud, account: b.storageAccount as string, ...(b.msiClientId !== undefined ? { msiClientId: b.msiClientId } : {}) };
+        default:
+            return undefined;
+    }
+}
 
 function checkCommon(p: VmUserDataParams, pr: Problems): void {
     if (!CLOUD_KINDS.includes(p.cloud)) pr.add("cloud", `must be one of ${CLOUD_KINDS.join(", ")}`, p.cloud, "pick the stack's cloud");
@@ -372,6 +429,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
     }
     if (p.redisVersion !== undefined) pr.match("redisVersion", p.redisVersion, /^\d+\.\d+(\.\d+)?$/, "must be a version", "use e.g. 8.4.0");
     checkRefs(p.cloud, p.secrets, REDIS_SECRET_KEYS, pr);
+    const remote = checkBackup(p.cloud, p.backup, pr);
     const redisPort = p.redisPort ?? DEFAULTS.redisPort;
     const busPort = p.busPort ?? DEFAULTS.busPort;
     const exporterPort = p.redisExporterPort ?? DEFAULTS.redisExporterPort;
@@ -382,7 +440,20 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         if (seen.has(v)) pr.add(k, `collides with ${seen.get(v)}`, v, "give every listener its own port");
         seen.set(v, k);
     }
-    pr.throwIfAny(`buildRedisNodeUserData(${typeof p.nodeName === "string" && NAME_RE.test(p.nodeName) ? p.nodeName : "?"})`);
+    const what = `buildRedisNodeUserData(${typeof p.nodeName === "string" && NAME_RE.test(p.nodeName) ? p.nodeName : "?"})`;
+    pr.throwIfAny(what);
+    // The backup builders validate the rest (bucket name, region, account, client id, calendar) and name the bad value.
+    const backup = buildBackupFiles({
+        clusterName: p.clusterName,
+        nodeName: p.nodeName,
+        bucket: p.backup.bucket,
+        redisHost: p.privateIp,
+        redisPort,
+        checkAofImage: p.redisImage,
+        remote: remote as RcloneRemoteParams,
+        onCalendar: p.backup.onCalendar,
+        randomizedDelaySec: p.backup.randomizedDelaySec,
+    });
 
     const c = REDIS_CONTAINER;
     const s = HOST.redisSecretsDir;
@@ -448,7 +519,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
     const config: CloudConfig = {
         package_update: true,
         package_upgrade: false,
-        packages: PACKAGES,
+        packages: [...new Set([...PACKAGES, ...backup.packages])],
         write_files: [
             ...baseFiles(p, "redis", p.dataDiskDevice, secrets),
             script("data-disk.sh"),
@@ -456,6 +527,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             { path: `${HOST.redisConfDir}/redis.conf`, content: redisConf, owner: "root:root", permissions: "0644" },
             unitFile("redis", redisUnit),
             unitFile("redis-exporter", exporterUnit),
+            ...backup.files,
         ],
         runcmd: [
             ["sysctl", "--system"],
@@ -467,6 +539,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             ["systemctl", "enable", "--now", "redisforge-secrets-refresh.timer"],
             ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
             ["systemctl", "enable", "--now", "redis.service", "redis-exporter.service", "node-exporter.service"],
+            ...backup.runcmd,
         ],
     };
     return finish(config, `user-data of ${p.nodeName}`);
@@ -543,9 +616,10 @@ export function renderCloudInit(config: CloudConfig): string {
 
 /**
  * The same user-data gzip-compressed and base64-encoded (cloud-init detects gzip by its magic bytes).
- * The text form is ~20 KiB, above AWS's 16 KiB user-data limit, so on AWS pass THIS to
- * `aws.ec2.Instance.userDataBase64` (≈ 8 KiB; worst case tested < 16 KiB). Azure `customData` takes
- * base64 too (64 KiB limit) and accepts either form; GCP's `user-data` metadata takes the text.
+ * A Redis node's text form is ~52 KiB (the backup scripts are embedded), above AWS's 16 KiB raw
+ * user-data limit and, once base64-encoded, Azure's 64 KiB customData limit, so on AWS
+ * (`userDataBase64`) and Azure (`customData`) pass THIS (≈ 14 KiB of gzip; worst case tested
+ * < 16 KiB); GCP's `user-data` metadata takes the text (256 KiB limit).
  * Deterministic (gzip mtime 0), so the same inputs never cause a diff.
  */
 export function renderCloudInitGzipBase64(config: CloudConfig): string {

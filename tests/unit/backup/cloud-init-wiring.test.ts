@@ -1,48 +1,52 @@
 /**
- * How the backup bundle is meant to be wired into a Redis node's user-data (templates/cloud-init is
- * owned elsewhere; this test merges the bundle the way its builder should): the merged user-data
- * is valid for `cloud-init schema`, every unit (redis + backup) passes `systemd-analyze verify`
- * together, and the paths backup.env reads by default are exactly where the user-data puts them:
- * the exporter env file and TLS files come from secrets.list, the data mount and the textfile dir
- * from the host layout.
+ * The backup bundle as buildRedisNodeUserData wires it into every Redis node's user-data: the
+ * user-data is valid for `cloud-init schema`, every unit (redis + backup) passes
+ * `systemd-analyze verify` together, the bundle is there exactly once with the timer enabled after
+ * redis, and the paths backup.env reads by default are exactly where the user-data puts them: the
+ * exporter env file and TLS files come from secrets.list, the data mount and the textfile dir from
+ * the host layout.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { buildBackupFiles } from "../../../templates/backup";
+import { BACKUP_PACKAGES, BACKUP_PATHS, buildBackupFiles } from "../../../templates/backup";
 import { buildRedisNodeUserData, CLOUD_KINDS, CloudConfig, CloudKind, HOST, NODE_EXPORTER_TEXTFILE_DIR, renderCloudInit } from "../../../templates/cloud-init";
-import { IMAGES, redisNodeParams } from "../templates/fixtures";
+import { BACKUP, IMAGES, redisNodeParams } from "../templates/fixtures";
 import { cloudInitSchema, run, tmpDir, writeTmp } from "../templates/tools";
 
 const dir = tmpDir("backup-wiring");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const REMOTE = {
-    aws: { cloud: "aws", region: "us-east-1" },
+    aws: { cloud: "aws", region: BACKUP.aws.region! },
     gcp: { cloud: "gcp" },
-    azure: { cloud: "azure", account: "prodredisbackups" },
+    azure: { cloud: "azure", account: BACKUP.azure.storageAccount!, msiClientId: BACKUP.azure.msiClientId },
 } as const;
 
 function wired(cloud: CloudKind): CloudConfig {
-    const p = redisNodeParams(cloud);
-    const base = buildRedisNodeUserData(p);
-    const b = buildBackupFiles({
-        clusterName: p.clusterName,
-        nodeName: p.nodeName,
-        bucket: "prod-redis-backups",
-        redisHost: p.privateIp,
-        checkAofImage: IMAGES.redis,
-        remote: REMOTE[cloud],
-    });
-    return {
-        ...base,
-        packages: [...new Set([...base.packages, ...b.packages])],
-        write_files: [...base.write_files, ...b.files],
-        runcmd: [...base.runcmd, ...b.runcmd],
-    };
+    return buildRedisNodeUserData(redisNodeParams(cloud));
 }
 
 describe.each(CLOUD_KINDS)("%s", (cloud) => {
     const config = wired(cloud);
+
+    it("holds the backup bundle exactly once, as the backup builder renders it, enabled after redis", () => {
+        const p = redisNodeParams(cloud);
+        const expected = buildBackupFiles({
+            clusterName: p.clusterName, nodeName: p.nodeName, bucket: BACKUP[cloud].bucket, redisHost: p.privateIp,
+            redisPort: p.redisPort ?? 6379, checkAofImage: IMAGES.redis, remote: REMOTE[cloud],
+        });
+        for (const f of expected.files) {
+            const got = config.write_files.filter((w) => w.path === f.path);
+            expect(got).toEqual([f]);
+        }
+        for (const k of Object.values(BACKUP_PATHS)) expect(config.write_files.filter((w) => w.path === k)).toHaveLength(1);
+        expect(config.packages).toEqual(expect.arrayContaining([...BACKUP_PACKAGES]));
+        expect(new Set(config.packages).size).toBe(config.packages.length);
+        const cmds = config.runcmd.map((c) => c.join(" "));
+        const timer = cmds.indexOf("systemctl enable --now redisforge-backup.timer");
+        expect(timer).toBeGreaterThan(cmds.findIndex((c) => c.includes("redis.service")));
+        expect(cmds.filter((c) => c.includes("redisforge-backup"))).toHaveLength(1);
+    });
 
     it("the merged user-data passes cloud-init schema", () => {
         const r = cloudInitSchema(writeTmp(dir, `${cloud}.yaml`, renderCloudInit(config)));

@@ -69,7 +69,7 @@ describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map(
         it("every shell script (write_files with a shebang, runcmd) passes shellcheck", () => {
             const scripts = config.write_files.filter((w) => w.content.startsWith("#!"));
             expect(scripts.map((s) => path.basename(s.path)).sort()).toEqual(
-                (role === "redis" ? ["data-disk.sh"] : []).concat(["disable-thp.sh", "fetch-secrets.sh", "wait-healthy.sh"]).sort(),
+                (role === "redis" ? ["data-disk.sh", "redisforge-backup.sh", "redisforge-restore.sh"] : []).concat(["disable-thp.sh", "fetch-secrets.sh", "wait-healthy.sh"]).sort(),
             );
             const files = scripts.map((s) => writeTmp(dir, `${cloud}-${role}/${path.basename(s.path)}`, s.content));
             files.push(writeTmp(dir, `${cloud}-${role}/runcmd.sh`, runcmdScript(config)));
@@ -177,7 +177,7 @@ describe("redis node specifics", () => {
         expect(ne).toContain("-v /var/lib/prometheus/node-exporter:/var/lib/prometheus/node-exporter:ro");
     });
 
-    it("worst case (longest names, long ARNs, 40 Envoy seeds): the gzip+base64 form fits AWS's 16 KiB, the text fits Azure/GCP", () => {
+    it("worst case (longest names, long ARNs, 40 Envoy seeds, backups): the gzip form fits AWS's 16 KiB raw and Azure's 64 KiB base64, the text fits GCP", () => {
         const long = (cloud: CloudKind, n: string) => secretRef(cloud, `${n}-${"x".repeat(90)}`);
         for (const cloud of CLOUD_KINDS) {
             const r = redisNodeParams(cloud);
@@ -192,9 +192,12 @@ describe("redis node specifics", () => {
                 secrets: Object.fromEntries(Object.keys(e.secrets).map((k) => [k, long(cloud, k)])) as unknown as typeof e.secrets,
             };
             for (const c of [buildRedisNodeUserData(big), buildEnvoyUserData(bigEnvoy)]) {
+                // AWS: 16 KiB "in raw form, before it is base64-encoded" (EC2 user guide): the gzip bytes.
                 expect(Buffer.from(renderCloudInitGzipBase64(c), "base64").length).toBeLessThan(16 * 1024);
-                expect(renderCloudInitGzipBase64(c).length).toBeLessThan(16 * 1024); // even base64 text fits
-                expect(Buffer.byteLength(renderCloudInit(c))).toBeLessThan(48 * 1024); // Azure: 64 KiB after base64
+                // Azure customData (gzip + base64 since the backup scripts): 64 KiB.
+                expect(renderCloudInitGzipBase64(c).length).toBeLessThan(64 * 1024);
+                // GCP: the text in the user-data metadata value (256 KiB).
+                expect(Buffer.byteLength(renderCloudInit(c))).toBeLessThan(256 * 1024);
             }
         }
     });
@@ -410,5 +413,54 @@ describe("layout consistency: every file a config names is where the boot script
         const dests = secretDests(c);
         for (const n of names) expect(dests).toContain(toHost(unit, n));
         expect(toHost(unit, "/etc/envoy/envoy.yaml")).toBe("/etc/redisforge/envoy/envoy.yaml");
+    });
+});
+
+describe("the backup param: required, checked against the cloud, names and ids only", () => {
+    it.each(CLOUD_KINDS)("%s: a missing backup param is refused, naming the fix", (cloud) => {
+        const p = redisNodeParams(cloud) as Partial<ReturnType<typeof redisNodeParams>>;
+        delete p.backup;
+        expect(() => buildRedisNodeUserData(p as ReturnType<typeof redisNodeParams>)).toThrow(/backup: is required .*Fix: pass \{ bucket/);
+    });
+
+    it("the cloud's own fields are required there and refused elsewhere", () => {
+        const aws = redisNodeParams("aws");
+        expect(() => buildRedisNodeUserData({ ...aws, backup: { bucket: "prod-redis-backups" } })).toThrow(/backup\.region: is required on aws/);
+        expect(() => buildRedisNodeUserData({ ...aws, backup: { ...aws.backup, storageAccount: "prodredisbackups" } })).toThrow(/backup\.storageAccount: is only used on azure/);
+        const az = redisNodeParams("azure");
+        expect(() => buildRedisNodeUserData({ ...az, backup: { bucket: "prod-redis-backups" } })).toThrow(/backup\.storageAccount: is required on azure/);
+        expect(() => buildRedisNodeUserData({ ...az, backup: { ...az.backup, region: "us-east-1" } })).toThrow(/backup\.region: is only used on aws/);
+        const gcp = redisNodeParams("gcp");
+        expect(() => buildRedisNodeUserData({ ...gcp, backup: { ...gcp.backup, msiClientId: "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9" } })).toThrow(/backup\.msiClientId: is only used on azure/);
+        // The backup builders' own checks surface too (bad bucket, bad region, bad client id).
+        expect(() => buildRedisNodeUserData({ ...gcp, backup: { bucket: "Bad Bucket!" } })).toThrow(/bucket: must be a bucket\/container name/);
+        expect(() => buildRedisNodeUserData({ ...aws, backup: { bucket: "b-ok", region: "nowhere" } })).toThrow(/region: must be an AWS region/);
+        expect(() => buildRedisNodeUserData({ ...az, backup: { ...az.backup, msiClientId: "not-a-uuid" } })).toThrow(/msiClientId: must be a client id/);
+    });
+
+    it.each(CLOUD_KINDS)("%s: a secret-looking value in any backup field is refused and never rendered", (cloud) => {
+        for (const secret of FAKE_SECRETS) {
+            for (const k of ["bucket", "region", "storageAccount", "msiClientId"] as const) {
+                const p = redisNodeParams(cloud);
+                p.backup = { ...p.backup, [k]: secret };
+                let msg = "";
+                try {
+                    buildRedisNodeUserData(p);
+                } catch (e) {
+                    msg = (e as Error).message;
+                }
+                expect(msg).not.toBe("");
+                expect(msg).not.toContain(secret);
+            }
+        }
+    });
+
+    it.each(CLOUD_KINDS)("%s: rclone.conf names the cloud's remote with the VM identity and no credential option", (cloud) => {
+        const c = buildRedisNodeUserData(redisNodeParams(cloud));
+        const rc = c.write_files.find((w) => w.path === "/etc/redisforge/backup/rclone.conf")!.content;
+        expect(rc).toMatch({ aws: /type = s3\nprovider = AWS\nenv_auth = true\nregion = us-east-1/, gcp: /type = google cloud storage/, azure: /type = azureblob\naccount = prodredisbackups\nuse_msi = true\nmsi_client_id = 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9/ }[cloud]);
+        expect(rc).not.toMatch(/^(key|secret_access_key|sas_url|service_account_file|service_account_credentials|client_secret|token|password)\s*=/m);
+        const env = c.write_files.find((w) => w.path === "/etc/redisforge/backup.env")!.content;
+        expect(env).toMatch(/^BACKUP_REMOTE=redisforge:prod-redis-backups$/m);
     });
 });

@@ -33,6 +33,13 @@ export const DATA_DISK: Record<CloudKind, string> = {
 
 export const ZONE: Record<CloudKind, string> = { aws: "us-east-1a", gcp: "europe-west1-b", azure: "1" };
 
+/** The backup target per cloud (names and ids only). */
+export const BACKUP: Record<CloudKind, RedisNodeUserDataParams["backup"]> = {
+    aws: { bucket: "prod-redis-backups", region: "us-east-1" },
+    gcp: { bucket: "prod-redis-backups" },
+    azure: { bucket: "prod-redis-backups", storageAccount: "prodredisbackups", msiClientId: "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9" },
+};
+
 export function redisNodeParams(cloud: CloudKind): RedisNodeUserDataParams {
     return {
         cloud,
@@ -53,6 +60,7 @@ export function redisNodeParams(cloud: CloudKind): RedisNodeUserDataParams {
             secretsInclude: secretRef(cloud, "node-secrets"),
             exporterPassword: secretRef(cloud, "exporter-password"),
         },
+        backup: BACKUP[cloud],
     };
 }
 

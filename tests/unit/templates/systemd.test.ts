@@ -37,7 +37,7 @@ function verify(root: string, units: string[]) {
 
 describe.each(CLOUD_KINDS)("%s", (cloud) => {
     it.each([
-        ["redis", () => buildRedisNodeUserData(redisNodeParams(cloud)), 8],
+        ["redis", () => buildRedisNodeUserData(redisNodeParams(cloud)), 10], // + redisforge-backup.service/.timer
         ["envoy", () => buildEnvoyUserData(envoyParams(cloud)), 6],
     ] as const)("%s node units pass systemd-analyze verify", (role, build, count) => {
         const { root, units } = scratchRoot(`${cloud}-${role}`, build());
