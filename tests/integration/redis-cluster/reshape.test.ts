@@ -110,8 +110,14 @@ describe("RedisCluster executor: reshape with data", () => {
         expect(killedAt).toBeGreaterThanOrEqual(128);
         expect(killedAt).toBeLessThan(4096);
         const log: string[] = [];
-        const status = await converge(spec, labCreds(lab), { log: (m) => log.push(m) });
-        expect(status.state).toBe("ok");
+        let status;
+        try {
+            status = await converge(spec, labCreds(lab), { log: (m) => log.push(m) });
+        } catch (e) {
+            throw new Error(`resumed converge failed: ${(e as Error).message}\nlog:\n${log.join("\n")}`);
+        }
+        // On failure, show the resumed run's log with the state (where it went wrong).
+        expect({ state: status.state, problems: status.problems, log: status.state === "ok" ? [] : log }).toEqual({ state: "ok", problems: [], log: [] });
         expect(status.masters).toHaveLength(3);
         for (const i of [0, 1, 2, 3, 4, 5]) {
             const info = await clusterInfo(lab, i);
