@@ -244,6 +244,12 @@ export interface GrantsView {
     readableSecrets: string[];
     bucketWrite: boolean;
     bucketDelete: boolean;
+    /** Objects can be read (restore, `rclone check`). */
+    bucketRead: boolean;
+    /** Objects can be listed (`rclone copy/check`, restore --list). */
+    bucketList: boolean;
+    /** S3 only: incomplete multipart uploads (large AOFs) can be aborted; "n/a" elsewhere. */
+    bucketAbortMultipart: boolean | "n/a";
 }
 
 /** Id of a stored secret, by the name of the secret resource (as adapters record it in grants). */
@@ -266,6 +272,9 @@ export function grantsOf(kind: string, e: MockEngine, identity: string): GrantsV
             readableSecrets: allows.filter((s) => acts(s).includes("secretsmanager:GetSecretValue")).flatMap((s) => ([] as string[]).concat(s.Resource)),
             bucketWrite: allowed("s3:PutObject"),
             bucketDelete: allowed("s3:DeleteObject") || allowed("s3:DeleteObjectVersion"),
+            bucketRead: allowed("s3:GetObject"),
+            bucketList: allowed("s3:ListBucket"),
+            bucketAbortMultipart: allowed("s3:AbortMultipartUpload"),
         };
     }
     if (kind === "gcp") {
@@ -274,6 +283,10 @@ export function grantsOf(kind: string, e: MockEngine, identity: string): GrantsV
             readableSecrets: e.byType("gcp:secretmanager/secretIamMember:SecretIamMember").filter((r) => r.name.startsWith(`${identity}-read-`) && plain(r).role === "roles/secretmanager.secretAccessor").map((r) => String(plain(r).secretId)),
             bucketWrite: roles.some((x) => ["roles/storage.objectCreator", "roles/storage.objectAdmin", "roles/storage.admin", "roles/storage.legacyBucketWriter"].includes(x)),
             bucketDelete: roles.some((x) => ["roles/storage.objectAdmin", "roles/storage.admin", "roles/storage.legacyBucketWriter", "roles/storage.legacyBucketOwner"].includes(x)),
+            // Predefined roles holding storage.objects.get / storage.objects.list.
+            bucketRead: roles.some((x) => ["roles/storage.objectViewer", "roles/storage.objectUser", "roles/storage.objectAdmin", "roles/storage.admin", "roles/storage.legacyObjectReader"].includes(x)),
+            bucketList: roles.some((x) => ["roles/storage.objectViewer", "roles/storage.objectUser", "roles/storage.objectAdmin", "roles/storage.admin", "roles/storage.legacyBucketReader"].includes(x)),
+            bucketAbortMultipart: "n/a",
         };
     }
     if (kind === "azure") {
@@ -285,6 +298,10 @@ export function grantsOf(kind: string, e: MockEngine, identity: string): GrantsV
             readableSecrets: e.byType("azure-native:authorization:RoleAssignment").filter((r) => r.name.startsWith(`${identity}-read-`)).map((r) => String(plain(r).scope)),
             bucketWrite: can("blobs/write"),
             bucketDelete: can("blobs/delete"),
+            bucketRead: can("blobs/read"),
+            // List Blobs is authorised by the blobs/read data action.
+            bucketList: can("blobs/read"),
+            bucketAbortMultipart: "n/a",
         };
     }
     throw new Error(`no grants reader for cloud "${kind}"`);

@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
 import { adapters } from "../../../providers/registry";
 import { GCP_HEALTH_CHECK_RANGES } from "../../../providers/gcp";
 import { MockEngine, stringLeaves, unwrap } from "../../helpers/mocks";
@@ -280,6 +281,58 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         }
     });
 
+    test.each([0, 1])("backups: every Redis VM's user-data (from the real components) runs the backup job against the stack's bucket; Envoys have none (case %i)", (i) => {
+        if (!adapter.capabilities.cloudInit) return;
+        const c = cases[i];
+        const e = c.run!.engine;
+        const url = String(c.run!.outputs!.bucket);
+        // The bucket as the stack output names it (s3://b, gs://b, https://<account>.blob.core.windows.net/<container>).
+        const m = /^(?:s3|gs):\/\/([^/]+)$/.exec(url) ?? /^https:\/\/([a-z0-9]+)\.blob\.core\.windows\.net\/([^/]+)$/.exec(url);
+        expect({ url, parsed: m !== null }).toEqual({ url, parsed: true });
+        const bucket = kind === "azure" ? m![2] : m![1];
+        const vms = inspector.vms(e);
+        const nodes = vms.filter((v) => /-node\d+-vm$/.test(v.name));
+        expect(nodes).toHaveLength(num(c.raw.shards, 3) * (1 + num(c.raw.replicasPerShard, 1)));
+        for (const vm of nodes) {
+            const doc = parse(vm.userData.replace(/^#cloud-config\n/, ""), { version: "1.1" }) as { write_files: { path: string; content: string }[]; packages: string[]; runcmd: string[][] };
+            const file = (p: string) => {
+                const f = doc.write_files.filter((w) => w.path === p);
+                expect({ vm: vm.name, path: p, count: f.length }).toEqual({ vm: vm.name, path: p, count: 1 });
+                return f[0].content;
+            };
+            expect(file("/etc/systemd/system/redisforge-backup.service")).toContain(`redisforge:${bucket}`);
+            expect(file("/etc/systemd/system/redisforge-backup.timer")).toMatch(/^OnCalendar=\*:0\/15$/m);
+            expect(file("/usr/local/lib/redisforge/redisforge-backup.sh")).toMatch(/^#!/);
+            expect(file("/usr/local/lib/redisforge/redisforge-restore.sh")).toMatch(/^#!/);
+            const env = file("/etc/redisforge/backup.env");
+            expect(env).toMatch(new RegExp(`^BACKUP_REMOTE=redisforge:${bucket}$`, "m"));
+            expect(env).toMatch(new RegExp(`^REDISFORGE_NODE=${vm.name.replace(/-vm$/, "")}$`, "m"));
+            const rc = file("/etc/redisforge/backup/rclone.conf");
+            if (kind === "aws") expect(rc).toMatch(new RegExp(`^type = s3$[\\s\\S]*^env_auth = true$[\\s\\S]*^region = ${String(c.raw.region)}$`, "m"));
+            if (kind === "gcp") expect(rc).toMatch(/^type = google cloud storage$/m);
+            if (kind === "azure") {
+                const identity = e.byType("azure-native:managedidentity:UserAssignedIdentity").find((r) => r.name === vm.name.replace(/-vm$/, "-identity"));
+                expect(identity).toBeDefined();
+                const clientId = String((identity!.state as { clientId: string }).clientId);
+                expect(rc).toMatch(new RegExp(`^type = azureblob\naccount = ${m![1]}\nuse_msi = true\nmsi_client_id = ${clientId}$`, "m"));
+            }
+            expect(rc).not.toMatch(/^(key|secret_access_key|access_key_id|sas_url|service_account_file|service_account_credentials|client_secret|token|password)\s*=/m);
+            expect(doc.packages).toEqual(expect.arrayContaining(["rclone", "redis-tools", "jq"]));
+            expect(doc.runcmd.map((r) => r.join(" "))).toContain("systemctl enable --now redisforge-backup.timer");
+        }
+        for (const vm of vms.filter((v) => /-envoy\d+-vm$/.test(v.name))) expect({ vm: vm.name, backup: vm.userData.includes("redisforge-backup") }).toEqual({ vm: vm.name, backup: false });
+        // One node's user-data, as the cloud receives it, through the real `cloud-init schema`.
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "redisforge-backup-userdata-"));
+        try {
+            const f = path.join(dir, `${nodes[0].name}.yaml`);
+            fs.writeFileSync(f, nodes[0].userData);
+            const r = spawnSync("cloud-init", ["schema", "--config-file", f], { encoding: "utf8", timeout: 60000 });
+            expect({ vm: nodes[0].name, status: r.status, out: `${r.stdout}${r.stderr}`.trim() }).toEqual({ vm: nodes[0].name, status: 0, out: expect.stringMatching(/Valid cloud-config/) });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
     test("identities: a node reads its own key and the shared secrets, not another node's key; writes backups, never deletes", () => {
         if (!inspector) return;
         const c = cases[0];
@@ -295,6 +348,10 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
             expect(g.readableSecrets).not.toContain(id(`${cn}-acl-admin-password`));
             expect(g.bucketWrite).toBe(true);
             expect(g.bucketDelete).toBe(false);
+            // The backup job lists, reads back (rclone check, restore) and, on S3, aborts multipart uploads.
+            expect(g.bucketRead).toBe(true);
+            expect(g.bucketList).toBe(true);
+            expect(g.bucketAbortMultipart).toBe(kind === "aws" ? true : "n/a");
         }
         // Envoys read the app password and their own keys, and have no bucket access.
         const envoy = grantsOf(kind, e, `${cn}-envoy-identity`);
@@ -302,6 +359,8 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         expect(envoy.readableSecrets).toContain(id(`${cn}-envoy-server-key`));
         expect(envoy.readableSecrets).not.toContain(id(`${cn}-node0-tls-key`));
         expect(envoy.bucketWrite).toBe(false);
+        expect(envoy.bucketRead).toBe(false);
+        expect(envoy.bucketList).toBe(false);
     });
 
     test("backup bucket: private, versioned, encrypted, retention from config", () => {
