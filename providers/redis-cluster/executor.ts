@@ -1015,7 +1015,10 @@ async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodePro
                     if (p.ok && p.me && countSlots(p.me.slots) > 0) {
                         throw ClusterExecError(`remove ${step.node}: still owns ${countSlots(p.me.slots)} slots; refusing to forget it (drain first)`, step.node, "remove");
                     }
-                    await forgetEverywhere(pool, others, step.nodeId, o);
+                    // Nodes removed by later steps may still replicate this one ("Can't forget my
+                    // master"): they are soft-reset by their own step, so they are skipped here.
+                    const removedLater = new Set(steps.slice(i + 1).filter((s) => s.kind === "remove").map((s) => (s as { node: string }).node));
+                    await forgetEverywhere(pool, others, step.nodeId, o, (t) => removedLater.has(`${t.host}:${t.port}`));
                     if (p.ok) {
                         const c = await pool.get(targetOf(step.node));
                         // SOFT reset: the node forgets the cluster; a replica's dataset is a copy, a drained master is empty.
@@ -1053,13 +1056,15 @@ function describeStep(s: ReshapeStep): string {
 }
 
 /** CLUSTER FORGET on every node at once (all within the 60 s ban window, so gossip cannot bring it back). */
-async function forgetEverywhere(pool: Pool, targets: Target[], nodeId: string, o: Resolved): Promise<void> {
+async function forgetEverywhere(pool: Pool, targets: Target[], nodeId: string, o: Resolved, leavingLater: (t: Target) => boolean = () => false): Promise<void> {
     const results = await Promise.all(
         targets.map(async (t) => {
             try {
                 const c = await pool.get(t);
                 const view = parseClusterNodes(String(await c.cluster("NODES")));
-                if (view.find((n) => n.myself)?.id === nodeId) return null;
+                const me = view.find((n) => n.myself);
+                if (me?.id === nodeId) return null;
+                if (me && me.masterId === nodeId && leavingLater(t)) return null;
                 if (!view.some((n) => n.id === nodeId)) return null;
                 await c.cluster("FORGET", nodeId);
                 return null;
