@@ -3,6 +3,7 @@
  * FAKE_SECRETS are values shaped like real secrets; tests feed them where references or names go
  * and assert they are refused and never rendered.
  */
+import { generateKeyPairSync } from "crypto";
 import { CloudKind, EnvoyUserDataParams, RedisNodeUserDataParams } from "../../../templates/cloud-init";
 
 const digest = (c: string) => `sha256:${c.repeat(64)}`;
@@ -96,7 +97,8 @@ export function envoyParams(cloud: CloudKind): EnvoyUserDataParams {
 export const FAKE_SECRETS = [
     "Zq3vB8xK2mN7pL4wR9tY6uE1iO5aS0dFgHjKlMnBvCxZ", // generated-password shaped (base64url, 44)
     "hunter2-hunter2-hunter2-hunter2-hunter2!", // long human password
-    "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFakeFakeFakeFakeFakeFakeFakeFakeFakeoAoGCCqGSM49\n-----END EC PRIVATE KEY-----\n",
+    // A real EC private key, generated at test time (never committed).
+    generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "sec1", format: "pem" }).toString(),
     "-----BEGIN CERTIFICATE-----\nMIIBfakecertificate\n-----END CERTIFICATE-----\n",
     "masterauth Zq3vB8xK2mN7pL4wR9tY6uE1iO5aS0dF",
     "user app on #5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8 ~* +@all",
