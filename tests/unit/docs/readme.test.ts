@@ -17,7 +17,7 @@ describe("README", () => {
         expect(readme).toMatch(/^npm test\b/m);
         expect(readme).toMatch(/^bash scripts\/local-up\.sh$/m);
         expect(JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).scripts.test).toBe("bash scripts/test.sh");
-        expect(fs.readFileSync(path.join(ROOT, ".ci/run"), "utf8")).toMatch(/^bash scripts\/test\.sh$/m);
+        expect(fs.readFileSync(path.join(ROOT, ".ci/run"), "utf8")).toMatch(/^npm test$/m);
         expect(fs.existsSync(path.join(ROOT, "scripts/local-up.sh"))).toBe(true);
     });
     it("links only to files that exist", () => {
