@@ -7,13 +7,16 @@
  * later process (`npm run lab -- down`) can stop exactly what an earlier one started.
  * Every wait is bounded.
  */
-import { ChildProcess, execFileSync, spawn } from "child_process";
+import { ChildProcess, spawn } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
 import * as net from "net";
 import * as path from "path";
 import { AclPasswords, AclUser, ACL_USERS, renderRedisConf, renderSecretsInclude, renderUsersAcl } from "../templates/redis";
+import { redisRuntime, redisServerVersion } from "./redis-runtime";
 import { ensureLabTls, LabTlsFiles } from "./tls";
+
+export { redisServerVersion };
 
 export const DEFAULT_ZONES = ["zone-a", "zone-b", "zone-c"];
 
@@ -34,6 +37,8 @@ export interface LabNode {
 export interface LabState {
     dir: string;
     redisServer: string;
+    /** redis-cli of the same runtime (labs saved before it existed: "redis-cli" on PATH). */
+    redisCli?: string;
     serverVersion: string;
     tls: LabTlsFiles;
     nodes: LabNode[];
@@ -50,20 +55,15 @@ export interface LabOptions {
     host?: string;
     /** First TLS port; default: free ports picked by the OS. */
     basePort?: number;
-    /** redis-server binary. Default `redis-server` on PATH. */
+    /**
+     * redis-server binary (redis-cli is taken from the same directory when it has one). Default:
+     * the runtime named by $REDISFORGE_REDIS (lab/redis-runtime.ts), else `redis-server` on PATH.
+     */
     redisServer?: string;
     /** maxmemory per node in bytes. Default 256 MiB. */
     maxmemoryBytes?: number;
     /** Seconds to wait for each node to answer. Default 15. */
     startTimeoutSec?: number;
-}
-
-/** Returns e.g. "7.0.15" for the given redis-server binary. */
-export function redisServerVersion(bin = "redis-server"): string {
-    const out = execFileSync(bin, ["--version"]).toString();
-    const m = /v=(\d+\.\d+\.\d+)/.exec(out);
-    if (!m) throw new Error(`cannot read the version of ${bin} from: ${out}`);
-    return m[1];
 }
 
 function freePort(host: string): Promise<number> {
@@ -106,6 +106,10 @@ export class Lab {
     get tls(): LabTlsFiles {
         return this.state.tls;
     }
+    /** redis-cli of this lab's runtime. */
+    get redisCli(): string {
+        return this.state.redisCli ?? "redis-cli";
+    }
 
     /** The password of an ACL user (for clients built by tests and tools). */
     password(user: AclUser): string {
@@ -123,12 +127,15 @@ export class Lab {
         }
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         const host = opts.host ?? "127.0.0.1";
-        const redisServer = opts.redisServer ?? "redis-server";
+        const rt = opts.redisServer ? null : redisRuntime();
+        const redisServer = opts.redisServer ?? rt!.server;
+        const siblingCli = path.join(path.dirname(redisServer), "redis-cli");
+        const redisCli = rt ? rt.cli : redisServer.includes("/") && fs.existsSync(siblingCli) ? siblingCli : "redis-cli";
         const tls = ensureLabTls(path.join(dir, "tls"), [host, "127.0.0.1", "localhost"]);
         const passwords = Object.fromEntries(ACL_USERS.map((u) => [u, generatePassword()])) as AclPasswords;
         const secretsFile = path.join(dir, "secrets.json");
         fs.writeFileSync(secretsFile, JSON.stringify(passwords), { mode: 0o600 });
-        const lab = new Lab({ dir, redisServer, serverVersion: redisServerVersion(redisServer), tls, nodes: [] }, passwords);
+        const lab = new Lab({ dir, redisServer, redisCli, serverVersion: rt ? rt.version : redisServerVersion(redisServer), tls, nodes: [] }, passwords);
         await lab.addNodes(opts.count, opts);
         return lab;
     }
@@ -262,7 +269,7 @@ export class Lab {
         const node = this.state.nodes[index];
         return new Promise((resolve, reject) => {
             const p = spawn(
-                "redis-cli",
+                this.redisCli,
                 ["--tls", "--cacert", this.tls.caFile, "--cert", this.tls.clientCertFile, "--key", this.tls.clientKeyFile, "-h", node.host, "-p", String(node.port), "--user", user, "--no-auth-warning", ...args],
                 { env: { ...process.env, REDISCLI_AUTH: this.passwords[user] }, stdio: ["ignore", "pipe", "pipe"] },
             );

@@ -19,7 +19,7 @@ export function redisCliAdmin(lab: Lab, args: string[], timeoutMs: number): Prom
     const tlsArgs = ["--tls", "--cacert", lab.tls.caFile, "--cert", lab.tls.clientCertFile, "--key", lab.tls.clientKeyFile, "--user", "admin", "--no-auth-warning"];
     const started = performance.now();
     return new Promise((resolve, reject) => {
-        const p = spawn("redis-cli", [...tlsArgs, ...args], {
+        const p = spawn(lab.redisCli, [...tlsArgs, ...args], {
             env: { ...process.env, REDISCLI_AUTH: lab.password("admin") },
             stdio: ["ignore", "pipe", "pipe"],
         });

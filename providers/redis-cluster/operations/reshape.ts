@@ -1,0 +1,189 @@
+/** Reshaping a formed cluster step by step after the planner's plan (meet, migrate, replicate, failover, forget, remove). */
+import { countSlots, expandRanges, planReshape } from "../planner";
+import { ClusterCredentials, ClusterNodeSpec, ClusterSpec, nodeAddress, ReshapeStep } from "../types";
+import { Pool, Target } from "../primitives/connections";
+import { ClusterExecError, Resolved } from "../primitives/options";
+import { NodeProbe, probeOne, specTarget, topologyFromProbes } from "../primitives/probes";
+import { parseClusterNodes, versionAtLeast } from "../primitives/protocol";
+import { SavedConfig, overrideConfig, restoreConfig } from "../primitives/runtime-config";
+import { waitConverged, waitKnownByAll, waitStateOk } from "../primitives/waits";
+import { replicateAll } from "./create";
+import { plannedFailover } from "./failover";
+import { migrateAtomic } from "./migrate-atomic";
+import { migrateClassic } from "./migrate-classic";
+import { MigrationProgress } from "./migration-progress";
+
+export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodeProbe[], creds: ClusterCredentials, o: Resolved): Promise<void> {
+    const { topology, probes } = await topologyFromProbes(pool, specProbes, spec.nodes);
+    if (!topology.nodes.some((n) => !n.failed)) {
+        throw ClusterExecError(
+            `reshape: no healthy member of a formed cluster among ${spec.nodes.map((n) => `${n.id} ${nodeAddress(n)}`).join(", ")}; ` +
+                `nothing to reshape from. Check the nodes (CLUSTER NODES) or CLUSTER RESET them to create anew`,
+            undefined,
+            "reshape",
+        );
+    }
+    const plan = planReshape(topology, spec);
+    for (const d of plan.degradations) o.log(`zone degradation: ${d}`);
+    o.log(`reshape plan: ${plan.steps.map(describeStep).join("; ") || "(nothing to do)"}`);
+    const targetOf = (addr: string): Target => {
+        const s = spec.nodes.find((n) => nodeAddress(n) === addr);
+        if (s) return specTarget(s);
+        const [host, port] = [addr.slice(0, addr.lastIndexOf(":")), Number(addr.slice(addr.lastIndexOf(":") + 1))];
+        return { host, port, label: `(leaving) ${addr}` };
+    };
+    const idOf = async (addr: string): Promise<string> => {
+        const p = await probeOne(pool, targetOf(addr));
+        if (!p.ok || !p.myId) throw ClusterExecError(`${targetOf(addr).label}: unreachable during reshape: ${p.error}`, addr, "reshape");
+        return p.myId;
+    };
+    const healthyMembers = () => topology.nodes.filter((n) => !n.failed).map((n) => nodeAddress(n));
+    const slotsTotal = plan.steps.reduce((a, s) => a + (s.kind === "migrate" ? s.count : s.kind === "fix-open-slot" ? 1 : 0), 0);
+    const mig = new MigrationProgress(slotsTotal, o);
+    const members = new Set(healthyMembers());
+    const currentMembers = () => [...members];
+    const atomic = o.atomicMigration && [...probes.values()].filter((p) => p.ok).every((p) => p.version && versionAtLeast(p.version, 8, 4));
+    if (plan.steps.some((s) => s.kind === "migrate" || s.kind === "fix-open-slot")) {
+        o.log(atomic ? "slot migration: atomic CLUSTER MIGRATION (every node >= 8.4)" : "slot migration: classic SETSLOT + MIGRATE (some node < 8.4)");
+    }
+
+    // Runtime config changed for speed on joining nodes; restored when the reshape ends.
+    const saved: SavedConfig[] = [];
+    try {
+        // Group consecutive migrate steps so different source->target pairs run in parallel.
+        const steps = plan.steps;
+        for (let i = 0; i < steps.length; i++) {
+            const step = steps[i];
+            await o.step(`${step.kind} ${"node" in step ? step.node : ""}`.trim());
+            switch (step.kind) {
+                case "fix-open-slot": {
+                    o.log(`finishing half-migrated slot ${step.slot} ${step.from} -> ${step.to}`);
+                    await migrateClassic(pool, targetOf(step.from), targetOf(step.to), [step.slot], creds, o, mig, true);
+                    break;
+                }
+                case "forget": {
+                    o.progress({ phase: "forget", message: `forgetting ${step.node} (${step.reason})` });
+                    await forgetEverywhere(pool, currentMembers().map(targetOf), step.nodeId, o);
+                    members.delete(step.node);
+                    break;
+                }
+                case "meet": {
+                    const t = targetOf(step.node);
+                    const p = await probeOne(pool, t);
+                    if (!p.ok || !p.me) throw ClusterExecError(`${t.label}: unreachable before MEET: ${p.error}`, step.node, "meet");
+                    if (o.formationNodeTimeoutMs > 0) saved.push(...(await overrideConfig(pool, [t], "cluster-node-timeout", String(o.formationNodeTimeoutMs), o)));
+                    const seedAddr = currentMembers().find((a) => a !== step.node)!;
+                    const seed = await pool.get(targetOf(seedAddr));
+                    try {
+                        await seed.call("CLUSTER", "MEET", t.host, t.port, p.me.busPort);
+                    } catch (e) {
+                        throw ClusterExecError(`CLUSTER MEET ${seedAddr} -> ${step.node} failed: ${(e as Error).message}`, step.node, "meet");
+                    }
+                    members.add(step.node);
+                    await waitKnownByAll(pool, currentMembers().map(targetOf), p.myId!, step.node, o);
+                    break;
+                }
+                case "migrate": {
+                    // Run this and the following migrate steps concurrently (they have distinct pairs).
+                    const batch: Extract<ReshapeStep, { kind: "migrate" }>[] = [];
+                    let j = i;
+                    while (j < steps.length && steps[j].kind === "migrate") batch.push(steps[j++] as Extract<ReshapeStep, { kind: "migrate" }>);
+                    i = j - 1;
+                    // A just-met target answers CLUSTERDOWN to MIGRATE until it has the whole slot map.
+                    await Promise.all([...new Set(batch.map((m) => m.to))].map((a) => waitStateOk(pool, targetOf(a), o)));
+                    await Promise.all(
+                        batch.map(async (m) => {
+                            if (!m.from) {
+                                const c = await pool.get(targetOf(m.to));
+                                await c.call("CLUSTER", "ADDSLOTSRANGE", ...m.slots.flatMap((r) => [r.start, r.end]));
+                                return;
+                            }
+                            const slots = expandRanges(m.slots);
+                            if (atomic) await migrateAtomic(pool, targetOf(m.from), targetOf(m.to), m.slots, o, mig);
+                            else await migrateClassic(pool, targetOf(m.from), targetOf(m.to), slots, creds, o, mig, false);
+                        }),
+                    );
+                    break;
+                }
+                case "replicate": {
+                    const masterId = await idOf(step.master);
+                    const nodeProbe = await probeOne(pool, targetOf(step.node));
+                    await replicateAll(pool, new Map([[step.node, step.master]]), [nodeProbe, { ...nodeProbe, addr: step.master, myId: masterId, target: targetOf(step.master) }], o);
+                    break;
+                }
+                case "failover": {
+                    await plannedFailover(pool, targetOf(step.node), targetOf(step.master), o);
+                    break;
+                }
+                case "remove": {
+                    o.progress({ phase: "forget", message: `removing ${step.node} (${step.reason})` });
+                    const others = currentMembers().filter((a) => a !== step.node).map(targetOf);
+                    // A removed node must be empty: its slots were drained by earlier steps.
+                    const p = await probeOne(pool, targetOf(step.node));
+                    if (p.ok && p.me && countSlots(p.me.slots) > 0) {
+                        throw ClusterExecError(`remove ${step.node}: still owns ${countSlots(p.me.slots)} slots; refusing to forget it (drain first)`, step.node, "remove");
+                    }
+                    // Nodes removed by later steps may still replicate this one ("Can't forget my
+                    // master"): they are soft-reset by their own step, so they are skipped here.
+                    const removedLater = new Set(steps.slice(i + 1).filter((s) => s.kind === "remove").map((s) => (s as { node: string }).node));
+                    await forgetEverywhere(pool, others, step.nodeId, o, (t) => removedLater.has(`${t.host}:${t.port}`));
+                    if (p.ok) {
+                        const c = await pool.get(targetOf(step.node));
+                        // SOFT reset: the node forgets the cluster; a replica's dataset is a copy, a drained master is empty.
+                        if (p.me?.master && (p.dbsize ?? 0) > 0) {
+                            throw ClusterExecError(`remove ${step.node}: master still holds ${p.dbsize} keys in no slot it owns; inspect it before removal`, step.node, "remove");
+                        }
+                        await c.cluster("RESET", "SOFT");
+                    }
+                    members.delete(step.node);
+                    break;
+                }
+            }
+        }
+
+        // Wait for agreement over the final members.
+        const finalProbes = await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a))));
+        const byId = new Map(finalProbes.filter((p) => p.ok).map((p) => [p.myId!, p.addr]));
+        const replicaOf = new Map<string, string>();
+        for (const p of finalProbes) if (p.ok && p.me && !p.me.master && p.me.masterId && byId.has(p.me.masterId)) replicaOf.set(p.addr, byId.get(p.me.masterId)!);
+        const memberSpecs: ClusterNodeSpec[] = currentMembers().map((a) => spec.nodes.find((n) => nodeAddress(n) === a) ?? { id: a, host: targetOf(a).host, port: targetOf(a).port, zone: "?" });
+        await waitConverged(pool, { members: memberSpecs, replicaOf, fullCoverage: true }, creds, o, "reshape");
+    } finally {
+        await restoreConfig(pool, saved, o);
+    }
+}
+
+export function describeStep(s: ReshapeStep): string {
+    switch (s.kind) {
+        case "migrate": return `migrate ${s.count} slots ${s.from || "(unassigned)"} -> ${s.to}`;
+        case "fix-open-slot": return `finish slot ${s.slot} ${s.from} -> ${s.to}`;
+        case "replicate": return `replicate ${s.node} -> ${s.master}`;
+        case "failover": return `failover ${s.node} takes over ${s.master} (${s.reason})`;
+        default: return `${s.kind} ${s.node}`;
+    }
+}
+
+/** CLUSTER FORGET on every node at once (all within the 60 s ban window, so gossip cannot bring it back). */
+export async function forgetEverywhere(pool: Pool, targets: Target[], nodeId: string, o: Resolved, leavingLater: (t: Target) => boolean = () => false): Promise<void> {
+    const results = await Promise.all(
+        targets.map(async (t) => {
+            try {
+                const c = await pool.get(t);
+                const view = parseClusterNodes(String(await c.cluster("NODES")));
+                const me = view.find((n) => n.myself);
+                if (me?.id === nodeId) return null;
+                if (me && me.masterId === nodeId && leavingLater(t)) return null;
+                if (!view.some((n) => n.id === nodeId)) return null;
+                await c.cluster("FORGET", nodeId);
+                return null;
+            } catch (e) {
+                const msg = (e as Error).message;
+                if (/Unknown node/i.test(msg)) return null;
+                return `${t.label}: ${msg}`;
+            }
+        }),
+    );
+    const errs = results.filter((x): x is string => !!x);
+    if (errs.length) throw ClusterExecError(`CLUSTER FORGET ${nodeId} failed on: ${errs.join("; ")}`, undefined, "forget");
+    o.log(`forgot ${nodeId} on ${targets.length} nodes`);
+}

@@ -1,0 +1,148 @@
+/** Bounded waits for convergence, and the diagnosis reported when one runs out. */
+import * as net from "net";
+import * as tls from "tls";
+import { ClusterCredentials, ClusterNodeSpec, nodeAddress } from "../types";
+import { converge } from "../operations/converge";
+import { Pool, Target } from "./connections";
+import { ClusterExecError, Resolved, resolve, sleep } from "./options";
+import { NodeProbe, knownMembers, probeAll } from "./probes";
+import { ParsedNode, parseClusterNodes, parseInfo } from "./protocol";
+
+export interface ConvergeTarget {
+    /** Addresses that must all be members and agree. */
+    members: ClusterNodeSpec[];
+    /** Replica address -> master address. */
+    replicaOf: Map<string, string>;
+    /** Require every slot covered. */
+    fullCoverage: boolean;
+}
+
+export function slotSignature(view: ParsedNode[]): string {
+    const owners = view
+        .filter((n) => n.master && n.slots.length && !n.handshake)
+        .map((n) => `${n.id}:${n.slots.map((r) => `${r.start}-${r.end}`).join(",")}`)
+        .sort();
+    return owners.join(";");
+}
+
+/** Why the cluster has not converged: which node cannot see which, and whether the bus port answers TLS. */
+export async function diagnose(pool: Pool, want: ConvergeTarget, creds: ClusterCredentials, connectTimeoutMs: number): Promise<string> {
+    const probes = await probeAll(pool, want.members);
+    const lines: string[] = [];
+    const ids = new Map<string, string>();
+    for (const p of probes) if (p.myId) ids.set(p.myId, p.addr);
+    for (const p of probes) {
+        if (!p.ok) { lines.push(`${p.target.label}: unreachable: ${p.error}`); continue; }
+        const known = new Map(knownMembers(p).map((n) => [nodeAddress(n), n]));
+        for (const q of probes) {
+            if (q === p || !q.ok) continue;
+            const n = known.get(q.addr);
+            if (!n) {
+                const hs = (p.view ?? []).find((x) => x.handshake && nodeAddress(x) === q.addr);
+                lines.push(`${p.target.label} cannot see ${q.target.label}${hs ? " (stuck in handshake: the cluster bus connection is not completing)" : " (unknown node: MEET not received)"}`);
+            } else if (n.failed) lines.push(`${p.target.label} marks ${q.target.label} as ${n.flags.filter((f) => f.startsWith("fail")).join(",")}`);
+            else if (!n.connected) lines.push(`${p.target.label} has no bus link to ${q.target.label}`);
+            else if (n.id !== q.myId) lines.push(`${p.target.label} knows ${q.addr} as ${n.id} but the node there is ${q.myId} (stale member: forget it)`);
+        }
+        const ref = probes.find((x) => x.ok && x.view);
+        if (ref && ref !== p && p.view && slotSignature(p.view) !== slotSignature(ref.view!)) {
+            lines.push(`${p.target.label} disagrees with ${ref.target.label} on the slot map: ${slotSignature(p.view)} vs ${slotSignature(ref.view!)}`);
+        }
+        if (p.clusterInfo?.cluster_state !== "ok") lines.push(`${p.target.label}: cluster_state:${p.clusterInfo?.cluster_state} (slots assigned ${p.clusterInfo?.cluster_slots_assigned}, ok ${p.clusterInfo?.cluster_slots_ok})`);
+        const master = want.replicaOf.get(p.addr);
+        if (master && p.replication?.master_link_status !== "up") lines.push(`${p.target.label}: replica of ${master}, master_link_status:${p.replication?.master_link_status ?? "?"}`);
+        // Bus port: TCP then TLS handshake from here with the same CA.
+        if (p.me?.busPort) lines.push(`${p.target.label}: bus port ${p.me.busPort}: ${await checkBusPort(p.target.host, p.me.busPort, creds, connectTimeoutMs)}`);
+    }
+    return lines.join("\n  ");
+}
+
+export function checkBusPort(host: string, port: number, creds: ClusterCredentials, timeoutMs: number): Promise<string> {
+    return new Promise((resolve) => {
+        const sock = net.connect({ host, port });
+        const timer = setTimeout(() => { sock.destroy(); resolve("TCP connect timed out (firewall?)"); }, timeoutMs);
+        sock.on("error", (e) => { clearTimeout(timer); resolve(`TCP connect failed: ${e.message}`); });
+        sock.on("connect", () => {
+            const t = tls.connect({ socket: sock, ca: creds.tls.ca, cert: creds.tls.cert, key: creds.tls.key, servername: creds.tls.servername, rejectUnauthorized: true });
+            t.on("secureConnect", () => { clearTimeout(timer); t.destroy(); resolve("reachable, TLS handshake ok"); });
+            t.on("error", (e) => { clearTimeout(timer); t.destroy(); resolve(`TLS handshake failed: ${e.message}`); });
+        });
+    });
+}
+
+export async function waitConverged(pool: Pool, want: ConvergeTarget, creds: ClusterCredentials, o: Resolved, what: string): Promise<void> {
+    const deadline = Date.now() + o.convergeTimeoutMs;
+    let last = "";
+    for (let i = 0; Date.now() < deadline && i < 1e6; i++) {
+        const probes = await probeAll(pool, want.members);
+        last = convergeProblem(probes, want) ?? "";
+        if (!last) return;
+        await sleep(o.pollIntervalMs);
+    }
+    const diag = await diagnose(pool, want, creds, o.connectTimeoutMs);
+    throw ClusterExecError(
+        `${what}: the cluster did not converge within ${Math.round(o.convergeTimeoutMs / 1000)} s (last problem: ${last}). Diagnosis:\n  ${diag || "(no node-level problem found)"}`,
+        undefined,
+        "converge",
+    );
+}
+
+export function convergeProblem(probes: NodeProbe[], want: ConvergeTarget): string | null {
+    const ids = new Set<string>();
+    for (const p of probes) {
+        if (!p.ok) return `${p.target.label} unreachable`;
+        ids.add(p.myId!);
+    }
+    let sig: string | null = null;
+    for (const p of probes) {
+        const known = knownMembers(p);
+        for (const id of ids) {
+            const n = known.find((k) => k.id === id);
+            if (!n) return `${p.target.label} does not know ${id}`;
+            if (n.failed) return `${p.target.label} marks ${nodeAddress(n)} failed`;
+        }
+        if ((p.view ?? []).some((n) => n.handshake)) return `${p.target.label} has nodes in handshake`;
+        const s = slotSignature(p.view!);
+        if (sig === null) sig = s;
+        else if (s !== sig) return `${p.target.label} disagrees on the slot map`;
+        if (want.fullCoverage && p.clusterInfo?.cluster_state !== "ok") return `${p.target.label} cluster_state:${p.clusterInfo?.cluster_state}`;
+        const m = want.replicaOf.get(p.addr);
+        if (m) {
+            const mp = probes.find((x) => x.addr === m);
+            if (p.me?.masterId !== mp?.myId) return `${p.target.label} is not yet a replica of ${m}`;
+            if (p.replication?.master_link_status !== "up") return `${p.target.label} master_link_status:${p.replication?.master_link_status}`;
+        }
+    }
+    return null;
+}
+
+export async function waitKnownByAll(pool: Pool, targets: Target[], nodeId: string, addr: string, o: Resolved): Promise<void> {
+    const deadline = Date.now() + o.convergeTimeoutMs;
+    let missing: string[] = [];
+    while (Date.now() < deadline) {
+        missing = [];
+        await Promise.all(
+            targets.map(async (t) => {
+                const c = await pool.get(t);
+                const view = parseClusterNodes(String(await c.cluster("NODES")));
+                if (!view.some((n) => n.id === nodeId && !n.handshake)) missing.push(t.label);
+            }),
+        );
+        if (!missing.length) return;
+        await sleep(o.pollIntervalMs);
+    }
+    throw ClusterExecError(`CLUSTER MEET -> ${addr} failed after ${Math.round(o.convergeTimeoutMs / 1000)} s: not known by ${missing.join(", ")} (cluster bus port reachable? TLS?)`, addr, "meet");
+}
+
+/** Waits (bounded) until a node reports cluster_state:ok. */
+export async function waitStateOk(pool: Pool, t: Target, o: Resolved): Promise<void> {
+    const c = await pool.get(t);
+    const deadline = Date.now() + o.convergeTimeoutMs;
+    let state = "";
+    while (Date.now() < deadline) {
+        state = parseInfo(String(await c.cluster("INFO"))).cluster_state;
+        if (state === "ok") return;
+        await sleep(o.pollIntervalMs);
+    }
+    throw ClusterExecError(`${t.label}: cluster_state is still ${state} after ${Math.round(o.convergeTimeoutMs / 1000)} s (it does not see every slot covered: cluster bus links?)`, nodeAddress(t), "wait-state");
+}
