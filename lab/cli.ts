@@ -1,7 +1,7 @@
 /**
  * The lab for humans: a TLS Redis Cluster on this machine in one command.
  *
- *   npm run lab -- up [--nodes 6] [--replicas 1] [--dir .lab/dev] [--former provider|redis-cli] [--timeout 120]
+ *   npm run lab -- up [--nodes 6] [--replicas 1] [--dir .lab/dev] [--former provider|redis-cli] [--timeout 120] [--redis system|8.6|<dir>]
  *   npm run lab -- status [--dir .lab/dev]
  *   npm run lab -- down [--dir .lab/dev]
  *
@@ -18,6 +18,7 @@ import { judge, NodeReport } from "./cluster-view";
 import { convergeLab, LabProgress, labObserver } from "./form";
 import { Lab, pidAlive } from "./lab";
 import { redisCliCreate } from "./redis-cli-cluster";
+import { redisRuntime } from "./redis-runtime";
 
 const DEFAULT_DIR = ".lab/dev";
 /** Written next to lab.json: what `up` was asked for, so that `status` can judge the cluster. */
@@ -114,7 +115,7 @@ function printConnect(lab: Lab): void {
 }
 
 async function up(flags: Map<string, string>): Promise<number> {
-    checkFlags(flags, ["nodes", "replicas", "dir", "former", "timeout"]);
+    checkFlags(flags, ["nodes", "replicas", "dir", "former", "timeout", "redis"]);
     const nodes = intFlag(flags, "nodes", 6, 1);
     const replicas = intFlag(flags, "replicas", 1, 0);
     const timeoutSec = intFlag(flags, "timeout", 120, 1);
@@ -125,6 +126,12 @@ async function up(flags: Map<string, string>): Promise<number> {
         throw new UsageError(`--nodes ${nodes} is not a multiple of 1 + --replicas (${replicas + 1}); use e.g. --nodes ${(replicas + 1) * 3}`);
     }
     const shards = nodes / (replicas + 1);
+    let runtime: ReturnType<typeof redisRuntime>;
+    try {
+        runtime = redisRuntime(flags.get("redis") ?? process.env.REDISFORGE_REDIS ?? "system");
+    } catch (e) {
+        throw new UsageError(`--redis: ${(e as Error).message}`);
+    }
     if (shards < 3) throw new UsageError(`--nodes ${nodes} with --replicas ${replicas} gives ${shards} masters; a Redis Cluster needs at least 3: use --nodes ${(replicas + 1) * 3}`);
     if (fs.existsSync(path.join(dir, "lab.json"))) {
         const old = Lab.load(dir);
@@ -135,10 +142,10 @@ async function up(flags: Map<string, string>): Promise<number> {
         fs.rmSync(dir, { recursive: true, force: true }); // leftovers of a lab whose processes are gone
     }
 
-    out(`Starting ${nodes} TLS redis-server nodes in ${dir} ...`);
+    out(`Starting ${nodes} TLS redis-server ${runtime.version} nodes in ${dir} ...`);
     let lab: Lab;
     try {
-        lab = await Lab.start({ dir, count: nodes });
+        lab = await Lab.start({ dir, count: nodes, redisServer: runtime.server });
     } catch (e) {
         // Stop whatever did start (by the PIDs recorded so far) so that a failed `up` leaves nothing.
         if (fs.existsSync(path.join(dir, "lab.json"))) await Lab.load(dir).stop({ removeData: true });
@@ -231,7 +238,7 @@ async function down(flags: Map<string, string>): Promise<number> {
 }
 
 const USAGE = `usage:
-  npm run lab -- up [--nodes 6] [--replicas 1] [--dir ${DEFAULT_DIR}] [--former provider|redis-cli] [--timeout 120]
+  npm run lab -- up [--nodes 6] [--replicas 1] [--dir ${DEFAULT_DIR}] [--former provider|redis-cli] [--timeout 120] [--redis system|8.6|<dir>]
   npm run lab -- status [--dir ${DEFAULT_DIR}]
   npm run lab -- down [--dir ${DEFAULT_DIR}]`;
 

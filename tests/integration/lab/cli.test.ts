@@ -10,6 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { judge } from "../../../lab/cluster-view";
 import { labObserver } from "../../../lab/form";
+import { redisRuntime } from "../../../lab/redis-runtime";
 import { Lab, pidAlive } from "../../../lab/lab";
 
 const ROOT = path.resolve(__dirname, "../../..");
@@ -37,6 +38,9 @@ describe("npm run lab -- up/status/down", () => {
         const r2 = lab(["up", "--nodes", "4", "--replicas", "1", "--dir", dir]);
         expect(r2.code).toBe(64);
         expect(r2.err).toMatch(/needs at least 3/);
+        const r3 = lab(["up", "--redis", "9.9", "--dir", dir]);
+        expect(r3.code).toBe(64);
+        expect(r3.err).toMatch(/--redis: unknown Redis runtime "9\.9"/);
         expect(fs.existsSync(path.join(dir, "lab.json"))).toBe(false);
     });
 
@@ -44,6 +48,8 @@ describe("npm run lab -- up/status/down", () => {
         const r = lab(["up", "--dir", dir]);
         expect({ code: r.code, all: r.all }).toEqual({ code: 0, all: expect.stringContaining("Cluster healthy") });
         expect(r.out).toContain("cluster provider");
+        // The runtime of this pass (REDISFORGE_REDIS, inherited by the CLI) is the one that runs.
+        expect(r.out).toContain(`TLS redis-server ${redisRuntime().version} nodes`);
         expect(r.out).toMatch(/redis-cli --tls --cacert \S+ca\.crt --cert \S+client\.crt --key \S+client\.key -c -h 127\.0\.0\.1 -p \d+ --user app --askpass/);
         const secrets = path.join(dir, "secrets.json");
         expect(r.out).toContain(path.relative(ROOT, secrets));
