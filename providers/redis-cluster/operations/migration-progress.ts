@@ -25,21 +25,34 @@ export class MigrationProgress {
         this.slotsTotal = slotsTotal;
         this.o = o;
     }
+    /** Counts moved slots and keys; reports at most every 250 ms, and always when the last slot moved. */
     add(slots: number, keys: number): void {
         this.slotsMoved += slots;
         this.keysMoved += keys;
         const now = Date.now();
         if (now - this.lastReport > 250 || this.slotsMoved >= this.slotsTotal) {
             this.lastReport = now;
-            const secs = Math.max(0.001, (now - this.t0) / 1000);
-            this.o.progress({
-                phase: "migrate",
-                message: `slots ${this.slotsMoved}/${this.slotsTotal}, ${this.keysMoved} keys, ${Math.round(this.keysMoved / secs)} keys/s`,
-                slotsMoved: this.slotsMoved,
-                slotsTotal: this.slotsTotal,
-                keysMoved: this.keysMoved,
-                keysPerSec: this.keysMoved / secs,
-            });
+            this.emit(`slots ${this.slotsMoved}/${this.slotsTotal}, ${this.keysMoved} keys, ${Math.round(this.keysMoved / this.secs())} keys/s`);
         }
+    }
+    /**
+     * Reports an event of the migration (an atomic task started, failed and is retried by the
+     * server) with the counters so far; not throttled (such events are few).
+     */
+    note(message: string): void {
+        this.emit(`${message} (slots ${this.slotsMoved}/${this.slotsTotal}, ${this.keysMoved} keys)`);
+    }
+    private secs(): number {
+        return Math.max(0.001, (Date.now() - this.t0) / 1000);
+    }
+    private emit(message: string): void {
+        this.o.progress({
+            phase: "migrate",
+            message,
+            slotsMoved: this.slotsMoved,
+            slotsTotal: this.slotsTotal,
+            keysMoved: this.keysMoved,
+            keysPerSec: this.keysMoved / this.secs(),
+        });
     }
 }

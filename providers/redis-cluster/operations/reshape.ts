@@ -3,18 +3,28 @@ import { countSlots, expandRanges, planReshape } from "../planner";
 import { ClusterCredentials, ClusterNodeSpec, ClusterSpec, nodeAddress, ReshapeStep } from "../types";
 import { Pool, Target } from "../primitives/connections";
 import { ClusterExecError, Resolved } from "../primitives/options";
-import { NodeProbe, probeOne, specTarget, topologyFromProbes } from "../primitives/probes";
+import { NodeProbe, probeAll, probeOne, specTarget, topologyFromProbes } from "../primitives/probes";
 import { parseClusterNodes, versionAtLeast } from "../primitives/protocol";
 import { SavedConfig, overrideConfig, restoreConfig } from "../primitives/runtime-config";
 import { waitConverged, waitKnownByAll, waitStateOk } from "../primitives/waits";
 import { replicateAll } from "./create";
 import { plannedFailover } from "./failover";
-import { migrateAtomic } from "./migrate-atomic";
+import { runAtomicMigrations, settleLeftoverTasks } from "./migrate-atomic";
 import { migrateClassic } from "./migrate-classic";
 import { MigrationProgress } from "./migration-progress";
 
 export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodeProbe[], creds: ClusterCredentials, o: Resolved): Promise<void> {
-    const { topology, probes } = await topologyFromProbes(pool, specProbes, spec.nodes);
+    let { topology, probes } = await topologyFromProbes(pool, specProbes, spec.nodes);
+    // Atomic CLUSTER MIGRATION only when every reachable member is >= 8.4 (a rolling upgrade runs
+    // mixed versions: the classic path works on every version).
+    const atomic = o.atomicMigration && [...probes.values()].filter((p) => p.ok).every((p) => p.version && versionAtLeast(p.version, 8, 4));
+    if (atomic) {
+        // A task left running by an earlier (crashed) run moves slots on its own: wait for it, then
+        // plan from the topology it leaves. Starting an IMPORT now would collide with it.
+        const members = [...probes.values()].filter((p) => p.ok && p.myId).map((p) => ({ target: p.target, nodeId: p.myId! }));
+        const leftovers = await settleLeftoverTasks(pool, members, o);
+        if (leftovers.length) ({ topology, probes } = await topologyFromProbes(pool, await probeAll(pool, spec.nodes), spec.nodes));
+    }
     if (!topology.nodes.some((n) => !n.failed)) {
         throw ClusterExecError(
             `reshape: no healthy member of a formed cluster among ${spec.nodes.map((n) => `${n.id} ${nodeAddress(n)}`).join(", ")}; ` +
@@ -42,7 +52,6 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
     const mig = new MigrationProgress(slotsTotal, o);
     const members = new Set(healthyMembers());
     const currentMembers = () => [...members];
-    const atomic = o.atomicMigration && [...probes.values()].filter((p) => p.ok).every((p) => p.version && versionAtLeast(p.version, 8, 4));
     if (plan.steps.some((s) => s.kind === "migrate" || s.kind === "fix-open-slot")) {
         o.log(atomic ? "slot migration: atomic CLUSTER MIGRATION (every node >= 8.4)" : "slot migration: classic SETSLOT + MIGRATE (some node < 8.4)");
     }
@@ -91,18 +100,21 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
                     i = j - 1;
                     // A just-met target answers CLUSTERDOWN to MIGRATE until it has the whole slot map.
                     await Promise.all([...new Set(batch.map((m) => m.to))].map((a) => waitStateOk(pool, targetOf(a), o)));
-                    await Promise.all(
-                        batch.map(async (m) => {
-                            if (!m.from) {
-                                const c = await pool.get(targetOf(m.to));
-                                await c.call("CLUSTER", "ADDSLOTSRANGE", ...m.slots.flatMap((r) => [r.start, r.end]));
-                                return;
-                            }
-                            const slots = expandRanges(m.slots);
-                            if (atomic) await migrateAtomic(pool, targetOf(m.from), targetOf(m.to), m.slots, o, mig);
-                            else await migrateClassic(pool, targetOf(m.from), targetOf(m.to), slots, creds, o, mig, false);
-                        }),
-                    );
+                    for (const m of batch.filter((x) => !x.from)) {
+                        const c = await pool.get(targetOf(m.to));
+                        await c.call("CLUSTER", "ADDSLOTSRANGE", ...m.slots.flatMap((r) => [r.start, r.end]));
+                    }
+                    const moves = batch.filter((x) => x.from);
+                    if (atomic) {
+                        // One task per node at a time; disjoint pairs in parallel (migrate-atomic.ts).
+                        await runAtomicMigrations(pool, moves.map((m) => ({ from: targetOf(m.from!), to: targetOf(m.to), ranges: m.slots })), o, mig);
+                    } else {
+                        // allSettled: every stream ends before an error propagates, so the pool
+                        // (closed by converge's finally) is never closed under a running stream.
+                        const settled = await Promise.allSettled(moves.map((m) => migrateClassic(pool, targetOf(m.from!), targetOf(m.to), expandRanges(m.slots), creds, o, mig, false)));
+                        const failed = settled.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+                        if (failed.length) throw failed[0].reason;
+                    }
                     break;
                 }
                 case "replicate": {

@@ -7,7 +7,7 @@ import { spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Lab } from "../../../lab/lab";
-import { converge, parseClusterNodes } from "../../../providers/redis-cluster/executor";
+import { converge, parseClusterNodes, versionAtLeast } from "../../../providers/redis-cluster/executor";
 import { ProgressEvent } from "../../../providers/redis-cluster/types";
 import { clusterInfo, labCreds, startLab, labSpec, loadKeys, verifyKeys } from "./helpers";
 
@@ -15,8 +15,11 @@ jest.setTimeout(180000);
 
 const KEYS = 200_000;
 let lab: Lab;
+/** Every node runs the lab's one version: >= 8.4 takes the atomic path, older the classic one. */
+let atomic = false;
 beforeAll(async () => {
     lab = await startLab("reshape", 8);
+    atomic = versionAtLeast(lab.state.serverVersion, 8, 4);
     const status = await converge(labSpec(lab, [0, 1, 2, 3, 4, 5], 3, 1), labCreds(lab));
     expect(status.state).toBe("ok");
     const ms = await loadKeys(lab, 0, KEYS);
@@ -40,22 +43,37 @@ describe("RedisCluster executor: reshape with data", () => {
             converge(spec, labCreds(lab), {
                 migrateSlotsPerRound: 64,
                 beforeStep: (s) => {
-                    if (s.startsWith("setslot-node") && ++rounds === 5) throw new Error("simulated crash between MIGRATE and SETSLOT NODE");
+                    // Classic (< 8.4): crash between MIGRATE and SETSLOT NODE of the 5th round.
+                    if (!atomic && s.startsWith("setslot-node") && ++rounds === 5) throw new Error("simulated crash between MIGRATE and SETSLOT NODE");
+                    // Atomic (>= 8.4): crash before the 2nd task (one source's slots already moved).
+                    if (atomic && s.startsWith("atomic-import") && ++rounds === 2) throw new Error("simulated crash between two atomic tasks");
                 },
             }),
         ).rejects.toThrow(/simulated crash/);
-        // The crash left slots open (MIGRATING/IMPORTING): visible in CLUSTER NODES as [slot->-id].
-        const open = await Promise.all([0, 1, 2, 6].map((i) => lab.cli(i, ["CLUSTER", "NODES"])));
-        expect(open.join("\n")).toMatch(/\[\d+-[<>]-[0-9a-f]+\]/);
+        if (!atomic) {
+            // The crash left slots open (MIGRATING/IMPORTING): visible in CLUSTER NODES as [slot->-id].
+            const open = await Promise.all([0, 1, 2, 6].map((i) => lab.cli(i, ["CLUSTER", "NODES"])));
+            expect(open.join("\n")).toMatch(/\[\d+-[<>]-[0-9a-f]+\]/);
+        } else {
+            // An atomic task never leaves open slots; the crash left the new shard with one source's share.
+            const slotsOf6 = parseClusterNodes(await lab.cli(6, ["CLUSTER", "NODES"])).find((n) => n.myself)!.slots.reduce((a, r) => a + r.end - r.start + 1, 0);
+            expect(slotsOf6).toBeGreaterThan(0);
+            expect(slotsOf6).toBeLessThan(4096);
+        }
 
         const events: ProgressEvent[] = [];
         const log: string[] = [];
         const t0 = Date.now();
         const status = await converge(spec, labCreds(lab), { onProgress: (e) => events.push(e), log: (m) => log.push(m) });
         const ms = Date.now() - t0;
-        expect(log.some((l) => /finishing half-migrated slot/.test(l))).toBe(true);
-        // redis-server 7.0.15 here: the version gate must pick the classic path.
-        expect(log).toContain("slot migration: classic SETSLOT + MIGRATE (some node < 8.4)");
+        // The version gate: classic on 7.0.15, atomic when every node is >= 8.4.
+        if (atomic) {
+            expect(log).toContain("slot migration: atomic CLUSTER MIGRATION (every node >= 8.4)");
+            expect(log.filter((l) => /^task [0-9a-f]{40} completed/.test(l)).length).toBeGreaterThan(0);
+        } else {
+            expect(log.some((l) => /finishing half-migrated slot/.test(l))).toBe(true);
+            expect(log).toContain("slot migration: classic SETSLOT + MIGRATE (some node < 8.4)");
+        }
         expect(status.state).toBe("ok");
         expect(status.problems).toEqual([]);
         expect(status.masters).toHaveLength(4);
@@ -65,7 +83,7 @@ describe("RedisCluster executor: reshape with data", () => {
         const last = events.filter((e) => e.phase === "migrate").pop()!;
         expect(last.slotsMoved).toBe(last.slotsTotal);
         expect(last.keysMoved).toBeGreaterThan(0);
-        process.stdout.write(`add shard (resume): ${last.slotsMoved} slots, ${last.keysMoved} keys in ${ms} ms, ${Math.round(last.keysPerSec!)} keys/s\n`);
+        process.stdout.write(`add shard (resume, ${atomic ? "atomic" : "classic"}, ${lab.state.serverVersion}): ${last.slotsMoved} slots, ${last.keysMoved} keys in ${ms} ms, ${Math.round(last.keysPerSec!)} keys/s\n`);
         for (const i of [0, 1, 2, 3, 4, 5, 6, 7]) expect((await clusterInfo(lab, i)).cluster_state).toBe("ok");
     });
 
