@@ -18,11 +18,13 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
     // Atomic CLUSTER MIGRATION only when every reachable member is >= 8.4 (a rolling upgrade runs
     // mixed versions: the classic path works on every version).
     const atomic = o.atomicMigration && [...probes.values()].filter((p) => p.ok).every((p) => p.version && versionAtLeast(p.version, 8, 4));
-    if (atomic) {
-        // A task left running by an earlier (crashed) run moves slots on its own: wait for it, then
-        // plan from the topology it leaves. Starting an IMPORT now would collide with it.
-        const members = [...probes.values()].filter((p) => p.ok && p.myId).map((p) => ({ target: p.target, nodeId: p.myId! }));
-        const leftovers = await settleLeftoverTasks(pool, members, o);
+    // A task left running by an earlier (crashed) run moves slots on its own: wait for it, then
+    // plan from the topology it leaves. Starting an IMPORT (or, on the classic path, SETSLOT: "Slot
+    // N is currently in an active atomic slot migration") now would collide with it. Asked of every
+    // member >= 8.4, also in a mixed cluster (a node may have been upgraded after such a crash).
+    const asmMembers = [...probes.values()].filter((p) => p.ok && p.myId && p.version && versionAtLeast(p.version, 8, 4)).map((p) => ({ target: p.target, nodeId: p.myId! }));
+    if (asmMembers.length) {
+        const leftovers = await settleLeftoverTasks(pool, asmMembers, o);
         if (leftovers.length) ({ topology, probes } = await topologyFromProbes(pool, await probeAll(pool, spec.nodes), spec.nodes));
     }
     if (!topology.nodes.some((n) => !n.failed)) {
