@@ -3,20 +3,17 @@
  * zones it decides which node is a master and which is a replica of which, which slots each
  * master owns, and how to get from a live cluster to a changed spec.
  *
- * Placement (planPlacement) -- the zone anti-affinity rule:
+ * Placement (planPlacement) -- the zone rules, in priority order:
  *
- *   A shard is one master plus R replicas. No replica may sit in its master's zone, and the
- *   masters should be spread over the zones as evenly as possible. Choosing how many masters go
- *   in each zone (m[z]) decides everything: the replicas of the m[z] shards whose master is in z
- *   must come from the OTHER zones. By Hall's theorem on this supply/demand graph a choice m is
- *   feasible iff, for every zone z,  R*m[z] <= (spare nodes outside z),  where spare = nodes not
- *   used as masters (the condition for two or more zones at once is implied by N >= S*(1+R)).
- *   We enumerate the m vectors (few: zones are ~3), keep those that need the fewest same-zone
- *   replicas (max-flow over the zone graph; 0 when feasible), and among them take the one with
- *   the smallest sum of m[z]^2 (the most even spread). Replicas of one zone group are then dealt
- *   round-robin over its shards so one shard's replicas also land in different zones. Unlike
- *   redis-cli, which scores IP-address collisions and shuffles, this is exact and deterministic:
- *   the same spec always gives the same placement, which is what makes re-runs no-ops.
+ *   A shard is one master plus R replicas. (1) No replica sits in its master's zone (a hard
+ *   rule unless allowZoneDegradation); (2) masters are spread over the zones as evenly as the
+ *   nodes allow (within one of each other when possible), so that losing a zone never loses the
+ *   majority of masters; (3) no two copies of a shard share a zone whenever the zones and nodes
+ *   allow it, so that R replicas survive R zone losses; (4) replicas are spread evenly. This is
+ *   an assignment problem and is solved exactly (closed-form water levels plus a min-cost flow
+ *   over zones; see planPlacement) in time polynomial in shards and zones. Unlike redis-cli,
+ *   which scores IP-address collisions and shuffles, this is exact and deterministic: the same
+ *   spec always gives the same placement, which is what makes re-runs no-ops.
  *
  * Slots (slotRanges): shard i of n owns [floor(i*16384/n), floor((i+1)*16384/n) - 1]: every
  * slot exactly once, sizes differ by at most 1.
@@ -43,6 +40,7 @@ import {
     ShardPlacement,
     SlotRange,
 } from "./types";
+import { LexMinCostFlow } from "./min-cost-flow";
 
 /**
  * A configuration or topology problem; the message names the input, the rule, the value and the
@@ -92,7 +90,9 @@ export function expandRanges(ranges: SlotRange[]): number[] {
 /** Checks a spec; throws one error listing every problem. */
 export function validateSpec(spec: ClusterSpec): void {
     const problems: string[] = [];
-    if (!Number.isInteger(spec.shards) || spec.shards < 1) problems.push(`shards must be an integer >= 1; got ${spec.shards}`);
+    if (!Number.isInteger(spec.shards) || spec.shards < 1 || spec.shards > CLUSTER_SLOTS) {
+        problems.push(`shards must be an integer in 1..${CLUSTER_SLOTS} (every master owns at least one slot); got ${spec.shards}`);
+    }
     if (!Number.isInteger(spec.replicasPerShard) || spec.replicasPerShard < 0) {
         problems.push(`replicasPerShard must be an integer >= 0; got ${spec.replicasPerShard}`);
     }
@@ -127,74 +127,255 @@ function zonesInOrder(nodes: ClusterNodeSpec[]): string[] {
     return zs;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Placement
+
 /**
- * Max flow on the zone graph: demand[z] replicas needed by masters of zone z, supply[y] free
- * nodes of zone y, edges z->y for y != z. Returns flow[z][y].
+ * How good a placement is, as four numbers compared in this order (all minimised). Exported so
+ * that tests and config validation judge a placement by the same yardstick the planner uses.
  */
-function zoneFlow(demand: number[], supply: number[]): { total: number; flow: number[][] } {
-    const Z = demand.length;
-    const flow = demand.map(() => supply.map(() => 0));
-    const dLeft = [...demand];
-    const sLeft = [...supply];
-    let total = 0;
-    // Augmenting paths: source -> z -> y -> sink, or with one reroute z -> y' <- z2 -> y (BFS over
-    // demand nodes). Z is tiny, so a plain BFS per unit is fast enough.
-    for (;;) {
-        // BFS from every demand node with capacity left.
-        const prev: ({ z: number; via: number } | null)[] = new Array(Z).fill(null);
-        const seen = new Array(Z).fill(false);
-        const queue: number[] = [];
-        for (let z = 0; z < Z; z++) if (dLeft[z] > 0) { seen[z] = true; queue.push(z); }
-        let found: { z: number; y: number } | null = null;
-        while (queue.length && !found) {
-            const z = queue.shift()!;
-            // Prefer supply zones with the most left, for an even spread.
-            const ys = [...Array(Z).keys()].filter((y) => y !== z).sort((a, b) => sLeft[b] - sLeft[a] || a - b);
-            for (const y of ys) {
-                if (sLeft[y] > 0) { found = { z, y }; break; }
-            }
-            if (found) break;
-            // Reroute: another demand zone z2 that currently takes from y could move to another y.
-            for (const y of ys) {
-                for (let z2 = 0; z2 < Z; z2++) {
-                    if (!seen[z2] && z2 !== y && flow[z2][y] > 0) {
-                        // z takes from y what z2 gave up; z2 must find a new supplier.
-                        seen[z2] = true;
-                        prev[z2] = { z, via: y };
-                        queue.push(z2);
-                    }
+export interface PlacementScore {
+    /** Replicas in their own master's zone (each one listed in `degradations`). */
+    sameZone: number;
+    /** Sum over zones of (masters in the zone)^2: the most even master spread is the minimum. */
+    masterSpread: number;
+    /** Copies of a shard beyond the first in one zone: sum over shards and zones of max(0, copies - 1). */
+    sharedZone: number;
+    /** Sum over zones of (replicas in the zone)^2. */
+    replicaSpread: number;
+}
+
+export const compareScores = (a: PlacementScore, b: PlacementScore): number =>
+    a.sameZone - b.sameZone || a.masterSpread - b.masterSpread || a.sharedZone - b.sharedZone || a.replicaSpread - b.replicaSpread;
+
+/** Scores a placement of `spec` (zones are those of spec.nodes). */
+export function scorePlacement(spec: ClusterSpec, p: Pick<Placement, "shards">): PlacementScore {
+    const zoneOf = new Map(spec.nodes.map((n) => [n.id, n.zone]));
+    const masters = new Map<string, number>();
+    const replicas = new Map<string, number>();
+    for (const z of zonesInOrder(spec.nodes)) { masters.set(z, 0); replicas.set(z, 0); }
+    let sameZone = 0;
+    let sharedZone = 0;
+    for (const s of p.shards) {
+        const mz = zoneOf.get(s.master)!;
+        masters.set(mz, masters.get(mz)! + 1);
+        const copies = new Map<string, number>([[mz, 1]]);
+        for (const r of s.replicas) {
+            const rz = zoneOf.get(r)!;
+            replicas.set(rz, replicas.get(rz)! + 1);
+            if (rz === mz) sameZone++;
+            else copies.set(rz, (copies.get(rz) ?? 0) + 1);
+        }
+        for (const [z, n] of copies) if (z !== mz) sharedZone += Math.max(0, n - 1);
+    }
+    const sq = (m: Map<string, number>) => [...m.values()].reduce((a, x) => a + x * x, 0);
+    return { sameZone, masterSpread: sq(masters), sharedZone, replicaSpread: sq(replicas) };
+}
+
+/** The zone-level decision: masters per zone, and flow[z][y] = replicas in zone y of shards mastered in zone z. */
+export interface ZonePlan {
+    masters: number[];
+    flow: number[][];
+    score: PlacementScore;
+}
+
+/** Largest number of mastered-zone candidates compared exhaustively before falling back to exchange steps. */
+const MAX_TIE_CANDIDATES = 64;
+
+/**
+ * Exact zone-level placement for `caps[z]` nodes per zone, S shards, R replicas (see the header
+ * comment of planPlacement for the argument). Pure, no node identities.
+ */
+export function planZones(caps: number[], S: number, R: number): ZonePlan {
+    const Z = caps.length;
+    const N = caps.reduce((a, b) => a + b, 0);
+    if (N < S * (1 + R)) throw ClusterPlanError(`planZones: ${N} nodes cannot hold ${S} x (1 + ${R}) copies`);
+
+    // 1. Fewest same-zone replicas. For masters m, the replicas of zone z's masters must come from
+    //    the other zones' free nodes; Hall's condition for one zone (two or more zones together
+    //    reach every zone, and N >= S(1+R)) gives the shortfall  (R-1)*m[z] - (N - caps[z] - S).
+    //    So "at most D same-zone replicas" is an upper bound on each m[z]; take the least D.
+    const capsFor = (D: number) =>
+        caps.map((c) => (R <= 1 ? c : Math.max(0, Math.min(c, Math.floor((N - c - S + D) / (R - 1))))));
+    let D = Math.max(0, ...caps.map((c) => (R === 0 ? 0 : c + S - N)));
+    if (R >= 2) while (capsFor(D).reduce((a, b) => a + b, 0) < S) D++;
+    const mcap = capsFor(D);
+
+    // 2. The most even master spread under those caps is a water level L: every zone gets
+    //    min(cap, L), and `extra` zones among those with room get L+1. Which ones is a tie that
+    //    the next priorities decide.
+    let lo = 0;
+    let hi = S;
+    while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if (mcap.reduce((a, c) => a + Math.min(c, mid), 0) <= S) lo = mid;
+        else hi = mid - 1;
+    }
+    const base = mcap.map((c) => Math.min(c, lo));
+    const extra = S - base.reduce((a, b) => a + b, 0);
+    const roomy = [...Array(Z).keys()].filter((z) => mcap[z] > lo);
+
+    // 3. Every copy of a shard in its own zone is possible, for ANY such m, iff the zones can hold
+    //    S(1+R) copies with at most S per zone (a zone can appear at most once in each shard):
+    //    sum min(S, caps) >= S(1+R). Then the replica spread is a water fill in closed form; else
+    //    the replica flow (below) is solved for each tied candidate.
+    const w = caps.map((c) => Math.min(S, c));
+    const distinctPossible = D === 0 && w.reduce((a, b) => a + b, 0) >= S * (1 + R);
+    const evaluate = (m: number[]): ZonePlan => {
+        if (distinctPossible) {
+            const r = waterLevels(S * R, w.map((x, z) => x - m[z]));
+            const score = { sameZone: 0, masterSpread: sumSq(m), sharedZone: 0, replicaSpread: sumSq(r) };
+            return { masters: m, flow: [], score };
+        }
+        return replicaFlow(caps, m, R);
+    };
+    const withExtra = (pick: number[]) => {
+        const m = [...base];
+        for (const z of pick) m[z]++;
+        return m;
+    };
+    let best: ZonePlan | null = null;
+    if (binomial(roomy.length, extra) <= MAX_TIE_CANDIDATES) {
+        for (const pick of subsets(roomy, extra)) {
+            const cand = evaluate(withExtra(pick));
+            // Ties keep the first candidate: the extra masters in the earliest zones, so that
+            // the masters per zone only grow when a shard is appended.
+            if (!best || compareScores(cand.score, best.score) < 0) best = cand;
+        }
+    } else {
+        // Many zones: start from the earliest zones and move one extra master at a time while
+        // that improves the score (never reached with the 3-8 zones clouds offer).
+        let pick = roomy.slice(0, extra);
+        best = evaluate(withExtra(pick));
+        for (let improved = true; improved; ) {
+            improved = false;
+            for (let i = 0; i < pick.length && !improved; i++) {
+                for (const z of roomy) {
+                    if (pick.includes(z)) continue;
+                    const next = pick.map((x, j) => (j === i ? z : x)).sort((a, b) => a - b);
+                    const cand = evaluate(withExtra(next));
+                    if (compareScores(cand.score, best.score) < 0) { best = cand; pick = next; improved = true; break; }
                 }
             }
         }
-        if (!found) break;
-        // Apply: found.z takes from found.y; walk back the reroutes.
-        let { z, y } = found;
-        flow[z][y]++;
-        sLeft[y]--;
-        while (prev[z]) {
-            const p = prev[z]!;
-            flow[z][p.via]--; // z gives up its unit from p.via ...
-            flow[p.z][p.via]++; // ... which p.z takes
-            z = p.z;
-        }
-        dLeft[z]--;
-        total++;
     }
-    return { total, flow };
-}
-
-function* compositions(total: number, caps: number[], i = 0, acc: number[] = []): Generator<number[]> {
-    if (i === caps.length - 1) {
-        if (total <= caps[i]) yield [...acc, total];
-        return;
-    }
-    for (let k = Math.min(total, caps[i]); k >= 0; k--) yield* compositions(total - k, caps, i + 1, [...acc, k]);
+    // The flow realises the chosen masters (in the distinct case its score equals the closed form).
+    return replicaFlow(caps, best!.masters, R);
 }
 
 /**
- * Decides masters, replicas and slots for a fresh cluster. Deterministic.
- * Throws ClusterPlanError when the spec is invalid, or when zones cannot keep replicas out of
- * their master's zone and `allowZoneDegradation` is not set.
+ * Given masters per zone, the exact replica assignment between zones, as a min-cost flow:
+ *   source -> zone y (free nodes of y; cost: replicas(y)^2)  -> class z (the m[z] shards mastered
+ *   in z; needs R*m[z]) -> sink.  An arc y -> z (y != z) carries m[z] units for free (at most one
+ *   replica of y per shard) and more at one "shared zone" each; y -> y costs one "same zone".
+ * Filling each class column by column (shard t of the class takes positions t, t + m, ...)
+ * realises exactly sum max(0, flow - m[z]) shared copies, so the flow's cost is the score.
+ */
+function replicaFlow(caps: number[], m: number[], R: number): ZonePlan {
+    const Z = caps.length;
+    const S = m.reduce((a, b) => a + b, 0);
+    const K = 4; // sameZone, sharedZone, replicaSpread, earlier zones first (determinism only)
+    const g = new LexMinCostFlow(2 + 2 * Z, K);
+    const src = 0;
+    const sink = 1;
+    const Y = (y: number) => 2 + y;
+    const C = (z: number) => 2 + Z + z;
+    const big = S * (R + 1) + 1;
+    for (let y = 0; y < Z; y++) g.add({ from: src, to: Y(y), cap: caps[y] - m[y], cost: [0, 0, 0, y], square: 2 });
+    const cheap: number[][] = [];
+    const dear: number[][] = [];
+    for (let y = 0; y < Z; y++) {
+        cheap.push([]);
+        dear.push([]);
+        for (let z = 0; z < Z; z++) {
+            if (m[z] === 0) { cheap[y].push(-1); dear[y].push(-1); continue; }
+            if (y === z) {
+                cheap[y].push(-1);
+                dear[y].push(g.add({ from: Y(y), to: C(z), cap: big, cost: [1, 0, 0, 0] }));
+            } else {
+                cheap[y].push(g.add({ from: Y(y), to: C(z), cap: m[z], cost: [0, 0, 0, 0] }));
+                dear[y].push(g.add({ from: Y(y), to: C(z), cap: big, cost: [0, 1, 0, 0] }));
+            }
+        }
+    }
+    for (let z = 0; z < Z; z++) if (m[z] > 0) g.add({ from: C(z), to: sink, cap: R * m[z], cost: [0, 0, 0, 0] });
+    const sent = g.run(src, sink, S * R);
+    if (sent !== S * R) throw ClusterPlanError(`RedisCluster planner bug: replica flow carried ${sent} of ${S * R}`);
+    const flow = m.map(() => m.map(() => 0)); // flow[z][y]
+    for (let y = 0; y < Z; y++) {
+        for (let z = 0; z < Z; z++) {
+            flow[z][y] = (cheap[y][z] >= 0 ? g.flowOn(cheap[y][z]) : 0) + (dear[y][z] >= 0 ? g.flowOn(dear[y][z]) : 0);
+        }
+    }
+    let sameZone = 0;
+    let sharedZone = 0;
+    const r = caps.map(() => 0);
+    for (let z = 0; z < Z; z++) {
+        for (let y = 0; y < Z; y++) {
+            r[y] += flow[z][y];
+            if (y === z) sameZone += flow[z][y];
+            else sharedZone += Math.max(0, flow[z][y] - m[z]);
+        }
+    }
+    return { masters: m, flow, score: { sameZone, masterSpread: sumSq(m), sharedZone, replicaSpread: sumSq(r) } };
+}
+
+const sumSq = (xs: number[]) => xs.reduce((a, x) => a + x * x, 0);
+
+/** The most even integer vector with the given total under per-entry caps (values only matter for the sum of squares). */
+function waterLevels(total: number, caps: number[]): number[] {
+    let lo = 0;
+    let hi = total;
+    while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if (caps.reduce((a, c) => a + Math.min(c, mid), 0) <= total) lo = mid;
+        else hi = mid - 1;
+    }
+    const out = caps.map((c) => Math.min(c, lo));
+    let left = total - out.reduce((a, b) => a + b, 0);
+    for (let i = 0; i < out.length && left > 0; i++) if (caps[i] > lo) { out[i]++; left--; }
+    return out;
+}
+
+function binomial(n: number, k: number): number {
+    if (k < 0 || k > n) return 0;
+    let r = 1;
+    for (let i = 1; i <= k; i++) r = (r * (n - k + i)) / i;
+    return Math.round(r);
+}
+
+/** k-subsets of xs in lexicographic order (earliest zones first). */
+function* subsets(xs: number[], k: number, from = 0, acc: number[] = []): Generator<number[]> {
+    if (acc.length === k) { yield acc; return; }
+    for (let i = from; i <= xs.length - (k - acc.length); i++) yield* subsets(xs, k, i + 1, [...acc, xs[i]]);
+}
+
+/**
+ * Decides masters, replicas and slots for a fresh cluster. Deterministic: the same spec gives
+ * the same placement. Throws ClusterPlanError when the spec is invalid, or when the zones cannot
+ * keep every replica out of its master's zone and `allowZoneDegradation` is not set.
+ *
+ * Placement is an assignment problem, solved exactly in two levels:
+ *
+ *   Zones (planZones). Nodes of one zone are interchangeable, so a placement is decided by
+ *   m[z] (masters in zone z) and flow[z][y] (replicas in zone y of the shards mastered in z).
+ *   Priorities, in order: (1) no replica in its master's zone; (2) masters spread as evenly as
+ *   possible (min sum m[z]^2: within one of each other when the nodes allow); (3) no two copies
+ *   of a shard in one zone; (4) replicas spread evenly. (1) is Hall's condition per zone, which
+ *   bounds each m[z]; (2) is then a water level with a tie over which zones take one extra
+ *   master. Every copy in its own zone is feasible iff sum over zones of min(S, nodes) >=
+ *   S(1+R) (no zone can appear twice in a shard; a column-by-column fill meets the bound for
+ *   ANY masters within the caps), and then (4) is a water fill too. Otherwise each tied choice
+ *   of m gets its exact replica assignment from a min-cost flow (replicaFlow). The work is
+ *   O(S*R) augmentations on a graph of 2 nodes per zone: 1 000 shards take milliseconds.
+ *
+ *   Nodes. The j-th master of zone z is the zone's node number j*(1+R) in spec order (a rank
+ *   that does not depend on the shard count, and the extra masters of a tie go to the earliest
+ *   zones, so masters per zone only grow: appending a shard's nodes turns at most one existing
+ *   node from replica into master); shards are numbered by their master's position in the
+ *   spec (shard i owns the i-th slot range); the replicas of zone y go, in spec order, to the
+ *   shards that the flow sends them to, and the last nodes of a zone stay spare. Unlike redis-cli, which scores IP collisions and shuffles, nothing here
+ *   is random: re-running with the same spec is a no-op.
  */
 export function planPlacement(spec: ClusterSpec): Placement {
     validateSpec(spec);
@@ -205,88 +386,59 @@ export function planPlacement(spec: ClusterSpec): Placement {
     const byZone = zones.map((z) => spec.nodes.filter((n) => n.zone === z));
     const caps = byZone.map((ns) => ns.length);
     const need = S * (1 + R);
+    const index = new Map(spec.nodes.map((n, i) => [n.id, i]));
+    const masterAt = (z: number, j: number, m: number) => Math.min(j * (1 + R), caps[z] - m + j);
+    const plan = planZones(caps, S, R);
 
-    // Pick m (masters per zone): most replicas placed cross-zone first, then the most even spread.
-    let best: { m: number[]; flow: number[][]; placed: number; score: number } | null = null;
-    let tried = 0;
-    for (const m of compositions(S, caps)) {
-        if (++tried > 50000) break; // many zones: the first 50k candidates (most-even-first is not guaranteed, still valid)
-        const supply = caps.map((c, z) => c - m[z]);
-        const demand = m.map((x) => x * R);
-        const { total, flow } = zoneFlow(demand, supply);
-        // The masters plus the replicas placed must not exceed the nodes (same-zone fill comes from leftovers).
-        const score = m.reduce((a, x) => a + x * x, 0);
-        if (!best || total > best.placed || (total === best.placed && score < best.score)) best = { m, flow, placed: total, score };
-    }
-    if (!best) throw ClusterPlanError(`RedisCluster: cannot place ${S} masters on ${spec.nodes.length} nodes`);
-    const degradations: string[] = [];
-    if (best.placed < S * R && !spec.allowZoneDegradation) {
+    if (plan.score.sameZone > 0 && !spec.allowZoneDegradation) {
         const counts = zones.map((z, i) => `${z}=${caps[i]}`).join(", ");
+        const big = caps.indexOf(Math.max(...caps));
         throw ClusterPlanError(
             `RedisCluster zone anti-affinity: ${S} shards x ${R} replicas cannot keep every replica out of its master's zone ` +
-                `with nodes per zone ${counts} (${S * R - best.placed} replica(s) would share their master's zone). ` +
+                `with nodes per zone ${counts} (${plan.score.sameZone} replica(s) would share their master's zone: zone ${zones[big]} holds ${caps[big]} of ` +
+                `${spec.nodes.length} nodes, and the other zones cannot hold the replicas of the masters it must take). ` +
                 `Add nodes in the other zones, lower replicasPerShard, or set allowZoneDegradation=true to accept it.`,
         );
     }
 
-    // Concrete nodes: masters are the first m[z] nodes of zone z (spec order).
-    const free = byZone.map((ns) => [...ns]);
-    const masterZone: number[] = [];
-    const masters: ClusterNodeSpec[] = [];
-    // Interleave zones so shard order alternates zones (shard 0 in the first zone, ...).
-    const left = [...best.m];
-    while (masters.length < S) {
-        for (let z = 0; z < Z && masters.length < S; z++) {
-            if (left[z] > 0) {
-                masters.push(free[z].shift()!);
-                masterZone.push(z);
-                left[z]--;
-            }
-        }
-    }
-    const shards: ShardPlacement[] = masters.map((m, i) => ({ index: i, master: m.id, replicas: [], slots: [slotRanges(S)[i]] }));
-    const shardZones: number[][] = shards.map(() => []);
-
-    // Cross-zone replicas: for each master zone z, the flow tells how many come from each y;
-    // deal them round-robin over the shards of z.
+    // Masters: the j-th master of zone z is its node number j*(1+R) (in spec order, pulled
+    // forward only when the zone is short): a rank that does not depend on the shard count, so
+    // appending a shard keeps every existing master. Shards in spec order of their masters.
+    const masters: { node: ClusterNodeSpec; zone: number }[] = [];
+    const isMaster = byZone.map((ns) => ns.map(() => false));
     for (let z = 0; z < Z; z++) {
-        const group = shards.filter((_, i) => masterZone[i] === z);
-        if (!group.length) continue;
-        const supplyList: number[] = [];
-        for (let y = 0; y < Z; y++) for (let k = 0; k < best.flow[z][y]; k++) supplyList.push(y);
-        // Deal zone by zone so consecutive shards get different zones first.
-        let k = 0;
-        for (const y of supplyList) {
-            // next shard in this group that still needs a replica, preferring one without zone y
-            let chosen = -1;
-            for (let t = 0; t < group.length; t++) {
-                const g = group[(k + t) % group.length];
-                if (g.replicas.length < R && !shardZones[g.index].includes(y)) { chosen = (k + t) % group.length; break; }
-            }
-            if (chosen < 0) {
-                for (let t = 0; t < group.length; t++) {
-                    const g = group[(k + t) % group.length];
-                    if (g.replicas.length < R) { chosen = (k + t) % group.length; break; }
-                }
-            }
-            const g = group[chosen];
-            g.replicas.push(free[y].shift()!.id);
-            shardZones[g.index].push(y);
-            k = chosen + 1;
+        for (let j = 0; j < plan.masters[z]; j++) {
+            const at = masterAt(z, j, plan.masters[z]);
+            isMaster[z][at] = true;
+            masters.push({ node: byZone[z][at], zone: z });
         }
     }
-    // Same-zone fill (only reached with allowZoneDegradation): take from the zones with the most left.
-    for (const g of shards) {
-        while (g.replicas.length < R) {
-            const order = [...Array(Z).keys()].sort((a, b) => free[b].length - free[a].length || a - b);
-            const y = order.find((yy) => yy !== masterZone[g.index] && free[yy].length > 0) ?? order.find((yy) => free[yy].length > 0);
-            if (y === undefined) throw ClusterPlanError(`RedisCluster: ran out of nodes placing replicas of shard ${g.index}`);
-            const n = free[y].shift()!;
-            if (y === masterZone[g.index]) {
-                degradations.push(`replica ${n.id} of shard ${g.index} shares zone ${zones[y]} with its master ${g.master} (allowZoneDegradation)`);
+    masters.sort((a, b) => index.get(a.node.id)! - index.get(b.node.id)!);
+    const slots = slotRanges(S);
+    const shards: ShardPlacement[] = masters.map((m, i) => ({ index: i, master: m.node.id, replicas: [], slots: [slots[i]] }));
+    const masterZone = masters.map((m) => m.zone);
+
+    // Replica zones per shard: class z (the shards mastered in z) takes flow[z][y] replicas from
+    // zone y, dealt column by column so that a zone repeats in a shard only when it must.
+    const replicaZones: number[][] = shards.map(() => []);
+    for (let z = 0; z < Z; z++) {
+        const rows = shards.filter((_, i) => masterZone[i] === z).map((s) => s.index);
+        if (!rows.length) continue;
+        const seq: number[] = [];
+        for (let y = 0; y < Z; y++) if (y !== z) for (let k = 0; k < plan.flow[z][y]; k++) seq.push(y);
+        for (let k = 0; k < plan.flow[z][z]; k++) seq.push(z);
+        seq.forEach((y, p) => replicaZones[rows[p % rows.length]].push(y));
+    }
+    const free = byZone.map((ns, z) => ns.filter((_, j) => !isMaster[z][j]));
+    const degradations: string[] = [];
+    for (const s of shards) {
+        for (const y of replicaZones[s.index]) {
+            const n = free[y].shift();
+            if (!n) throw ClusterPlanError(`RedisCluster planner bug: zone ${zones[y]} ran out of nodes for the replicas of shard ${s.index}`);
+            if (y === masterZone[s.index]) {
+                degradations.push(`replica ${n.id} of shard ${s.index} shares zone ${zones[y]} with its master ${s.master} (allowZoneDegradation)`);
             }
-            g.replicas.push(n.id);
-            shardZones[g.index].push(y);
+            s.replicas.push(n.id);
         }
     }
     const used = new Set(shards.flatMap((s) => [s.master, ...s.replicas]));
