@@ -259,19 +259,26 @@ export function planZones(caps: number[], S: number, R: number): ZonePlan {
             }
         }
     }
-    // The flow realises the chosen masters (in the distinct case its score equals the closed form).
+    // The flow realises the chosen masters. In the distinct case the replicas per zone are
+    // already optimal (the water fill), so they enter as fixed supplies: every feasible flow then
+    // scores the same and the flow moves whole blocks instead of one unit at a time.
+    if (distinctPossible) {
+        const m = best!.masters;
+        return replicaFlow(caps, m, R, waterLevels(S * R, w.map((x, z) => x - m[z])));
+    }
     return replicaFlow(caps, best!.masters, R);
 }
 
 /**
- * Given masters per zone, the exact replica assignment between zones, as a min-cost flow:
+ * Given masters per zone (and optionally the replicas per zone, `fixed`), the exact replica
+ * assignment between zones, as a min-cost flow:
  *   source -> zone y (free nodes of y; cost: replicas(y)^2)  -> class z (the m[z] shards mastered
  *   in z; needs R*m[z]) -> sink.  An arc y -> z (y != z) carries m[z] units for free (at most one
  *   replica of y per shard) and more at one "shared zone" each; y -> y costs one "same zone".
  * Filling each class column by column (shard t of the class takes positions t, t + m, ...)
  * realises exactly sum max(0, flow - m[z]) shared copies, so the flow's cost is the score.
  */
-function replicaFlow(caps: number[], m: number[], R: number): ZonePlan {
+function replicaFlow(caps: number[], m: number[], R: number, fixed?: number[]): ZonePlan {
     const Z = caps.length;
     const S = m.reduce((a, b) => a + b, 0);
     const K = 4; // sameZone, sharedZone, replicaSpread, earlier zones first (determinism only)
@@ -281,7 +288,10 @@ function replicaFlow(caps: number[], m: number[], R: number): ZonePlan {
     const Y = (y: number) => 2 + y;
     const C = (z: number) => 2 + Z + z;
     const big = S * (R + 1) + 1;
-    for (let y = 0; y < Z; y++) g.add({ from: src, to: Y(y), cap: caps[y] - m[y], cost: [0, 0, 0, y], square: 2 });
+    for (let y = 0; y < Z; y++) {
+        if (fixed) g.add({ from: src, to: Y(y), cap: fixed[y], cost: [0, 0, 0, 0] });
+        else g.add({ from: src, to: Y(y), cap: caps[y] - m[y], cost: [0, 0, 0, y], square: 2 });
+    }
     const cheap: number[][] = [];
     const dear: number[][] = [];
     for (let y = 0; y < Z; y++) {
