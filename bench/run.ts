@@ -1,12 +1,23 @@
 /**
  * Benchmark: the RedisForge cluster provider (its executor's `converge`) against the reference
- * tool, `redis-cli --cluster`, in ONE run on fresh nodes of the same lab (same machine, same
- * redis-server, same TLS + ACL configuration rendered from the project's templates).
+ * tool, `redis-cli --cluster`, in ONE run on fresh nodes (same machine, same redis-server, same
+ * TLS + ACL configuration rendered from the project's templates), plus the client impact of a
+ * resharding on Redis 7.0 and 8.6. Figures and ratios are printed (RATIO / GOAL lines, MET or
+ * MISSED); nothing is asserted about them.
  *
  *   npm run bench -- [--keys 500000] [--repeat 5] [--reshard-repeat 3] [--settle-ms 2500]
  *                    [--only provider|redis-cli] [--skip-formation] [--skip-reshard] [--verbose]
- *                    [--opt name=value ...] [--node-config name=value ...] [--dir DIR]
+ *                    [--opt name=value ...] [--node-config name=value ...] [--dir DIR] [--json FILE]
+ *                    [--ratios-redis system|8.6] [--skip-impact | --impact-only]
+ *                    [--impact-paths 7.0:classic,8.6:atomic,8.6:classic,8.6:redis-cli]
+ *                    [--impact-repeat min(3, repeat)] [--impact-keys KEYS] [--client-workers 8]
+ *                    [--client-rate 1000] [--client-warmup-ms 1000] [--client-tail-ms 1000]
  *
+ * Quick mode: `npm run bench -- --keys 5000 --repeat 1` (one trial of everything). The full
+ * default takes tens of minutes: redis-cli's rebalance on 8.6 alone moves ~30 slots/s here.
+ *
+ * (a) Formation and (b) resharding run on --ratios-redis (default $REDISFORGE_REDIS, else the
+ *     system's 7.0); bench/formation-reshard.ts:
  * (a) Formation: 6 fresh nodes per trial and tool, 3 masters x 1 replica. The stopwatch starts when
  *     the tool is asked to form the cluster and stops at the first poll where every node reports
  *     cluster_state:ok, all nodes agree on the slots and roles, and every replica has
@@ -17,6 +28,15 @@
  *     `--cluster rebalance --cluster-use-empty-masters`. The stopwatch runs until the tool has
  *     finished and the cluster is healthy with 4 masters; keys/s = keys now on the new master /
  *     elapsed seconds. Every key is accounted for afterwards (sum of DBSIZE over masters = N).
+ * (c) Client impact (bench/client-impact.ts, bench/client-load.ts): a loaded 3x1 cluster gets a
+ *     4th shard (3x1 -> 4x1) while an ioredis Cluster client (TLS, ACL user app) writes and reads
+ *     at --client-rate; per path (runtime:mover) it reports end-to-end keys/s, the client's MOVED/
+ *     ASK redirects followed, TRYAGAIN/CLUSTERDOWN replies, failed commands by kind (timeouts
+ *     ...), wrong reads, p50/p99 latency during the move, and keys lost (every acknowledged write
+ *     and every loaded key read back). GOAL lines on the runtime with an atomic path (8.6):
+ *     atomic keys/s >= 1.5x classic and >= 10x redis-cli rebalance of the same runtime, zero
+ *     client-visible errors during atomic moves, zero keys lost anywhere. A runtime that is not
+ *     installed is reported as NOT MEASURED.
  *
  * Fresh nodes are started, then left idle for --settle-ms (2.5 s), as real nodes are before a deploy
  * forms them. Two server-side floors then apply to ANY tool with the rendered config: a master
@@ -32,315 +52,120 @@
  * `--node-config name=value` CONFIG SETs every fresh node of BOTH tools before a trial: a what-if
  * for template changes (e.g. repl-diskless-sync-max-replicas=1), printed in the settings line.
  */
-import { ChildProcess, fork } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ClusterObserver, NodeReport } from "../lab/cluster-view";
-import { labCredentials, labObserver, labSpec, LabProgress, labViewAuth } from "../lab/form";
 import { Lab } from "../lab/lab";
-import { redisCliAddNode, redisCliCreate, redisCliRebalance } from "../lab/redis-cli-cluster";
-import { loadKeys } from "./keys";
-import type { WorkerMemory, WorkerReply, WorkerRequest } from "./provider-worker";
+import { redisRuntime } from "../lab/redis-runtime";
+import { clientImpactTrial, ImpactTrialResult, printImpactTrial } from "./client-impact";
+import { FormationResult, formationTrial, ReshardResult, reshardTrial } from "./formation-reshard";
+import { ImpactPath, Options, parseOptions } from "./options";
+import { ProviderWorker } from "./provider-process";
+import { fmtMs, median, mib, out } from "./report";
 
-interface Options {
-    keys: number;
-    repeat: number;
-    reshardRepeat: number;
-    dir: string;
-    only?: "provider" | "redis-cli";
-    skipFormation: boolean;
-    skipReshard: boolean;
-    converge: Record<string, unknown>;
-    /** CONFIG SET applied to every fresh node of both tools before a trial (what-if for the templates). */
-    nodeConfig: Array<[string, string]>;
-    /** Print the provider's log and progress lines with their times. */
-    verbose: boolean;
-    /** Wait after starting fresh nodes, before a trial. */
-    settleMs: number;
-    timeoutMs: number;
-}
+const verdict = (met: boolean) => (met ? "MET" : "MISSED");
 
-function parseOptions(argv: string[]): Options {
-    const o: Options = {
-        keys: 500000,
-        repeat: 5,
-        reshardRepeat: 3,
-        dir: path.resolve(".lab", `bench-${process.pid}`),
-        skipFormation: false,
-        skipReshard: false,
-        converge: {},
-        nodeConfig: [],
-        settleMs: 2500,
-        verbose: false,
-        timeoutMs: 600000,
-    };
-    const int = (flag: string, v: string | undefined, min: number) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < min) throw new Error(`${flag} must be an integer >= ${min}; got "${v}"`);
-        return n;
-    };
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const v = () => argv[++i];
-        if (a === "--keys") o.keys = int(a, v(), 1);
-        else if (a === "--repeat") o.repeat = int(a, v(), 1);
-        else if (a === "--reshard-repeat") o.reshardRepeat = int(a, v(), 1);
-        else if (a === "--dir") o.dir = path.resolve(v());
-        else if (a === "--settle-ms") o.settleMs = int(a, v(), 0);
-        else if (a === "--timeout") o.timeoutMs = int(a, v(), 1) * 1000;
-        else if (a === "--only") {
-            const w = v();
-            if (w !== "provider" && w !== "redis-cli") throw new Error(`--only must be provider or redis-cli; got "${w}"`);
-            o.only = w;
-        } else if (a === "--skip-formation") o.skipFormation = true;
-        else if (a === "--skip-reshard") o.skipReshard = true;
-        else if (a === "--verbose") o.verbose = true;
-        else if (a === "--opt") {
-            const kv = v() ?? "";
-            const eq = kv.indexOf("=");
-            if (eq <= 0) throw new Error(`--opt needs name=value (e.g. --opt migrateBatchKeys=1000); got "${kv}"`);
-            const raw = kv.slice(eq + 1);
-            o.converge[kv.slice(0, eq)] = raw === "true" ? true : raw === "false" ? false : Number.isFinite(Number(raw)) ? Number(raw) : raw;
-        } else if (a === "--node-config") {
-            const kv = v() ?? "";
-            const eq = kv.indexOf("=");
-            if (eq <= 0) throw new Error(`--node-config needs name=value (e.g. --node-config repl-diskless-sync-max-replicas=1); got "${kv}"`);
-            o.nodeConfig.push([kv.slice(0, eq), kv.slice(eq + 1)]);
-        } else throw new Error(`unknown argument "${a}"; see the header of bench/run.ts`);
+/** One lab per Redis runtime, under the bench's dir, started on first use. */
+class Labs {
+    private readonly labs = new Map<string, Lab>();
+    constructor(private readonly dir: string) {}
+
+    async get(runtime: string): Promise<Lab> {
+        let lab = this.labs.get(runtime);
+        if (!lab) {
+            const rt = redisRuntime(runtime);
+            lab = await Lab.start({ dir: path.join(this.dir, runtime.replace(/[^A-Za-z0-9.]+/g, "_")), count: 0, redisServer: rt.server });
+            this.labs.set(runtime, lab);
+        }
+        return lab;
     }
-    return o;
+
+    async stopAll(): Promise<void> {
+        for (const lab of this.labs.values()) await lab.stop({ removeData: true });
+        this.labs.clear();
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
 }
 
-const out = (line = "") => process.stdout.write(line + "\n");
-const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = Math.floor(s.length / 2);
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const fmtMs = (ms: number) => `${(ms / 1000).toFixed(3)} s`;
-const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+/** Server version of a runtime, or why it cannot run here. */
+function runtimeVersion(runtime: string): { version?: string; error?: string } {
+    try {
+        return { version: redisRuntime(runtime).version };
+    } catch (e) {
+        return { error: (e as Error).message };
+    }
+}
 
-/** The provider's process: forked once, warm before any stopwatch starts. */
-class ProviderWorker {
-    private child!: ChildProcess;
-    private nextId = 1;
-    private pending = new Map<number, { resolve: (r: Extract<WorkerReply, { type: "done" }>) => void; progress: Array<{ atMs: number; event: LabProgress }> }>();
-    readyRss = 0;
-    loadError?: string;
-    lastMemory?: WorkerMemory;
+interface Goal {
+    name: string;
+    value: string;
+    target: string;
+    met: boolean | undefined;
+}
 
-    async start(): Promise<void> {
-        this.child = fork(path.join(__dirname, "provider-worker.ts"), [], { execArgv: ["--import", "tsx"], stdio: ["ignore", "inherit", "inherit", "ipc"] });
-        await new Promise<void>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error("the provider worker did not start within 60 s")), 60000);
-            this.child.on("message", (m: WorkerReply) => {
-                if (m.type === "ready") {
-                    clearTimeout(timer);
-                    this.readyRss = m.rssBytes;
-                    this.loadError = m.loadError;
-                    resolve();
-                } else if (m.type === "progress") this.pending.get(m.id)?.progress.push({ atMs: m.atMs, event: m.event });
-                else if (m.type === "done") {
-                    const prev = this.lastMemory;
-                    this.lastMemory = prev
-                        ? { peakRssBytes: Math.max(prev.peakRssBytes, m.memory.peakRssBytes), peakHeapBytes: Math.max(prev.peakHeapBytes, m.memory.peakHeapBytes), maxRssBytes: Math.max(prev.maxRssBytes, m.memory.maxRssBytes) }
-                        : m.memory;
-                    this.pending.get(m.id)?.resolve(m);
-                    this.pending.delete(m.id);
-                }
-            });
-            this.child.on("exit", (code) => {
-                clearTimeout(timer);
-                reject(new Error(`the provider worker exited with code ${code}`));
-                for (const p of this.pending.values()) p.resolve({ type: "done", id: 0, ms: 0, error: `worker exited with code ${code}`, memory: { peakRssBytes: 0, peakHeapBytes: 0, maxRssBytes: 0 } });
-            });
+/** The client-impact goals of every runtime that has an atomic path, from the trials of this run. */
+function impactGoals(results: ImpactTrialResult[]): Goal[] {
+    const goals: Goal[] = [];
+    const ok = (rt: string, mover: string) => results.filter((r) => r.runtime === rt && r.mover === mover && !r.error);
+    const med = (rs: ImpactTrialResult[]) => median(rs.map((r) => r.keysPerSec!));
+    for (const rt of [...new Set(results.filter((r) => r.mover === "atomic").map((r) => r.runtime))]) {
+        const version = results.find((r) => r.runtime === rt)!.serverVersion;
+        const atomic = ok(rt, "atomic");
+        for (const [ref, target] of [["classic", 1.5], ["redis-cli", 10]] as const) {
+            const refs = ok(rt, ref);
+            const name = `${version} atomic/${ref === "redis-cli" ? "redis-cli rebalance" : "classic path"} end-to-end keys/s`;
+            if (!atomic.length || !refs.length) {
+                if (results.some((r) => r.runtime === rt && r.mover === ref)) goals.push({ name, value: "not measured (a path failed)", target: `>= ${target.toFixed(2)}`, met: false });
+                continue;
+            }
+            const ratio = med(atomic) / med(refs);
+            goals.push({ name, value: `${ratio.toFixed(2)} (${Math.round(med(atomic))} vs ${Math.round(med(refs))})`, target: `>= ${target.toFixed(2)}`, met: ratio >= target });
+        }
+        const all = results.filter((r) => r.runtime === rt && r.mover === "atomic");
+        const errors = atomic.reduce((s, r) => s + r.clientVisibleErrors!, 0);
+        goals.push({
+            name: `${version} atomic client-visible errors (sum over ${atomic.length} moves)`,
+            value: atomic.length ? String(errors) : "not measured (every atomic trial failed)",
+            target: "0",
+            met: atomic.length === all.length && errors === 0,
         });
     }
-
-    converge(lab: Lab, indices: number[], shards: number, replicas: number, options: Record<string, unknown>) {
-        const id = this.nextId++;
-        const progress: Array<{ atMs: number; event: LabProgress }> = [];
-        const done = new Promise<Extract<WorkerReply, { type: "done" }>>((resolve) => this.pending.set(id, { resolve, progress }));
-        const req: WorkerRequest = { type: "converge", id, spec: labSpec(lab, indices, shards, replicas), creds: labCredentials(lab), options };
-        this.child.send(req);
-        return { done, progress };
+    const measured = results.filter((r) => !r.error);
+    if (measured.length) {
+        const lost = measured.reduce((s, r) => s + r.keysLost!.total, 0);
+        goals.push({ name: `keys lost over every client-impact trial (${measured.length})`, value: String(lost), target: "0", met: lost === 0 });
     }
-
-    stop(): void {
-        if (this.child?.connected) this.child.send({ type: "exit" } satisfies WorkerRequest);
-        const pid = this.child?.pid;
-        setTimeout(() => {
-            if (pid && this.child.exitCode === null) this.child.kill("SIGKILL");
-        }, 2000).unref();
-    }
+    return goals;
 }
 
-/** Starts `count` fresh nodes for one trial and applies --node-config to them (same for both tools). */
-async function freshNodes(lab: Lab, count: number, o: Options): Promise<number[]> {
-    const idx = (await lab.addNodes(count)).map((n) => n.index);
-    for (const i of idx) for (const [k, val] of o.nodeConfig) await lab.cli(i, ["CONFIG", "SET", k, val]);
-    // A master refuses to report cluster_state:ok in its first 2 s of life (CLUSTER_WRITABLE_DELAY
-    // in cluster.c). Real nodes boot long before they are formed; let these settle like them.
-    // --settle-ms 0 measures on just-started nodes instead (not what a deploy sees).
-    await new Promise((r) => setTimeout(r, o.settleMs));
-    return idx;
-}
-
-/** Kills the nodes of a finished trial and removes their data (they are never reused). */
-async function discard(lab: Lab, indices: number[]): Promise<void> {
-    for (const i of indices) {
-        await lab.killNode(i);
-        fs.rmSync(lab.nodes[i].dataDir, { recursive: true, force: true });
-    }
-}
-
-function printTimeline(title: string, progress: Array<{ atMs: number; event: LabProgress }>, o: Options): void {
-    if (!o.verbose) return;
-    out(`    timeline of ${title}:`);
-    for (const p of progress) out(`      ${p.atMs.toFixed(0).padStart(6)} ms  [${p.event.phase}] ${p.event.message}`);
-}
-
-/** Where the executor's time went: first and last progress event of each phase. */
-function phaseBreakdown(progress: Array<{ atMs: number; event: LabProgress }>): string {
-    const phases = new Map<string, { first: number; last: number; n: number }>();
-    for (const p of progress) {
-        if (p.event.phase === "log") continue;
-        const cur = phases.get(p.event.phase);
-        if (!cur) phases.set(p.event.phase, { first: p.atMs, last: p.atMs, n: 1 });
-        else Object.assign(cur, { last: p.atMs, n: cur.n + 1 });
-    }
-    return [...phases.entries()].map(([k, v]) => `${k} ${v.first.toFixed(0)}-${v.last.toFixed(0)} ms (${v.n})`).join(", ");
-}
-
-interface FormationResult {
-    ms: number;
-    toolMs: number;
-    breakdown?: string;
-    /** What the last unhealthy poll was waiting on, and when. */
-    waitedOn: string;
-}
-
-async function formationTrial(lab: Lab, tool: "provider" | "redis-cli", worker: ProviderWorker | undefined, o: Options): Promise<FormationResult> {
-    const idx = await freshNodes(lab, 6, o);
-    const observer = labObserver(lab, idx);
-    try {
-        await observer.connect();
-        const t0 = performance.now();
-        let toolMs = 0;
-        let breakdown: string | undefined;
-        const run = (async () => {
-            if (tool === "provider") {
-                const job = worker!.converge(lab, idx, 3, 1, o.converge);
-                const r = await job.done;
-                if (r.error) throw new Error(`provider converge failed: ${r.error}`);
-                breakdown = phaseBreakdown(job.progress);
-                printTimeline("provider formation", job.progress, o);
-            } else await redisCliCreate(lab, idx, 1, o.timeoutMs);
-            toolMs = performance.now() - t0;
-        })();
-        // The tool may fail before the cluster is healthy: surface that instead of a poll timeout.
-        const healthy = observer.waitHealthy({ masters: 3, replicas: 3 }, { timeoutMs: 120000, startedAt: t0 });
-        const [, h] = await Promise.all([run, healthy]);
-        return { ms: h.ms, toolMs, breakdown, waitedOn: `${h.lastProblems.slice(0, 2).join("; ") || "-"} at ${fmtMs(h.lastProblemsAtMs)}` };
-    } finally {
-        observer.close();
-        await discard(lab, idx);
-    }
-}
-
-interface ReshardResult {
-    ms: number;
-    keysMoved: number;
-    keysPerSec: number;
-    slotsPerMaster: number[];
-    breakdown?: string;
-    /**
-     * Keys/s of the data movement alone: redis-cli's rebalance command (timed here), the
-     * provider's migrate phase (between its first and last migrate progress events).
-     */
-    migrationOnlyKeysPerSec?: number;
-}
-
-function masterSummary(reports: NodeReport[]): { slots: number[]; keys: number } {
-    const view = reports[0].nodes;
-    const keysBy = new Map(reports.map((r) => [r.address, r.keys]));
-    const masters = view.filter((n) => n.role === "master" && n.slots.length);
-    return {
-        slots: masters.map((m) => m.slots.reduce((s, [a, b]) => s + b - a + 1, 0)),
-        keys: masters.reduce((s, m) => s + (keysBy.get(m.address) ?? 0), 0),
-    };
-}
-
-async function reshardTrial(lab: Lab, tool: "provider" | "redis-cli", worker: ProviderWorker | undefined, o: Options): Promise<ReshardResult> {
-    const idx = await freshNodes(lab, 4, o);
-    const first3 = idx.slice(0, 3);
-    const newNode = idx[3];
-    const obs3 = labObserver(lab, first3);
-    let obs4: ClusterObserver | undefined;
-    try {
-        if (tool === "provider") {
-            const r = await worker!.converge(lab, first3, 3, 0, o.converge).done;
-            if (r.error) throw new Error(`provider converge (3 shards) failed: ${r.error}`);
-        } else await redisCliCreate(lab, first3, 0, o.timeoutMs);
-        await obs3.waitHealthy({ masters: 3, replicas: 0 }, { timeoutMs: 60000 });
-        const n0 = lab.nodes[first3[0]];
-        const load = await loadKeys({ host: n0.host, port: n0.port }, labViewAuth(lab), { keys: o.keys });
-        out(`  ${tool}: loaded ${o.keys} keys in ${fmtMs(load.ms)} (${Math.round(o.keys / (load.ms / 1000))} keys/s)`);
-        const before = masterSummary(await obs3.poll());
-        if (before.keys !== o.keys) throw new Error(`after loading, the masters hold ${before.keys} keys, expected ${o.keys}`);
-
-        obs4 = labObserver(lab, idx);
-        await obs4.connect();
-        const t0 = performance.now();
-        let breakdown: string | undefined;
-        let rebalanceOnlyMs: number | undefined;
-        let migrationOnlyKeysPerSec: number | undefined;
-        if (tool === "provider") {
-            const job = worker!.converge(lab, idx, 4, 0, o.converge);
-            const r = await job.done;
-            if (r.error) throw new Error(`provider converge (4 shards) failed: ${r.error}`);
-            breakdown = `phases: ${phaseBreakdown(job.progress)}`;
-            printTimeline("provider resharding", job.progress, o);
-            // Throughput between the first and the last migrate progress events (the executor's own
-            // average also counts its wait for the new master before the first MIGRATE).
-            const mig = job.progress.filter((p) => p.event.phase === "migrate" && p.event.keysMoved !== undefined);
-            if (mig.length >= 2 && mig[mig.length - 1].atMs > mig[0].atMs) {
-                migrationOnlyKeysPerSec = (mig[mig.length - 1].event.keysMoved! - mig[0].event.keysMoved!) / ((mig[mig.length - 1].atMs - mig[0].atMs) / 1000);
-            }
-        } else {
-            await redisCliAddNode(lab, newNode, first3[0], o.timeoutMs);
-            // add-node returns after CLUSTER MEET; rebalance run before every node knows the new one
-            // sees 3 masters and moves nothing, and run before the new master reports
-            // cluster_state:ok (it holds that back for its rejoin delay, min(cluster-node-timeout,
-            // 5 s)) it fails: MIGRATE gets CLUSTERDOWN from the target. An operator waits for both;
-            // so do we (timed, part of this arm's total).
-            await obs4.waitHealthy({ masters: 3, replicas: 0 }, { timeoutMs: 60000 });
-            const tr = performance.now();
-            await redisCliRebalance(lab, first3[0], [], o.timeoutMs);
-            rebalanceOnlyMs = performance.now() - tr;
+function summarizeImpact(results: ImpactTrialResult[], paths: ImpactPath[]): void {
+    for (const p of paths) {
+        const all = results.filter((r) => r.runtime === p.runtime && r.mover === p.mover);
+        const rs = all.filter((r) => !r.error);
+        if (!all.length) continue;
+        const label = `client impact ${all[0].serverVersion} ${p.mover}`;
+        if (!rs.length) {
+            out(`${label}: every trial failed (${all[0].error})`);
+            continue;
         }
-        const h = await obs4.waitHealthy({ masters: 4, replicas: 0 }, { timeoutMs: 120000, startedAt: t0 });
-        const after = masterSummary(h.reports);
-        if (after.keys !== o.keys) throw new Error(`after resharding with ${tool}, the masters hold ${after.keys} keys, expected ${o.keys}: keys were lost or duplicated`);
-        const newAddr = `${lab.nodes[newNode].host}:${lab.nodes[newNode].port}`;
-        const keysMoved = h.reports.find((r) => r.address === newAddr)?.keys ?? 0;
-        if (keysMoved === 0) throw new Error(`after resharding with ${tool}, the new master ${newAddr} holds no keys`);
-        if (rebalanceOnlyMs !== undefined) {
-            migrationOnlyKeysPerSec = keysMoved / (rebalanceOnlyMs / 1000);
-            breakdown = `add-node + join ${fmtMs(h.ms - rebalanceOnlyMs)}, rebalance alone ${fmtMs(rebalanceOnlyMs)} = ${Math.round(migrationOnlyKeysPerSec)} keys/s`;
-        }
-        return { ms: h.ms, keysMoved, keysPerSec: keysMoved / (h.ms / 1000), slotsPerMaster: after.slots, breakdown, migrationOnlyKeysPerSec };
-    } finally {
-        obs3.close();
-        obs4?.close();
-        await discard(lab, idx);
+        const sum = (f: (r: ImpactTrialResult) => number) => rs.reduce((s, r) => s + f(r), 0);
+        const c = (f: (r: ImpactTrialResult) => number) => String(sum(f));
+        out(
+            `${label}: median ${Math.round(median(rs.map((r) => r.keysPerSec!)))} keys/s end to end over ${rs.length} runs${all.length > rs.length ? ` (${all.length - rs.length} failed)` : ""} ` +
+                `(migration alone ${Math.round(median(rs.filter((r) => r.migrationOnlyKeysPerSec).map((r) => r.migrationOnlyKeysPerSec!)))} keys/s); ` +
+                `p50 ${median(rs.map((r) => r.moveLatency!.p50Ms)).toFixed(1)} ms, p99 ${median(rs.map((r) => r.moveLatency!.p99Ms)).toFixed(1)} ms during the move (medians); ` +
+                `errors by kind (sums): MOVED ${c((r) => r.client!.seen.moved)}, ASK ${c((r) => r.client!.seen.ask)}, TRYAGAIN ${c((r) => r.client!.seen.tryagain)}, CLUSTERDOWN ${c((r) => r.client!.seen.clusterdown)}, ` +
+                `timeouts ${c((r) => r.client!.failures.timeout)}, failed commands ${c((r) => r.client!.failed)}, wrong reads ${c((r) => r.client!.wrongReads)}; keys lost ${c((r) => r.keysLost!.total)}`,
+        );
     }
 }
 
 async function main(): Promise<number> {
     const o = parseOptions(process.argv.slice(2));
     const tools = (["provider", "redis-cli"] as const).filter((t) => !o.only || o.only === t);
+    const ratiosVersion = runtimeVersion(o.ratiosRedis);
+    if (!ratiosVersion.version && !(o.skipFormation && o.skipReshard)) throw new Error(ratiosVersion.error);
+    const impactPaths = o.skipImpact ? [] : o.impactPaths.filter((p) => p.mover === "redis-cli" ? tools.includes("redis-cli") : tools.includes("provider"));
     let worker: ProviderWorker | undefined;
     if (tools.includes("provider")) {
         worker = new ProviderWorker();
@@ -351,61 +176,112 @@ async function main(): Promise<number> {
         }
     }
     fs.rmSync(o.dir, { recursive: true, force: true });
-    const lab = await Lab.start({ dir: o.dir, count: 0 });
+    const labs = new Labs(o.dir);
     const stopAll = async () => {
         worker?.stop();
-        await lab.stop({ removeData: true });
+        await labs.stopAll();
     };
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => void stopAll().then(() => process.exit(130)));
+    let failures = 0;
+    const report: Record<string, unknown> = {};
     try {
-        out(`RedisForge bench: redis-server ${lab.state.serverVersion}, ${os.cpus().length} CPUs, node ${process.version}, lab ${o.dir}`);
-        out(`settings: formation repeat ${o.repeat}, resharding ${o.keys} keys x ${o.reshardRepeat}, converge options ${JSON.stringify(o.converge)}, settle ${o.settleMs} ms, node config ${o.nodeConfig.length ? o.nodeConfig.map(([k, v]) => `${k}=${v}`).join(" ") : "as rendered by templates/redis"}`);
+        const versions = [...new Set([o.ratiosRedis, ...impactPaths.map((p) => p.runtime)])].map((rt) => {
+            const v = runtimeVersion(rt);
+            return `${rt === "system" ? "system" : rt}=${v.version ?? "not installed"}`;
+        });
+        out(`RedisForge bench: redis-server ${versions.join(", ")}; ${os.cpus().length} CPUs, node ${process.version}, lab ${o.dir}`);
+        out(
+            `settings: (a)+(b) on ${o.ratiosRedis} ${ratiosVersion.version ?? ""}: formation repeat ${o.repeat}, resharding ${o.keys} keys x ${o.reshardRepeat}; ` +
+                `(c) client impact: ${impactPaths.map((p) => `${p.runtime}:${p.mover}`).join(" ") || "skipped"}, ${o.impactKeys} keys x ${o.impactRepeat}, client ${o.clientWorkers} workers at ${o.clientOpsPerSec} cmds/s; ` +
+                `converge options ${JSON.stringify(o.converge)}, settle ${o.settleMs} ms, node config ${o.nodeConfig.length ? o.nodeConfig.map(([k, v]) => `${k}=${v}`).join(" ") : "as rendered by templates/redis"}`,
+        );
         const formation: Record<string, FormationResult[]> = { provider: [], "redis-cli": [] };
-        if (!o.skipFormation) {
-            out("(a) formation 3x1 on 6 fresh nodes: time until every node ok, agreeing, every replica linked");
-            for (let r = 0; r < o.repeat; r++) {
-                // Alternate which tool goes first so that neither always gets the warmer machine.
-                const order = r % 2 === 0 ? tools : [...tools].reverse();
-                for (const tool of order) {
-                    const res = await formationTrial(lab, tool, worker, o);
-                    formation[tool].push(res);
-                    out(`  formation ${tool} #${r + 1}: ${fmtMs(res.ms)} (tool returned after ${fmtMs(res.toolMs)})${res.breakdown ? `; phases: ${res.breakdown}` : ""}; last wait: ${res.waitedOn}`);
-                }
-            }
-            for (const tool of tools) out(`formation ${tool}: median ${fmtMs(median(formation[tool].map((x) => x.ms)))} over ${formation[tool].length} runs`);
-        }
         const reshard: Record<string, ReshardResult[]> = { provider: [], "redis-cli": [] };
-        if (!o.skipReshard) {
-            out(`(b) resharding: 3 masters with ${o.keys} keys, add a 4th empty master and move slots to it`);
-            for (let r = 0; r < o.reshardRepeat; r++) {
-                const order = r % 2 === 0 ? tools : [...tools].reverse();
-                for (const tool of order) {
-                    const res = await reshardTrial(lab, tool, worker, o);
-                    reshard[tool].push(res);
-                    out(`  resharding ${tool} #${r + 1}: ${res.keysMoved} keys moved in ${fmtMs(res.ms)} = ${Math.round(res.keysPerSec)} keys/s; slots per master ${res.slotsPerMaster.join("/")}${res.breakdown ? `; ${res.breakdown}` : ""}`);
+        if (!o.skipFormation || !o.skipReshard) {
+            const lab = await labs.get(o.ratiosRedis);
+            if (!o.skipFormation) {
+                out(`(a) formation 3x1 on 6 fresh nodes (redis-server ${lab.state.serverVersion}): time until every node ok, agreeing, every replica linked`);
+                for (let r = 0; r < o.repeat; r++) {
+                    // Alternate which tool goes first so that neither always gets the warmer machine.
+                    const order = r % 2 === 0 ? tools : [...tools].reverse();
+                    for (const tool of order) {
+                        const res = await formationTrial(lab, tool, worker, o);
+                        formation[tool].push(res);
+                        out(`  formation ${tool} #${r + 1}: ${fmtMs(res.ms)} (tool returned after ${fmtMs(res.toolMs)})${res.breakdown ? `; phases: ${res.breakdown}` : ""}; last wait: ${res.waitedOn}`);
+                    }
+                }
+                for (const tool of tools) out(`formation ${tool}: median ${fmtMs(median(formation[tool].map((x) => x.ms)))} over ${formation[tool].length} runs`);
+            }
+            if (!o.skipReshard) {
+                out(`(b) resharding (redis-server ${lab.state.serverVersion}): 3 masters with ${o.keys} keys, add a 4th empty master and move slots to it`);
+                for (let r = 0; r < o.reshardRepeat; r++) {
+                    const order = r % 2 === 0 ? tools : [...tools].reverse();
+                    for (const tool of order) {
+                        const res = await reshardTrial(lab, tool, worker, o);
+                        reshard[tool].push(res);
+                        out(`  resharding ${tool} #${r + 1}: ${res.keysMoved} keys moved in ${fmtMs(res.ms)} = ${Math.round(res.keysPerSec)} keys/s; slots per master ${res.slotsPerMaster.join("/")}${res.breakdown ? `; ${res.breakdown}` : ""}`);
+                    }
+                }
+                for (const tool of tools) out(`resharding ${tool}: median ${Math.round(median(reshard[tool].map((x) => x.keysPerSec)))} keys/s over ${reshard[tool].length} runs`);
+            }
+            report.formation = formation;
+            report.reshard = reshard;
+        }
+        const impact: ImpactTrialResult[] = [];
+        const skippedRuntimes: Record<string, string> = {};
+        if (impactPaths.length) {
+            out(`(c) client impact: a client (ioredis Cluster, TLS, ACL user app) writes and reads at ${o.clientOpsPerSec} cmds/s while a loaded 3x1 cluster (${o.impactKeys} keys) gets a 4th shard (3x1 -> 4x1)`);
+            const runnable = impactPaths.filter((p) => {
+                const v = runtimeVersion(p.runtime);
+                if (v.error && !skippedRuntimes[p.runtime]) {
+                    skippedRuntimes[p.runtime] = v.error;
+                    out(`  runtime ${p.runtime} skipped: ${v.error}`);
+                }
+                return !v.error;
+            });
+            for (let r = 0; r < o.impactRepeat; r++) {
+                const order = r % 2 === 0 ? runnable : [...runnable].reverse();
+                for (const p of order) {
+                    const res = await clientImpactTrial(await labs.get(p.runtime), p, worker, o);
+                    impact.push(res);
+                    if (res.error) failures++;
+                    printImpactTrial(res, r + 1);
                 }
             }
-            for (const tool of tools) out(`resharding ${tool}: median ${Math.round(median(reshard[tool].map((x) => x.keysPerSec)))} keys/s over ${reshard[tool].length} runs`);
+            summarizeImpact(impact, runnable);
+            report.impact = impact;
         }
+
         out("RESULTS");
+        const ratios: Goal[] = [];
         if (tools.length === 2 && !o.skipFormation) {
             const ratio = median(formation.provider.map((x) => x.ms)) / median(formation["redis-cli"].map((x) => x.ms));
-            out(`RATIO formation time provider/redis-cli = ${ratio.toFixed(2)} (target <= 0.50: ${ratio <= 0.5 ? "MET" : "MISSED"})`);
+            out(`RATIO formation time provider/redis-cli = ${ratio.toFixed(2)} (target <= 0.50: ${verdict(ratio <= 0.5)})`);
+            ratios.push({ name: `${ratiosVersion.version} formation time provider/redis-cli`, value: ratio.toFixed(2), target: "<= 0.50", met: ratio <= 0.5 });
         }
         if (tools.length === 2 && !o.skipReshard) {
             const ratio = median(reshard.provider.map((x) => x.keysPerSec)) / median(reshard["redis-cli"].map((x) => x.keysPerSec));
-            out(`RATIO resharding keys/s provider/redis-cli = ${ratio.toFixed(2)} (target >= 3.00: ${ratio >= 3 ? "MET" : "MISSED"})`);
+            out(`RATIO resharding keys/s provider/redis-cli = ${ratio.toFixed(2)} (target >= 3.00: ${verdict(ratio >= 3)})`);
+            ratios.push({ name: `${ratiosVersion.version} resharding keys/s provider/redis-cli`, value: ratio.toFixed(2), target: ">= 3.00", met: ratio >= 3 });
             const mo = (t: string) => reshard[t].map((x) => x.migrationOnlyKeysPerSec).filter((x): x is number => x !== undefined);
             if (mo("provider").length && mo("redis-cli").length) {
                 const r2 = median(mo("provider")) / median(mo("redis-cli"));
                 out(`(migration only: provider between its first and last migrate progress events ${Math.round(median(mo("provider")))} keys/s vs redis-cli rebalance command ${Math.round(median(mo("redis-cli")))} keys/s = ${r2.toFixed(2)}x; the RATIO above is end to end: add node, join, move, healthy)`);
             }
         }
+        const goals = impactGoals(impact);
+        for (const g of goals) out(`GOAL ${g.name} = ${g.value} (target ${g.target}: ${verdict(!!g.met)})`);
+        for (const [rt, why] of Object.entries(skippedRuntimes)) out(`GOAL client impact on ${rt}: NOT MEASURED (${why})`);
         if (worker?.lastMemory) {
             const m = worker.lastMemory;
             out(`MEMORY provider process: peak RSS ${mib(m.maxRssBytes)} (kernel maxrss over the whole bench), sampled during converge: peak RSS ${mib(m.peakRssBytes)}, peak heap ${mib(m.peakHeapBytes)}, RSS when idle ${mib(worker.readyRss)}`);
         }
-        return 0;
+        if (failures) out(`${failures} client-impact trial(s) FAILED (see above)`);
+        if (o.json) {
+            Object.assign(report, { versions, options: { ...o, converge: o.converge }, ratios, goals, skippedRuntimes });
+            fs.writeFileSync(o.json, JSON.stringify(report, null, 2));
+        }
+        return failures ? 1 : 0;
     } finally {
         await stopAll();
     }
