@@ -71,6 +71,8 @@ export interface StackConfig {
     /** Form/reshape the cluster with the RedisCluster dynamic resource (needs network reach to the nodes). */
     formCluster: boolean;
     redisVersion: string;
+    /** Accept a redisVersion below the running one (refused by the RedisCluster resource otherwise). */
+    allowDowngrade: boolean;
     tlsValidityDays: number;
     tlsRenewBeforeDays: number;
     /** Passwords supplied as config secrets (others are generated). */
@@ -110,6 +112,7 @@ export const CONFIG_KEYS = {
     redisExporterImage: { type: "string", default: "" },
     nodeExporterImage: { type: "string", default: "" },
     redisVersion: { type: "string", default: "8.4" },
+    allowDowngrade: { type: "boolean", default: false },
     tlsValidityDays: { type: "integer", default: 365 },
     tlsRenewBeforeDays: { type: "integer", default: 30 },
     adminPassword: { type: "string", secret: true, default: "" },
@@ -459,6 +462,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
             images,
             formCluster: bool("formCluster"),
             redisVersion,
+            allowDowngrade: bool("allowDowngrade"),
             tlsValidityDays,
             tlsRenewBeforeDays,
             passwords,

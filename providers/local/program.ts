@@ -8,14 +8,23 @@
  * `scripts/local-up.sh`, `infra/scale.ts` and the end-to-end test read.
  *
  * Everything lives under `<project>/.local-stack/<stack>/` (git-ignored).
+ *
+ * Server version: `redisforge:redisVersion` picks the installed binary (lab/redis-runtime.ts
+ * runtimeForVersion: "7.0" = Debian's 7.0.15, "8.4"/"8.6" = 8.6.3 from scripts/install-redis8.sh);
+ * REDISFORGE_REDIS_SERVER (a redis-server path) overrides it. Changing it on a live stack is a
+ * rolling upgrade carried out by the RedisCluster resource (targetVersion + a `local-process`
+ * rollingRestart hook), one node at a time; the RedisProcess resources record the new binary but
+ * never restart for it (see providers/local/redis-process.ts and restart-node.ts for why).
  */
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackConfig } from "../../infra/config";
 import { redisServerVersion } from "../../lab/lab";
+import { runtimeForVersion } from "../../lab/redis-runtime";
 import { maxmemoryFor } from "../../templates/redis";
 import { LocalRedisStack } from "./stack";
+import { PROCESS_FILES } from "./redis-process";
 import { LOCAL_HOST } from "./index";
 import { RedisCluster } from "../redis-cluster/provider";
 
@@ -55,7 +64,10 @@ export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_DIR) {
     const stack = pulumi.getStack();
     const stateDir = localStateDir(projectDir, stack);
-    const redisServer = process.env.REDISFORGE_REDIS_SERVER || "redis-server";
+    const explicit = process.env.REDISFORGE_REDIS_SERVER;
+    // Throws naming the key, what is installed and how to install 8.6 when nothing fits.
+    const runtime = explicit ? { server: explicit, version: redisServerVersion(explicit) } : runtimeForVersion(cfg.redisVersion);
+    const redisServer = runtime.server;
     const redisExporter = findOnPath("prometheus-redis-exporter") ?? findOnPath("redis_exporter");
     if (!redisExporter) void pulumi.log.info("local stack: no redis_exporter installed (Debian: prometheus-redis-exporter); nodes run without exporters");
     const name = cfg.clusterName || stack;
@@ -68,7 +80,7 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         basePort: cfg.ports.redis,
         baseBusPort: cfg.ports.bus,
         stateDir,
-        serverVersion: redisServerVersion(redisServer),
+        serverVersion: runtime.version,
         maxmemoryBytes: maxmemoryFor(cfg.nodeMemoryGb * 1024 ** 3),
         tlsValidityDays: cfg.tlsValidityDays,
         tlsRenewBeforeDays: cfg.tlsRenewBeforeDays,
@@ -87,6 +99,13 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         caCert: local.caCertPem,
         clientCert: operator.certPem,
         clientKey: operator.keyPem,
+        // The version every node must run; a change rolls the nodes through this hook.
+        targetVersion: runtime.version,
+        allowDowngrade: cfg.allowDowngrade,
+        rollingRestart: {
+            kind: "local-process",
+            nodes: local.plan.map((n) => ({ id: n.name, dataDir: n.dataDir, confFile: path.join(n.dataDir, PROCESS_FILES.conf), server: redisServer })),
+        },
     }, { parent: local, dependsOn: local.nodes });
 
     const nodes: LocalNodeOutput[] = local.plan.map((n) => ({ name: n.name, host: n.host, port: n.port, busPort: n.busPort, zone: n.zone, dataDir: n.dataDir }));
@@ -107,6 +126,8 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         adminPassword: pulumi.secret(local.passwords.admin),
         appPassword: pulumi.secret(local.passwords.app),
         clusterState: cluster.state,
+        /** Lowest redis_version among the nodes after this `up`. */
+        serverVersion: cluster.serverVersion,
         /** redis_exporter endpoints (Prometheus `static_configs` targets); empty when not installed. */
         scrapeTargets,
         connect: pulumi.interpolate`REDISCLI_AUTH="$(pulumi stack output --stack ${stack} --show-secrets appPassword)" redis-cli --tls --cacert ${clientDir}/ca.crt --cert ${clientDir}/client.crt --key ${clientDir}/client.key -h ${seed.host} -p ${seed.port} --user app -c`,

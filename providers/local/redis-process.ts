@@ -10,6 +10,13 @@
  * - Only a PID whose command line is redis-server with this node's config file is ever signalled.
  * - Every wait is bounded (start: `startTimeoutSec`, stop: 10 s SIGTERM then SIGKILL).
  * - `delete` removes the node's data dir; nothing of the node is left behind.
+ * - The binary (`redisServer`) is NOT a restart trigger: a version change is rolled through the
+ *   cluster one node at a time by the RedisCluster resource (its rolling step calls
+ *   providers/local/restart-node.ts), because the engine would update every RedisProcess at once
+ *   and restarting all nodes together drops the cluster. The binary is used when this resource
+ *   starts a process (create, or a node found stopped). The running process is found through
+ *   `<dataDir>/redis.pid`, which both sides write, so a node restarted by the rolling step is
+ *   still recognised as running here.
  *
  * The provider object is serialised into the state by the engine and run by
  * `pulumi-resource-pulumi-nodejs`: it requires what it needs inside its methods and captures no
@@ -150,9 +157,24 @@ function ownsPid(pid: number, dataDir: string): boolean {
     try {
         const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
         const cwd = fs.readlinkSync(`/proc/${pid}/cwd`).replace(/ \(deleted\)$/, "");
-        return cmdline.startsWith("redis-server") && cwd === dataDir;
+        // Redis rewrites its title to `redis-server <host>:<port> [cluster]`; a server run through a
+        // loader (the 8.6 wrappers) shows the loader first until then, so match anywhere.
+        return cmdline.includes("redis-server") && cwd === dataDir;
     } catch {
         return false;
+    }
+}
+
+/** The PID of this node's running redis-server: `hint` if ours, else the pid file's (the rolling step rewrites it); 0 if none. */
+function livePid(hint: number, dataDir: string): number {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require("fs") as typeof import("fs");
+    if (hint && alive(hint) && ownsPid(hint, dataDir)) return hint;
+    try {
+        const pid = Number(fs.readFileSync(`${dataDir}/redis.pid`, "utf8").trim());
+        return pid && alive(pid) && ownsPid(pid, dataDir) ? pid : 0;
+    } catch {
+        return 0;
     }
 }
 
@@ -221,8 +243,9 @@ async function startProcess(i: RedisProcessInputs): Promise<number> {
 }
 
 /** SIGTERM, bounded wait, SIGKILL: only for a PID that is this node's redis-server. */
-async function stopProcess(pid: number, dataDir: string): Promise<void> {
-    if (!alive(pid) || !ownsPid(pid, dataDir)) return;
+async function stopProcess(hint: number, dataDir: string): Promise<void> {
+    const pid = livePid(hint, dataDir);
+    if (!pid) return;
     process.kill(pid, "SIGTERM");
     const until = (ms: number) => Date.now() + ms;
     let deadline = until(10000);
@@ -234,6 +257,23 @@ async function stopProcess(pid: number, dataDir: string): Promise<void> {
     }
 }
 
+/** The files that make a restart necessary; the binary is not one of them (see the header). */
+function configDigestOf(i: RedisProcessInputs): string {
+    return digest([i.redisConf, i.usersAcl, i.tlsCert, i.tlsCa]);
+}
+
+/**
+ * True when the stored digest matches the files of `i`. States written before the binary left the
+ * digest hold digest(files + binary): those match with the binary they were started with, which
+ * was `i.redisServer` or the default `redis-server` (REDISFORGE_REDIS_SERVER unset). So upgrading
+ * RedisForge itself never restarts the nodes.
+ */
+function sameConfig(stored: string, i: RedisProcessInputs): boolean {
+    if (stored === configDigestOf(i)) return true;
+    const files = [i.redisConf, i.usersAcl, i.tlsCert, i.tlsCa];
+    return [i.redisServer || "redis-server", "redis-server"].some((bin) => stored === digest([...files, bin]));
+}
+
 function outputsOf(i: RedisProcessInputs, pid: number): RedisProcessOutputs {
     return {
         nodeName: i.nodeName,
@@ -243,7 +283,7 @@ function outputsOf(i: RedisProcessInputs, pid: number): RedisProcessOutputs {
         busPort: Number(i.busPort),
         dataDir: i.dataDir,
         pid,
-        configDigest: digest([i.redisConf, i.usersAcl, i.tlsCert, i.tlsCa, i.redisServer || "redis-server"]),
+        configDigest: configDigestOf(i),
         secretsDigest: digest([i.secretsInclude, i.tlsKey]),
     };
 }
@@ -260,8 +300,8 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
         const replaces = REPLACE_KEYS.filter((k) => String(olds[k]) !== String(next[k]));
         // A node whose process is gone (crashed, machine rebooted, or refresh recorded pid 0) is an
         // update: `up` restarts it with its data.
-        const running = alive(olds.pid) && ownsPid(olds.pid, olds.dataDir);
-        const changed = !running || replaces.length > 0 || olds.configDigest !== next.configDigest || olds.secretsDigest !== next.secretsDigest || olds.zone !== next.zone || olds.nodeName !== next.nodeName;
+        const running = livePid(olds.pid, olds.dataDir) > 0;
+        const changed = !running || replaces.length > 0 || !sameConfig(olds.configDigest, news) || olds.secretsDigest !== next.secretsDigest || olds.zone !== next.zone || olds.nodeName !== next.nodeName;
         return { changes: changed, replaces: [...replaces], deleteBeforeReplace: true };
     },
 
@@ -273,16 +313,16 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
 
     async read(id: string, props: RedisProcessOutputs) {
         // Refresh reports what runs: a node whose process is gone shows pid 0 (and the next `up` restarts it).
-        const running = alive(props.pid) && ownsPid(props.pid, props.dataDir);
-        return { id, props: { ...props, pid: running ? props.pid : 0 } };
+        return { id, props: { ...props, pid: livePid(props.pid, props.dataDir) } };
     },
 
     async update(_id: string, olds: RedisProcessOutputs, news: RedisProcessInputs) {
         writeFiles(news);
         const next = outputsOf(news, olds.pid);
-        const running = alive(olds.pid) && ownsPid(olds.pid, olds.dataDir);
-        if (running && next.configDigest === olds.configDigest && next.secretsDigest === olds.secretsDigest) {
-            return { outs: next };
+        const pid0 = livePid(olds.pid, olds.dataDir);
+        if (pid0 && sameConfig(olds.configDigest, news) && next.secretsDigest === olds.secretsDigest) {
+            // Nothing to restart (a new binary alone is rolled by the RedisCluster resource).
+            return { outs: { ...next, pid: pid0 } };
         }
         // Config, certificates or secrets changed (or the process is gone): restart with the new files.
         // AOF and nodes.conf stay, so the node rejoins with its slots and role.
@@ -295,8 +335,9 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const fs = require("fs") as typeof import("fs");
         await stopProcess(props.pid, props.dataDir);
-        if (alive(props.pid) && ownsPid(props.pid, props.dataDir)) {
-            throw new Error(`${props.nodeName}: redis-server pid ${props.pid} did not stop after SIGTERM and SIGKILL; data dir ${props.dataDir} kept`);
+        const left = livePid(props.pid, props.dataDir);
+        if (left) {
+            throw new Error(`${props.nodeName}: redis-server pid ${left} did not stop after SIGTERM and SIGKILL; data dir ${props.dataDir} kept`);
         }
         fs.rmSync(props.dataDir, { recursive: true, force: true });
         // The last node of a stack also takes `<stateDir>/nodes` and `<stateDir>` with it (only if empty).

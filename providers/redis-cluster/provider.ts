@@ -14,9 +14,23 @@
  *   never logged; status outputs carry no secret;
  * - the executor loads ioredis inside its functions, so this provider survives
  *   `pulumi.runtime.serializeFunction` (tests/integration/redis-cluster/provider-serialize.test.ts).
+ *
+ * Server version (rolling upgrade): `targetVersion` is the redis_version every node must run.
+ * When it differs from what runs, create/update perform the rolling upgrade of
+ * operations/upgrade.ts AFTER converging the topology: replicas first, a planned failover per
+ * master, then the old masters, masters failed back, one node at a time with bounded waits. The
+ * restart itself is the `rollingRestart` hook, described as data (the provider is serialised):
+ * `local-process` restarts a redis-server by PID with another binary (providers/local). Without
+ * a hook (clouds: the node's VM/container is replaced by the engine, one at a time, gated by
+ * rolling-gate.ts) the resource only verifies that every node runs the target. This resource, not
+ * the per-node resources, carries the restarts out, because the engine updates changed sibling
+ * resources in parallel and restarting every node at once would drop the cluster. A downgrade
+ * (target below a running node, or below the previous target) is refused unless `allowDowngrade`.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { checkCluster, converge, resetCluster } from "./executor";
+import { compareServerVersions, downgradeRefusal, onTargetVersion, RestartNodeHook, upgradeCluster } from "./operations/upgrade";
+import { logTail, restartLocalRedis } from "../local/restart-node";
 import { planPlacement } from "./planner";
 import { ClusterCredentials, ClusterNodeSpec, ClusterSpec, ClusterStatus } from "./types";
 
@@ -48,6 +62,27 @@ export interface RedisClusterArgs {
     convergeTimeoutSec?: pulumi.Input<number>;
     /** Keys per MIGRATE batch. Default 1000. */
     migrateBatchKeys?: pulumi.Input<number>;
+    /**
+     * The redis_version every node must run (e.g. "8.6.3", or a prefix "8.6"). A change rolls the
+     * cluster node by node through `rollingRestart`; unset: versions are not managed.
+     */
+    targetVersion?: pulumi.Input<string>;
+    /** Accept a `targetVersion` below a running version (a 7.0 server cannot load 8.x files). Default false. */
+    allowDowngrade?: pulumi.Input<boolean>;
+    /** How a node is restarted on `targetVersion`; unset: verify only (the nodes are replaced by other resources). */
+    rollingRestart?: pulumi.Input<RollingRestart>;
+    /** Bound on each node's return after its restart (load + sync), seconds. Default 120. */
+    nodeReturnTimeoutSec?: pulumi.Input<number>;
+}
+
+/**
+ * The restart hook as data (a function cannot cross the engine's serialisation).
+ * `local-process`: each node is a redis-server started by the local stack from `dataDir` with
+ * `confFile`; it is stopped by PID (pid file in `dataDir`) and started with `server`.
+ */
+export interface RollingRestart {
+    kind: "local-process";
+    nodes: { id: string; dataDir: string; confFile: string; server: string }[];
 }
 
 /** The plain (resolved) inputs as the provider sees them. */
@@ -65,6 +100,10 @@ export interface RedisClusterInputs {
     deleteAction?: "keep" | "reset";
     convergeTimeoutSec?: number;
     migrateBatchKeys?: number;
+    targetVersion?: string;
+    allowDowngrade?: boolean;
+    rollingRestart?: RollingRestart;
+    nodeReturnTimeoutSec?: number;
 }
 
 /** Outputs (besides the inputs). None of them is a secret. */
@@ -86,6 +125,8 @@ export type RedisClusterOutputs = RedisClusterInputs & RedisClusterStatusOutputs
 /** Properties whose change reshapes the cluster; the rest only update stored settings. */
 const TOPOLOGY_KEYS = ["nodes", "shards", "replicasPerShard", "allowZoneDegradation"] as const;
 const SETTING_KEYS = ["adminUsername", "adminPassword", "caCert", "clientCert", "clientKey", "tlsServername", "deleteAction", "convergeTimeoutSec", "migrateBatchKeys"] as const;
+/** Properties of the server version: a change of `targetVersion` rolls the nodes. */
+const VERSION_KEYS = ["targetVersion", "allowDowngrade", "rollingRestart", "nodeReturnTimeoutSec"] as const;
 /** Marked secret in state and outputs. */
 export const SECRET_KEYS = ["adminPassword", "caCert", "clientCert", "clientKey"];
 
@@ -122,7 +163,7 @@ export function statusOutputs(s: ClusterStatus): RedisClusterStatusOutputs {
 /** The input fields only (drops outputs and the engine's `__provider`). */
 function inputsOf(props: Record<string, unknown>): RedisClusterInputs {
     const out: Record<string, unknown> = {};
-    for (const k of [...TOPOLOGY_KEYS, ...SETTING_KEYS]) if (props[k] !== undefined) out[k] = props[k];
+    for (const k of [...TOPOLOGY_KEYS, ...SETTING_KEYS, ...VERSION_KEYS]) if (props[k] !== undefined) out[k] = props[k];
     return out as unknown as RedisClusterInputs;
 }
 
@@ -146,7 +187,7 @@ function same(a: unknown, b: unknown): boolean {
 export function diffInputs(olds: RedisClusterInputs, news: RedisClusterInputs): pulumi.dynamic.DiffResult {
     const changed: string[] = [];
     const stables: string[] = [];
-    for (const k of [...TOPOLOGY_KEYS, ...SETTING_KEYS]) {
+    for (const k of [...TOPOLOGY_KEYS, ...SETTING_KEYS, ...VERSION_KEYS]) {
         if (same((olds as unknown as Record<string, unknown>)[k], (news as unknown as Record<string, unknown>)[k])) stables.push(k);
         else changed.push(k);
     }
@@ -170,6 +211,12 @@ export function explainDiff(olds: RedisClusterInputs, news: RedisClusterInputs):
     if (added.length) out.push(`nodes added: ${added.join(", ")}`);
     if (removed.length) out.push(`nodes removed (drained first, then forgotten): ${removed.join(", ")}`);
     if (!!olds.allowZoneDegradation !== !!news.allowZoneDegradation) out.push(`allowZoneDegradation -> ${!!news.allowZoneDegradation}`);
+    if ((olds.targetVersion ?? "") !== (news.targetVersion ?? "") && news.targetVersion) {
+        const how = news.rollingRestart ? "rolling restart, one node at a time: replicas, then a planned failover and restart per master, masters failed back" : "verified only (the nodes are replaced by their own resources)";
+        out.push(`targetVersion ${olds.targetVersion ?? "(unmanaged)"} -> ${news.targetVersion}: ${news.nodes.length} nodes, ${how}`);
+    }
+    if (!!olds.allowDowngrade !== !!news.allowDowngrade) out.push(`allowDowngrade -> ${!!news.allowDowngrade}`);
+    if (!same(olds.rollingRestart, news.rollingRestart) && (olds.targetVersion ?? "") === (news.targetVersion ?? "")) out.push("rollingRestart changed (how nodes are restarted on the next version change; nothing restarts now)");
     for (const k of SETTING_KEYS) {
         const a = (olds as unknown as Record<string, unknown>)[k];
         const b = (news as unknown as Record<string, unknown>)[k];
@@ -186,8 +233,64 @@ function executorOpts(i: RedisClusterInputs, formerNodes?: string[]) {
     };
 }
 
+/** Pure: the refusal of a lowered `targetVersion` (previous target -> new one), or null. */
+export function checkVersionChange(olds: Partial<RedisClusterInputs> | undefined, news: RedisClusterInputs): string | null {
+    const before = olds?.targetVersion;
+    const after = news.targetVersion;
+    if (!before || !after || news.allowDowngrade) return null;
+    if (onTargetVersion(before, after) || compareServerVersions(after, before) >= 0) return null;
+    return downgradeRefusal(after, [{ label: "the cluster (previous targetVersion)", version: before }]);
+}
+
+/** The node-restart hook described by `rollingRestart`. */
+export function restartHookOf(r: RollingRestart | undefined): { restartNode: RestartNodeHook; describeNode: (n: ClusterNodeSpec) => string } | undefined {
+    if (!r) return undefined;
+    if (r.kind !== "local-process") throw new Error(`rollingRestart.kind ${JSON.stringify(r.kind)} is not known; use "local-process" (or leave rollingRestart unset to verify versions only)`);
+    const find = (id: string) => {
+        const p = r.nodes.find((x) => x.id === id);
+        if (!p) throw new Error(`rollingRestart has no entry for node ${id}; every node of \`nodes\` needs one`);
+        return p;
+    };
+    return {
+        restartNode: async (n) => {
+            const p = find(n.spec.id);
+            await restartLocalRedis({ id: n.spec.id, host: n.spec.host, port: n.spec.port, dataDir: p.dataDir, confFile: p.confFile, server: p.server });
+        },
+        describeNode: (n) => {
+            const p = r.nodes.find((x) => x.id === n.id);
+            return p ? `last lines of ${p.dataDir}/redis.log:\n${logTail(p.dataDir) || "(empty)"}` : "";
+        },
+    };
+}
+
+/**
+ * Brings every node to `targetVersion` (after converge): the rolling upgrade with the hook, or,
+ * without one, a check that names each node still on another version. No-op without a target.
+ */
+async function applyVersion(i: RedisClusterInputs): Promise<void> {
+    if (!i.targetVersion) return;
+    const spec = specOf(i);
+    const hook = restartHookOf(i.rollingRestart);
+    if (hook) {
+        await upgradeCluster(spec, credsOf(i), {
+            ...executorOpts(i),
+            targetVersion: i.targetVersion,
+            allowDowngrade: !!i.allowDowngrade,
+            nodeReturnTimeoutMs: (i.nodeReturnTimeoutSec ?? 120) * 1000,
+            restartNode: hook.restartNode,
+            describeNode: hook.describeNode,
+            log: (m) => void pulumi.log.info(m),
+        });
+        return;
+    }
+    const st = await checkCluster(spec, credsOf(i), executorOpts(i));
+    if (st.serverVersion && !onTargetVersion(st.serverVersion, i.targetVersion) && compareServerVersions(st.serverVersion, i.targetVersion) < 0) {
+        throw new Error(`targetVersion ${i.targetVersion}: the lowest node version is still ${st.serverVersion}; the nodes are restarted by their own resources (no rollingRestart): replace the remaining nodes, then rerun`);
+    }
+}
+
 export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
-    async check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
+    async check(olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.CheckResult> {
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (!hasUnknown(news)) {
             const i = inputsOf(news);
@@ -202,6 +305,14 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
             } catch (e) {
                 failures.push({ property: "nodes", reason: (e as Error).message });
             }
+            if (i.targetVersion !== undefined && !/^\d+\.\d+(\.\d+)?$/.test(String(i.targetVersion))) failures.push({ property: "targetVersion", reason: `targetVersion must look like 8.6 or 8.6.3; got ${JSON.stringify(i.targetVersion)}` });
+            const downgrade = checkVersionChange(olds && Object.keys(olds).length ? inputsOf(olds) : undefined, i);
+            if (downgrade) failures.push({ property: "targetVersion", reason: downgrade });
+            try {
+                restartHookOf(i.rollingRestart);
+            } catch (e) {
+                failures.push({ property: "rollingRestart", reason: (e as Error).message });
+            }
         }
         return { inputs: news, failures };
     },
@@ -212,7 +323,11 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
 
     async create(inputs: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
         const i = inputsOf(inputs);
-        const status = await converge(specOf(i), credsOf(i), executorOpts(i));
+        let status = await converge(specOf(i), credsOf(i), executorOpts(i));
+        if (i.targetVersion) {
+            await applyVersion(i);
+            status = await checkCluster(specOf(i), credsOf(i), executorOpts(i));
+        }
         const outs = { ...i, ...statusOutputs(status) };
         // The id names the cluster by its first node's address: stable, and not a secret.
         return { id: `rediscluster-${i.nodes[0].host}-${i.nodes[0].port}`, outs };
@@ -236,7 +351,11 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
             ...((olds.memberAddresses as string[] | undefined) ?? []),
             ...(((olds.nodes as ClusterNodeSpec[] | undefined) ?? []).map((n) => `${n.host}:${n.port}`)),
         ];
-        const status = await converge(specOf(i), credsOf(i), executorOpts(i, former));
+        let status = await converge(specOf(i), credsOf(i), executorOpts(i, former));
+        if (i.targetVersion) {
+            await applyVersion(i);
+            status = await checkCluster(specOf(i), credsOf(i), executorOpts(i, former));
+        }
         return { outs: { ...i, ...statusOutputs(status) } };
     },
 
@@ -280,6 +399,10 @@ export class RedisCluster extends pulumi.dynamic.Resource {
                 deleteAction: args.deleteAction ?? "keep",
                 convergeTimeoutSec: args.convergeTimeoutSec,
                 migrateBatchKeys: args.migrateBatchKeys,
+                targetVersion: args.targetVersion,
+                allowDowngrade: args.allowDowngrade,
+                rollingRestart: args.rollingRestart,
+                nodeReturnTimeoutSec: args.nodeReturnTimeoutSec,
                 // Outputs declared up front (undefined inputs become outputs of the resource).
                 state: undefined,
                 masters: undefined,

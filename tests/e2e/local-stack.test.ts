@@ -80,7 +80,8 @@ maybe("local stack on the real engine", () => {
             try {
                 const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8");
                 const cwd = fs.readlinkSync(`/proc/${d}/cwd`).replace(/ \(deleted\)$/, "");
-                if (cmd.startsWith("redis-server") && cwd.startsWith(stateDir + path.sep)) pids.push(Number(d));
+                // includes: a server run through a loader (the 8.6 wrappers) shows the loader first.
+                if (cmd.includes("redis-server") && cwd.startsWith(stateDir + path.sep)) pids.push(Number(d));
             } catch {
                 // process gone or not ours to read
             }

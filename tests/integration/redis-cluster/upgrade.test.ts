@@ -14,7 +14,6 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { Cluster } from "ioredis";
 import { Lab } from "../../../lab/lab";
 import { installedRuntimes, RedisRuntime, runtimeForVersion } from "../../../lab/redis-runtime";
 import { converge } from "../../../providers/redis-cluster/executor";
@@ -22,6 +21,7 @@ import { RestartNodeHook, UpgradeStepEvent, upgradeCluster } from "../../../prov
 import { logTail, restartLocalRedis } from "../../../providers/local/restart-node";
 import { ClusterSpec } from "../../../providers/redis-cluster/types";
 import { labCreds, labDir, labSpec, loadKeys, verifyKeys } from "./helpers";
+import { AckedWriter } from "../../helpers/acked-writer";
 
 const have86 = installedRuntimes().some((r) => r.version.startsWith("8.6"));
 const have70 = installedRuntimes().some((r) => r.version.startsWith("7.0"));
@@ -30,109 +30,6 @@ if (!(have86 && have70)) {
     // Not silent: the suite is skipped only for a missing runtime, and says which.
     // eslint-disable-next-line no-console
     console.warn(`upgrade.test: skipped, needs 7.0 and 8.6 installed (have: ${installedRuntimes().map((r) => r.version).join(", ")}); bash scripts/install-redis8.sh`);
-}
-
-/** Waits for `p` at most `ms` (and leaves no timer behind). */
-async function within<T>(p: Promise<T>, ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
-    clearTimeout(timer);
-}
-
-/** A cluster client that writes unique keys and acknowledges each with WAIT 1 on the same node. */
-class AckedWriter {
-    readonly acked = new Map<string, string>();
-    issued = 0;
-    unacked = 0;
-    /** MOVED/ASK replies to a pipeline, followed by re-sending it. */
-    redirects = 0;
-    errors: Record<string, number> = {};
-    clusterDownSeen = 0;
-    private stopping = false;
-    private loops: Promise<void>[] = [];
-    private readonly cluster: Cluster;
-
-    constructor(lab: Lab, private readonly workers = 4) {
-        const o = lab.clientOptions(0, "app");
-        this.cluster = new Cluster([{ host: o.host, port: o.port }], {
-            lazyConnect: true,
-            slotsRefreshTimeout: 5000,
-            clusterRetryStrategy: (times) => (times > 20 ? null : 200),
-            // The app user may not run INFO (the ready check): skip it.
-            redisOptions: { username: o.username, password: o.password, tls: o.tls, connectTimeout: 5000, commandTimeout: 8000, enableReadyCheck: false },
-        });
-        this.cluster.on("error", () => undefined);
-        this.cluster.on("node error", () => undefined);
-        // Redirections and CLUSTERDOWN replies are retried inside ioredis; count what it saw.
-        const original = this.cluster.handleError.bind(this.cluster);
-        this.cluster.handleError = (error, ttl, handlers) => {
-            if (/CLUSTERDOWN/.test(error.message)) this.clusterDownSeen++;
-            original(error, ttl, handlers);
-        };
-    }
-
-    async start(): Promise<void> {
-        await this.cluster.connect();
-        this.loops = Array.from({ length: this.workers }, (_, w) => this.loop(w));
-    }
-
-    private async loop(w: number): Promise<void> {
-        for (let seq = 0; !this.stopping; seq++) {
-            const key = `upg:{w${w}s${seq % 997}}:${seq}`;
-            const value = `${w}:${seq}:${Date.now()}`;
-            this.issued++;
-            try {
-                // One pipeline = one node: WAIT runs on the master that took the SET. ioredis does
-                // not re-send a pipeline whose other command succeeded, so a MOVED (the slot's
-                // master changed in a failover) is followed here, as an application would.
-                let replicas = 0;
-                for (let attempt = 0; ; attempt++) {
-                    const res = await this.cluster.pipeline().set(key, value).call("WAIT", "1", "2000").exec();
-                    const [setErr] = res![0];
-                    const [waitErr, n] = res![1];
-                    if (setErr && /^MOVED|^ASK/.test(setErr.message) && attempt < 5) {
-                        this.redirects++;
-                        await within(new Promise<void>((r) => this.cluster.refreshSlotsCache(() => r())), 2000);
-                        continue;
-                    }
-                    if (setErr || waitErr) throw setErr ?? waitErr;
-                    replicas = Number(n);
-                    break;
-                }
-                if (replicas >= 1) this.acked.set(key, value);
-                else this.unacked++;
-            } catch (e) {
-                const m = (e as Error).message;
-                const kind = /CLUSTERDOWN/.test(m) ? "CLUSTERDOWN" : m.split(/[ :]/)[0] || "error";
-                this.errors[kind] = (this.errors[kind] ?? 0) + 1;
-                if (kind === "CLUSTERDOWN") this.clusterDownSeen++;
-                await new Promise((r) => setTimeout(r, 50));
-            }
-        }
-    }
-
-    async stop(): Promise<void> {
-        this.stopping = true;
-        await within(Promise.all(this.loops), 30000);
-    }
-
-    /** Reads back every acknowledged key; returns those missing or different. */
-    async lost(): Promise<string[]> {
-        const keys = [...this.acked.keys()];
-        const bad: string[] = [];
-        for (let i = 0; i < keys.length; i += 500) {
-            const chunk = keys.slice(i, i + 500);
-            const vals = await Promise.all(chunk.map((k) => this.cluster.get(k)));
-            chunk.forEach((k, j) => {
-                if (vals[j] !== this.acked.get(k)) bad.push(`${k}=${vals[j]} (acked ${this.acked.get(k)})`);
-            });
-        }
-        return bad;
-    }
-
-    close(): void {
-        this.cluster.disconnect();
-    }
 }
 
 async function startLab70(name: string, count: number, rt70: RedisRuntime): Promise<Lab> {
@@ -195,7 +92,8 @@ maybe("rolling upgrade 7.0 -> 8.6 on a live cluster (real servers)", () => {
         const mastersBefore = before.masters.map((m) => m.id).sort();
         const nodeIds = new Map([...before.masters, ...before.replicas].map((n) => [n.id, n.nodeId]));
 
-        const writer = new AckedWriter(lab);
+        const o = lab.clientOptions(0, "app");
+        const writer = new AckedWriter([{ host: o.host, port: o.port }], { username: o.username, password: o.password, tls: o.tls });
         await writer.start();
         await new Promise((r) => setTimeout(r, 1000)); // the writer is running before the first restart
         const steps: UpgradeStepEvent[] = [];
