@@ -139,7 +139,9 @@ describe("atomic migration (>= 8.4): crash, leftovers, bounded retries", () => {
         // 6 -> 3 shards. The drained nodes' snapshot is slowed by the server's own test knob
         // rdb-key-save-delay (us per key; read by the fork at fork time), so the first task is
         // still running when the converge process is killed and when the next one starts.
-        await (await client(3)).config("SET", "rdb-key-save-delay", "150");
+        // 500 us x ~10-20k keys: the task runs 5-10 s, well past the kill, the wait for the other
+        // (fast) tasks and the second IMPORT below.
+        await (await client(3)).config("SET", "rdb-key-save-delay", "500");
         const child = spawn(process.execPath, ["--import", "tsx", path.join(__dirname, "converge-child.script.ts"), lab.dir, "3", "0", "0,1,2"], {
             cwd: path.resolve(__dirname, "../../.."),
             stdio: ["ignore", "pipe", "pipe"],
@@ -214,7 +216,7 @@ describe("atomic migration (>= 8.4): crash, leftovers, bounded retries", () => {
                 if (st !== "failed") await sleep(20);
             }
             expect(st).toBe("failed");
-        }
+        } else process.stdout.write("atomic-migration.test: the running task holds every slot of its source; no second (retried) leftover this run\n");
 
         const log: string[] = [];
         let status;
