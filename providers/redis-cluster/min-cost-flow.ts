@@ -36,11 +36,19 @@ interface Arc {
     forward: boolean;
 }
 
+// No field initializers or parameter properties: the dynamic provider is serialised with
+// pulumi.runtime.serializeFunction, which rebuilds a class from its constructor text and loses
+// ES2022 class fields (tests/integration/redis-cluster/provider-serialize.test.ts).
 export class LexMinCostFlow {
-    private readonly arcs: Arc[] = [];
-    private readonly out: number[][];
+    declare private readonly arcs: Arc[];
+    declare private readonly out: number[][];
+    declare private readonly n: number;
+    declare private readonly K: number;
 
-    constructor(private readonly n: number, private readonly K: number) {
+    constructor(n: number, K: number) {
+        this.arcs = [];
+        this.n = n;
+        this.K = K;
         this.out = Array.from({ length: n }, () => []);
     }
 
