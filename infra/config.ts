@@ -8,12 +8,40 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { CloudAdapter, CloudKind } from "../providers/types";
-import { parseCidr, requiredNetworkPrefix } from "../providers/network-plan";
+import { MAX_SUBNET_PREFIX, parseCidr, requiredNetworkPrefix, subnetPlan } from "../providers/network-plan";
+import { familiesCovered } from "./cidr-cover";
 import { ACL_USERS, AclUser, MIN_PASSWORD_LENGTH } from "../templates/redis";
 import { planTopology } from "../components/topology";
 import { IMAGE_BY_DIGEST_RE } from "../templates/cloud-init/checks";
 
 export const NAMESPACE = "redisforge";
+
+/**
+ * Upper bound on Redis nodes (shards x (1 + replicasPerShard)): Redis Cluster is designed for up
+ * to 1000 nodes; every node gossips with the others on the cluster bus, so the overhead grows
+ * with the node count.
+ */
+export const MAX_REDIS_NODES = 1000;
+
+/**
+ * Upper bound on Envoys: every Envoy keeps connections to every Redis node and refreshes the
+ * slot map from them, so each Envoy adds load on every node; beyond this, a larger envoySize
+ * adds throughput without that cost.
+ */
+export const MAX_ENVOYS = 32;
+
+/**
+ * Per cloud: addresses each subnet reserves (AWS: network, router, DNS, future use, broadcast;
+ * GCP: network, gateway, second-to-last, broadcast; Azure: network, gateway, 2 x DNS,
+ * broadcast), and where an internal load balancer takes an address from the private subnets
+ * (AWS: an NLB interface in every zone's subnet; GCP and Azure: one frontend address in the
+ * first zone's subnet). Clouds without subnets (local) are not listed.
+ */
+const SUBNET_RULES: Partial<Record<CloudKind, { reserved: number; internalLb: "every-zone" | "first-zone" }>> = {
+    aws: { reserved: 5, internalLb: "every-zone" },
+    gcp: { reserved: 4, internalLb: "first-zone" },
+    azure: { reserved: 5, internalLb: "first-zone" },
+};
 
 /** Port numbers a stack uses. Each host's ports must be distinct. */
 export interface PortsConfig {
@@ -195,7 +223,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         }
         const v = raw[key];
         if (typeof v !== "string") {
-            problems.push(`${k(key)}=${show(v)} must be a string`);
+            problems.push(`${k(key)}=${show(v)} must be a string; quote it in Pulumi.<stack>.yaml`);
             return "";
         }
         return v.trim();
@@ -215,7 +243,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         const v = raw[key];
         if (typeof v === "boolean") return v;
         if (v === "true" || v === "false") return v === "true";
-        problems.push(`${k(key)}=${show(v)} must be true or false`);
+        problems.push(`${k(key)}=${show(v)} must be true or false; set it with \`pulumi config set ${k(key)} true\` (or false)`);
         return def(key) as boolean;
     };
     const list = (key: ConfigKey, required: boolean): string[] => {
@@ -225,7 +253,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         }
         const v = parseList(raw[key]);
         if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
-            problems.push(`${k(key)}=${show(raw[key])} must be a list of strings`);
+            problems.push(`${k(key)}=${show(raw[key])} must be a list of strings; write it as a YAML list in Pulumi.<stack>.yaml`);
             return [];
         }
         return (v as string[]).map((s) => s.trim());
@@ -247,7 +275,8 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
     const zones = list("zones", true);
     const distinctZones = [...new Set(zones)];
     if (distinctZones.length !== zones.length) {
-        problems.push(`${k("zones")}=${show(zones)} lists a zone more than once; each failure domain must appear once`);
+        const dups = [...new Set(zones.filter((z, i) => zones.indexOf(z) !== i))];
+        problems.push(`${k("zones")}=${show(zones)} lists a zone more than once (${dups.map(show).join(", ")}); each failure domain must appear once: remove the repeated entr${dups.length === 1 ? "y" : "ies"}`);
     }
     if (present("zones") && distinctZones.length < 3) {
         problems.push(`${k("zones")}=${show(zones)} needs at least 3 distinct zones (failure domains); got ${distinctZones.length}; add zones of ${region || "the region"}`);
@@ -255,7 +284,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
     if (adapter && region) {
         for (const z of distinctZones) {
             const why = adapter.checkZone(region, z);
-            if (why) problems.push(`${k("zones")} entry ${show(z)} ${why}`);
+            if (why) problems.push(`${k("zones")} entry ${show(z)} ${why}${/; /.test(why) ? "" : `; list only zones of ${region}`}`);
         }
     }
 
@@ -267,13 +296,20 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         problems.push(`${k("shards")}=${shards} must be at least 3 (Redis Cluster needs 3 masters for a majority); set ${k("shards")} to 3 or more`);
     }
     if (replicasPerShard < 0) {
-        problems.push(`${k("replicasPerShard")}=${replicasPerShard} must not be negative`);
+        problems.push(`${k("replicasPerShard")}=${replicasPerShard} must not be negative; set it to 1 or more (0 only with ${k("production")}=false)`);
     } else if (production && replicasPerShard < 1) {
         problems.push(`${k("replicasPerShard")}=${replicasPerShard} must be at least 1 for a production stack (${k("production")}=true): without a replica a failed master loses its slots; set it to 1 or more`);
     }
     if (distinctZones.length >= 1 && replicasPerShard + 1 > distinctZones.length) {
         problems.push(
             `${k("replicasPerShard")}=${replicasPerShard} needs at least ${replicasPerShard + 1} zones: every replica must sit outside its master's zone, and with more replicas than other zones a shard's replicas would have to share zones; got ${distinctZones.length} zones; lower ${k("replicasPerShard")} to ${Math.max(distinctZones.length - 1, 0)} or add zones`,
+        );
+    }
+
+    const redisNodes = shards * (1 + Math.max(replicasPerShard, 0));
+    if (redisNodes > MAX_REDIS_NODES) {
+        problems.push(
+            `${k("shards")}=${shards} with ${k("replicasPerShard")}=${replicasPerShard} makes ${redisNodes} Redis nodes; Redis Cluster is designed for at most ${MAX_REDIS_NODES} (every node gossips with the others on the cluster bus); set ${k("shards")} to ${Math.floor(MAX_REDIS_NODES / (1 + Math.max(replicasPerShard, 0)))} or fewer and use a larger ${k("nodeSize")} for more memory per shard`,
         );
     }
 
@@ -293,11 +329,13 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         problems.push(`${k("nodeMemoryGb")} is required and missing; set it to the RAM of ${k("nodeSize")} in GiB (maxmemory is 75 % of it)`);
     } else {
         nodeMemoryGb = int("nodeMemoryGb");
-        if (nodeMemoryGb < 1) problems.push(`${k("nodeMemoryGb")}=${nodeMemoryGb} must be at least 1 (GiB of RAM of ${k("nodeSize")})`);
+        if (nodeMemoryGb < 1) problems.push(`${k("nodeMemoryGb")}=${nodeMemoryGb} must be at least 1 (GiB of RAM of ${k("nodeSize")}); set it to the RAM of ${k("nodeSize")}${nodeSize ? ` (${nodeSize})` : ""} in GiB, e.g. 16 for a 16 GiB machine`);
     }
     const envoyCount = int("envoyCount");
     if (envoyCount < 1) {
         problems.push(`${k("envoyCount")}=${envoyCount} must be at least 1 (clients reach the cluster only through Envoy); set it to 2 or more`);
+    } else if (envoyCount > MAX_ENVOYS) {
+        problems.push(`${k("envoyCount")}=${envoyCount} is above ${MAX_ENVOYS}: every Envoy keeps connections to every Redis node and refreshes the slot map from them, so each one adds load on every node; set it to ${MAX_ENVOYS} or fewer and raise ${k("envoySize")} for more throughput`);
     } else if (envoyCount === 1) {
         warnings.push(`${k("envoyCount")}=1 is a single point of failure: one Envoy VM down takes the endpoint down; set it to 2 or more`);
     }
@@ -308,21 +346,32 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
     const networkCidr = str("networkCidr", false);
     const net = parseCidr(networkCidr);
     if (!net) {
-        problems.push(`${k("networkCidr")}=${show(networkCidr)} is not an IPv4 CIDR with a clean network address (e.g. 10.40.0.0/16)`);
+        problems.push(`${k("networkCidr")}=${show(networkCidr)} is not an IPv4 CIDR with a clean network address; write it like 10.40.0.0/16`);
     } else {
-        if (!isPrivate(net)) problems.push(`${k("networkCidr")}=${show(networkCidr)} must be inside a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)`);
+        if (!isPrivate(net)) problems.push(`${k("networkCidr")}=${show(networkCidr)} must be inside a private range; pick one inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 (default 10.40.0.0/16)`);
         const need = requiredNetworkPrefix(distinctZones.length);
-        if (net[1] > need) problems.push(`${k("networkCidr")}=${show(networkCidr)} is too small: ${distinctZones.length} zones need a /${need} or larger (a private and a public subnet per zone)`);
+        if (net[1] > need) problems.push(`${k("networkCidr")}=${show(networkCidr)} is too small: ${distinctZones.length} zones need a /${need} or larger (a private and a public subnet per zone); use a /${need} or larger network`);
     }
     const cidrLists = { clientCidrs: list("clientCidrs", true), monitoringCidrs: list("monitoringCidrs", false), adminCidrs: list("adminCidrs", false) };
     for (const [key, cidrs] of Object.entries(cidrLists) as [ConfigKey, string[]][]) {
         for (const c of cidrs) {
             const p = parseCidr(c);
             if (!p) {
-                problems.push(`${k(key)} entry ${show(c)} is not an IPv4 CIDR with a clean network address (e.g. 203.0.113.0/24)`);
+                problems.push(
+                    `${k(key)} entry ${show(c)} is not an IPv4 CIDR with a clean network address${c.includes(":") ? " (IPv6 sources are not supported: the firewall rules are IPv4)" : ""}; write it like 203.0.113.0/24`,
+                );
             } else if (p[1] === 0 && key !== "clientCidrs") {
                 problems.push(`${k(key)} entry ${show(c)} opens ${key === "adminCidrs" ? "SSH" : "the exporter and Envoy admin ports"} to the whole internet; list your ${key === "adminCidrs" ? "bastion/VPN" : "Prometheus"} network instead`);
             }
+        }
+        // The whole internet as several ranges (0.0.0.0/1 + 128.0.0.0/1, or all of IPv6) is refused like 0.0.0.0/0.
+        const v4Reported = cidrs.some((c) => parseCidr(c)?.[1] === 0);
+        const whole = familiesCovered(cidrs).filter((f) => f === "ipv6" || !v4Reported);
+        if (key !== "clientCidrs" && whole.length > 0) {
+            problems.push(
+                `${k(key)}=${show(cidrs)} together cover all of ${whole.map((f) => (f === "ipv4" ? "IPv4 (the same as 0.0.0.0/0)" : "IPv6 (the same as ::/0)")).join(" and ")}: ` +
+                    `they open ${key === "adminCidrs" ? "SSH" : "the exporter and Envoy admin ports"} to the whole internet; list only your ${key === "adminCidrs" ? "bastion/VPN" : "Prometheus"} network`,
+            );
         }
     }
     if (present("clientCidrs") && cidrLists.clientCidrs.length === 0) {
@@ -330,6 +379,36 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
     }
     if (cidrLists.clientCidrs.includes("0.0.0.0/0")) {
         warnings.push(`${k("clientCidrs")} includes 0.0.0.0/0: the TLS endpoint accepts connections from anywhere (ACL + TLS still apply)`);
+    } else if (familiesCovered(cidrLists.clientCidrs).includes("ipv4")) {
+        warnings.push(`${k("clientCidrs")}=${show(cidrLists.clientCidrs)} together cover all of IPv4 (the same as 0.0.0.0/0): the TLS endpoint accepts connections from anywhere (ACL + TLS still apply)`);
+    }
+    // Per-zone subnet capacity: nodes and Envoys are dealt round-robin over the zones
+    // (components/topology.ts); each zone's private subnet (providers/network-plan.ts) must hold
+    // its share plus an internal load balancer's address, after the addresses the cloud reserves.
+    const internalLoadBalancer = bool("internalLoadBalancer");
+    const rules = adapter ? SUBNET_RULES[adapter.kind] : undefined;
+    const Z = distinctZones.length;
+    if (rules && net && Z > 0 && net[1] <= requiredNetworkPrefix(Z) && redisNodes <= MAX_REDIS_NODES && envoyCount >= 0 && envoyCount <= MAX_ENVOYS) {
+        const sub = Number(subnetPlan(networkCidr, distinctZones).private[distinctZones[0]].split("/")[1]);
+        const usable = 2 ** (32 - sub) - rules.reserved;
+        const share = (n: number, z: number) => Math.floor(n / Z) + (z < n % Z ? 1 : 0);
+        const needs = distinctZones.map((zone, z) => {
+            const lb = internalLoadBalancer && (rules.internalLb === "every-zone" || z === 0) ? 1 : 0;
+            return { zone, nodes: share(redisNodes, z), envoys: share(envoyCount, z), lb, total: share(redisNodes, z) + share(envoyCount, z) + lb };
+        });
+        const worst = needs.reduce((a, b) => (b.total > a.total ? b : a));
+        if (worst.total > usable) {
+            const bits = Math.ceil(Math.log2(Math.max(2 * Z, 2)));
+            const subNeeded = 32 - Math.ceil(Math.log2(worst.total + rules.reserved));
+            const fix =
+                subNeeded >= MAX_SUBNET_PREFIX
+                    ? `use a /${subNeeded - bits} or larger ${k("networkCidr")}`
+                    : `lower ${k("shards")}, ${k("replicasPerShard")} or ${k("envoyCount")} (a zone's subnet is at most a /${MAX_SUBNET_PREFIX})`;
+            problems.push(
+                `${k("networkCidr")}=${show(networkCidr)} gives each zone a /${sub} private subnet with ${usable} usable addresses (${2 ** (32 - sub)} minus ${rules.reserved} reserved by ${adapter!.kind}), ` +
+                    `but zone ${show(worst.zone)} must hold ${worst.total} (${worst.nodes} Redis nodes + ${worst.envoys} Envoys${worst.lb ? " + 1 load-balancer address" : ""}); ${fix}`,
+            );
+        }
     }
     if (cidrLists.monitoringCidrs.length === 0) {
         warnings.push(`${k("monitoringCidrs")} is empty: no Prometheus can scrape the exporters`);
@@ -353,9 +432,16 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         envoyAdmin: "envoyAdminPort",
     };
     for (const [name, port] of Object.entries(ports) as [keyof PortsConfig, number][]) {
-        if (port < 1 || port > 65535) problems.push(`${k(portKey[name])}=${port} must be a TCP port between 1 and 65535`);
-        if (name !== "client" && port === 22) {
-            problems.push(`${k(portKey[name])}=22 collides with SSH; pick another port`);
+        if (port < 1 || port > 65535) {
+            problems.push(`${k(portKey[name])}=${port} must be a TCP port between 1 and 65535; pick one from 1024 to 65535`);
+        } else if (port === 22) {
+            problems.push(`${k(portKey[name])}=22 collides with SSH (sshd listens on 22 on every VM); pick another port from 1024 to 65535`);
+        } else if (port < 1024) {
+            // Envoy, Redis and the exporters run as non-root users with every capability dropped
+            // (templates/cloud-init: --user, --cap-drop ALL), so none of them can bind a privileged port.
+            problems.push(
+                `${k(portKey[name])}=${port} is a privileged port (below 1024): ${name === "client" || name === "envoyAdmin" ? "Envoy" : name === "nodeExporter" ? "node_exporter" : name === "redisExporter" ? "redis_exporter" : "Redis"} runs as a non-root user without capabilities and cannot bind it; pick a port from 1024 to 65535${name === "client" ? " (clients connect to the load balancer on the same port)" : ""}`,
+            );
         }
     }
     // Ports that share a host must differ: redis VMs run redis + bus + both exporters;
@@ -394,7 +480,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         if (ref === "" && needed) {
             problems.push(`${k(key)} is required when ${k("buildImages")}=false; set it to a digest-pinned ref (repo@sha256:<64 hex>) or set ${k("buildImages")}=true`);
         } else if (ref !== "" && !pinned.test(ref)) {
-            problems.push(`${k(key)}=${show(ref)} must be pinned by digest (repo@sha256:<64 hex>); tags move, digests do not`);
+            problems.push(`${k(key)}=${show(ref)} must be pinned by digest (repo@sha256:<64 hex>; tags move, digests do not); use the digest the registry reports for that tag`);
         }
     }
 
@@ -403,9 +489,13 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
     if (!/^\d+\.\d+(\.\d+)?$/.test(redisVersion)) problems.push(`${k("redisVersion")}=${show(redisVersion)} must look like 8.4 or 8.4.0`);
     const tlsValidityDays = int("tlsValidityDays");
     const tlsRenewBeforeDays = int("tlsRenewBeforeDays");
-    if (tlsValidityDays < 2) problems.push(`${k("tlsValidityDays")}=${tlsValidityDays} must be at least 2 days`);
+    if (tlsValidityDays < 2) problems.push(`${k("tlsValidityDays")}=${tlsValidityDays} must be at least 2 days; set it to 365 (the default) or at least 2`);
     if (tlsRenewBeforeDays < 1 || tlsRenewBeforeDays >= tlsValidityDays) {
-        problems.push(`${k("tlsRenewBeforeDays")}=${tlsRenewBeforeDays} must be at least 1 and below ${k("tlsValidityDays")}=${tlsValidityDays} so that \`pulumi up\` re-issues certificates before they expire`);
+        const suggest = Math.max(1, Math.min(30, Math.floor(tlsValidityDays / 3)));
+        problems.push(
+            `${k("tlsRenewBeforeDays")}=${tlsRenewBeforeDays} must be at least 1 and below ${k("tlsValidityDays")}=${tlsValidityDays} so that \`pulumi up\` re-issues certificates before they expire; ` +
+                (tlsValidityDays >= 2 ? `set ${k("tlsRenewBeforeDays")} to ${suggest} (or raise ${k("tlsValidityDays")})` : `raise ${k("tlsValidityDays")} first`),
+        );
     }
 
     // ---- passwords (supplied secrets)
@@ -456,7 +546,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
             clientCidrs: cidrLists.clientCidrs,
             monitoringCidrs: cidrLists.monitoringCidrs,
             adminCidrs: cidrLists.adminCidrs,
-            internalLoadBalancer: bool("internalLoadBalancer"),
+            internalLoadBalancer,
             ports,
             backupRetentionDays,
             images,

@@ -31,7 +31,7 @@ const CASES: BadCase[] = [
     { what: "missing cloud", raw: without(aws, "cloud"), expect: ["redisforge:cloud is required and missing", "pulumi config set redisforge:cloud"] },
     { what: "missing region", raw: without(aws, "region"), expect: ["redisforge:region is required and missing"] },
     { what: "two zones", raw: { ...aws, zones: ["eu-west-1a", "eu-west-1b"], replicasPerShard: 1 }, expect: ["needs at least 3 distinct zones", "got 2", "add zones"] },
-    { what: "duplicate zone", raw: { ...aws, zones: ["eu-west-1a", "eu-west-1a", "eu-west-1b"] }, expect: ["lists a zone more than once", "needs at least 3 distinct zones"] },
+    { what: "duplicate zone", raw: { ...aws, zones: ["eu-west-1a", "eu-west-1a", "eu-west-1b"] }, expect: ['redisforge:zones=["eu-west-1a","eu-west-1a","eu-west-1b"] lists a zone more than once ("eu-west-1a")', "remove the repeated entry", "needs at least 3 distinct zones"] },
     { what: "zone of another region", raw: { ...aws, zones: ["eu-west-1a", "eu-west-1b", "us-east-1c"] }, expect: ['redisforge:zones entry "us-east-1c" is not an availability zone of eu-west-1'] },
     { what: "two shards", raw: { ...aws, shards: 2 }, expect: ["redisforge:shards=2 must be at least 3", "set redisforge:shards to 3 or more"] },
     { what: "no replica in production", raw: { ...aws, replicasPerShard: 0 }, expect: ["redisforge:replicasPerShard=0 must be at least 1 for a production stack", "set it to 1 or more"] },
@@ -61,9 +61,10 @@ const CASES: BadCase[] = [
     { what: "unknown key", raw: { ...aws, shard: 3 }, expect: ["redisforge:shard is not a RedisForge config key"] },
     { what: "no image and no build", raw: { ...aws, buildImages: false }, expect: ["redisforge:redisImage is required when redisforge:buildImages=false", "redisforge:envoyImage is required"] },
     { what: "exporter image by tag", raw: { ...aws, redisExporterImage: "oliver006/redis_exporter:v1.67.0" }, expect: ['redisforge:redisExporterImage="oliver006/redis_exporter:v1.67.0" must be pinned by digest'] },
-    { what: "renewal window not below validity", raw: { ...aws, tlsValidityDays: 30, tlsRenewBeforeDays: 30 }, expect: ["redisforge:tlsRenewBeforeDays=30 must be at least 1 and below redisforge:tlsValidityDays=30", "re-issues certificates before they expire"] },
+    { what: "renewal window not below validity", raw: { ...aws, tlsValidityDays: 30, tlsRenewBeforeDays: 30 }, expect: ["redisforge:tlsRenewBeforeDays=30 must be at least 1 and below redisforge:tlsValidityDays=30", "re-issues certificates before they expire", "set redisforge:tlsRenewBeforeDays to 10 (or raise redisforge:tlsValidityDays)"] },
     { what: "tiny data disk", raw: { ...aws, dataDiskGb: 5 }, expect: ["redisforge:dataDiskGb=5 must be at least 10 GiB"] },
     { what: "missing node memory", raw: without(aws, "nodeMemoryGb"), expect: ["redisforge:nodeMemoryGb is required and missing"] },
+    { what: "zero node memory", raw: { ...aws, nodeMemoryGb: 0 }, expect: ["redisforge:nodeMemoryGb=0 must be at least 1", "set it to the RAM of redisforge:nodeSize"] },
     { what: "cluster name not a DNS label", raw: { ...aws, clusterName: "Prod_1" }, expect: ['redisforge:clusterName="Prod_1" must be a lower-case DNS label'] },
     { what: "boolean as yes", raw: { ...aws, production: "yes" }, expect: ['redisforge:production="yes" must be true or false'] },
 ];
@@ -84,6 +85,21 @@ describe("bad config registers nothing and says what to fix", () => {
             const v = c.raw[k];
             if (typeof v === "string") expect(run.error!.message).not.toContain(v);
         }
+    });
+
+    test("every problem of every case names a fix (an action after the rule)", () => {
+        // The fix is the clause that tells the operator what to do: an imperative after "; " or ": ".
+        const FIX = /(;|:) .*\b(set|add|remove|use|list|lower|raise|pick|give|choose|store|write|quote|pin)\b|pulumi config set/;
+        const missing: string[] = [];
+        for (const c of CASES) {
+            try {
+                validateConfig(c.raw, adapters, { stackName: "prod", isSecret: (key) => (c.secretKeys ?? []).includes(key) });
+                missing.push(`${c.what}: no error`);
+            } catch (e) {
+                for (const p of (e as ConfigError).problems) if (!FIX.test(p)) missing.push(p);
+            }
+        }
+        expect(missing).toEqual([]);
     });
 
     test("every problem is reported at once, in one error", async () => {
