@@ -17,6 +17,9 @@ import * as os from "os";
 import * as path from "path";
 import { Cluster } from "ioredis";
 import { parse, stringify } from "yaml";
+import { redisRuntime } from "../../lab/redis-runtime";
+
+const runtime = redisRuntime();
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const KEYS = 100_000;
@@ -177,7 +180,8 @@ maybe("local stack on the real engine", () => {
                 .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
         );
         const local = parse(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, unknown> };
-        const config = { ...local.config, "redisforge:redisPort": String(basePort), "redisforge:busPort": String(basePort + 10000), "redisforge:redisExporterPort": String(basePort + 1000) };
+        // This pass's runtime (npm test runs the e2e on 7.0 and, with REDISFORGE_REDIS=8.6, on 8.6).
+        const config = { ...local.config, "redisforge:redisVersion": runtime.version.split(".").slice(0, 2).join("."), "redisforge:redisPort": String(basePort), "redisforge:busPort": String(basePort + 10000), "redisforge:redisExporterPort": String(basePort + 1000) };
         fs.writeFileSync(stackFile, stringify({ config }));
         try {
             execFileSync(PULUMI!, ["stack", "init", stack, "--non-interactive"], { cwd: ROOT, env, stdio: "pipe" });
@@ -223,6 +227,7 @@ maybe("local stack on the real engine", () => {
         expect(ourRedisPids()).toHaveLength(6);
         const o = await outputs();
         expect(o.clusterState).toBe("ok");
+        expect(o.serverVersion).toBe(runtime.version);
         // Exporters run beside the nodes when redis_exporter is installed (Debian package in CI):
         // scraped for real, they reach their node over TLS as the `exporter` ACL user.
         const targets = o.scrapeTargets as string[];
