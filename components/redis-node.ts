@@ -54,6 +54,13 @@ export interface RedisNodeArgs {
     redisVersion: string;
     /** SSH sources (empty: closed). */
     sshCidrs: string[];
+    /**
+     * Rolling upgrade order: called with this node's reserved private IP before the VM is
+     * declared; returns the id of the gate the VM must wait for (the VM's user-data depends on it,
+     * so the engine cannot update this VM before that gate; components/redisforge.ts builds the
+     * chain). Optional: without it the VM is not ordered.
+     */
+    rollingGate?: (privateIp: pulumi.Output<string>) => pulumi.Output<string>;
 }
 
 export class RedisNode extends pulumi.ComponentResource {
@@ -144,6 +151,9 @@ export class RedisNode extends pulumi.ComponentResource {
                   )
             : pulumi.output("");
 
+        // The VM waits for its gate: same user-data value, plus a data dependency on the gate.
+        const gateId = args.rollingGate?.(address.privateIp);
+        const userData = gateId ? pulumi.all([this.userData, gateId]).apply(([u]) => u) : this.userData;
         const vm = a.createVm(`${name}-vm`, {
             ...base,
             network: args.network,
@@ -155,7 +165,7 @@ export class RedisNode extends pulumi.ComponentResource {
             hostName: args.hostName,
             size: args.size,
             dataDiskGb: args.dataDiskGb,
-            userData: this.userData,
+            userData,
             sshCidrs: args.sshCidrs,
         });
         this.privateIp = vm.privateIp;

@@ -6,6 +6,14 @@
  *   → EnvoyProxy (LB + Envoys) → RedisCluster (the dynamic resource that forms the cluster,
  *   plugged in through `formCluster`).
  *
+ * Rolling upgrade order (when the cluster is formed by this program): a new image digest or
+ * redisVersion changes every Redis VM's user-data, and the engine would update all VMs at once.
+ * So the VMs are chained through RollingGate resources (providers/redis-cluster/rolling-gate.ts)
+ * in `rollingOrder` (planned replicas first, then planned masters; each gate pair: fail over away
+ * from a master -> the VM's update -> wait until the node is back and synced). The planned roles
+ * stay true because the upgrade fails masters back (RedisCluster's converge re-spreads them).
+ * Cost: the first creation of the VMs follows the same chain (one at a time).
+ *
  * Invariants (tests/unit/components prove them for every registered cloud):
  * - masters are spread over the zones and no replica shares its master's zone (planTopology);
  * - no firewall rule opens a Redis/bus/exporter/admin port to 0.0.0.0/0; only the client port
@@ -30,6 +38,12 @@ import { RedisNode } from "./redis-node";
 import { ClusterSecrets } from "./secrets";
 import { tagsFor } from "./tags";
 import { planTopology, Topology } from "./topology";
+import { RollingGate } from "../providers/redis-cluster/rolling-gate";
+
+/** Pure: the order Redis VMs are updated in: planned replicas first, then planned masters (each in ordinal order). */
+export function rollingOrder(t: Topology): string[] {
+    return [...t.nodes.filter((n) => n.role === "replica"), ...t.nodes.filter((n) => n.role === "master")].map((n) => n.key);
+}
 
 /** What the cluster-forming dynamic resource receives (see providers/redis-cluster). */
 export interface FormClusterArgs {
@@ -142,7 +156,36 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
         }, p);
 
         const maxmemoryBytes = maxmemoryFor(args.nodeMemoryGb * 1024 ** 3);
-        this.redisNodes = this.topology.nodes.map((n) => new RedisNode(`${name}-${n.key}`, {
+        // The formation client certificate is issued before the nodes: the rolling gates use it too.
+        const admin = args.formCluster ? pki.issue(`${name}-admin-client-tls`, { commonName: `${args.clusterName}-admin`, server: false, client: true }, this) : undefined;
+        const order = rollingOrder(this.topology);
+        // Each node's gates, filled in while the nodes are declared in rolling order.
+        const gates = new Map<string, { before: RollingGate; after?: RollingGate }>();
+        const gateFor = (key: string) =>
+            admin
+                ? (ip: pulumi.Output<string>) => {
+                      const prev = order[order.indexOf(key) - 1];
+                      const before = new RollingGate(`${name}-${key}-roll-before`, {
+                          phase: "before",
+                          nodeKey: key,
+                          host: ip,
+                          port: args.ports.redis,
+                          redisVersion: args.redisVersion,
+                          image: images.redis,
+                          after: prev ? gates.get(prev)!.after!.id : undefined,
+                          adminPassword: this.secrets.passwords.admin,
+                          caCert: pki.caCertPem,
+                          clientCert: admin.certPem,
+                          clientKey: admin.keyPem,
+                      }, p);
+                      gates.set(key, { before });
+                      return before.id;
+                  }
+                : undefined;
+        const byKey = new Map<string, RedisNode>();
+        for (const key of order) {
+            const n = this.topology.nodes.find((x) => x.key === key)!;
+            const node = new RedisNode(`${name}-${n.key}`, {
             adapter: a,
             clusterName: args.clusterName,
             hostName: `${args.clusterName}-${n.key}`,
@@ -163,7 +206,28 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             ports: args.ports,
             redisVersion: args.redisVersion,
             sshCidrs: args.adminCidrs,
-        }, p));
+            rollingGate: gateFor(n.key),
+        }, p);
+            byKey.set(key, node);
+            const g = gates.get(key);
+            if (g && admin) {
+                g.after = new RollingGate(`${name}-${key}-roll-after`, {
+                    phase: "after",
+                    nodeKey: key,
+                    host: node.privateIp,
+                    port: args.ports.redis,
+                    redisVersion: args.redisVersion,
+                    image: images.redis,
+                    vmId: node.vmId,
+                    adminPassword: this.secrets.passwords.admin,
+                    caCert: pki.caCertPem,
+                    clientCert: admin.certPem,
+                    clientKey: admin.keyPem,
+                }, p);
+            }
+        }
+        // Outputs and the cluster keep the topology (ordinal) order.
+        this.redisNodes = this.topology.nodes.map((n) => byKey.get(n.key)!);
 
         this.nodes = pulumi.all(this.redisNodes.map((r) => pulumi.all([r.privateIp, r.dnsName]).apply(([ip, dns]): NodeOutput => ({
             name: r.hostName, zone: r.zone, role: r.plannedRole, shard: r.shard, privateIp: ip, dnsName: dns,
@@ -196,9 +260,8 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             ports: { redisExporter: args.ports.redisExporter, nodeExporter: args.ports.nodeExporter, envoyAdmin: args.ports.envoyAdmin },
         }, p);
 
-        if (args.formCluster) {
-            // The cluster is formed from the deploying machine: it needs its own client certificate.
-            const admin = pki.issue(`${name}-admin-client-tls`, { commonName: `${args.clusterName}-admin`, server: false, client: true }, this);
+        if (args.formCluster && admin) {
+            // The cluster is formed from the deploying machine with its own client certificate.
             args.formCluster(`${name}-cluster`, {
                 clientCertPem: admin.certPem,
                 clientKeyPem: admin.keyPem,
@@ -207,7 +270,8 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
                 replicasPerShard: args.replicasPerShard,
                 adminPassword: this.secrets.passwords.admin,
                 caCertPem: pki.caCertPem,
-                dependsOn: this.redisNodes,
+                // After every node and the last gate: the run ends with the whole chain done.
+                dependsOn: [...this.redisNodes, ...[...gates.values()].flatMap((g) => (g.after ? [g.after] : []))],
             }, this);
         }
 
