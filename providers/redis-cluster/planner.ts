@@ -281,7 +281,10 @@ export function planZones(caps: number[], S: number, R: number): ZonePlan {
 function replicaFlow(caps: number[], m: number[], R: number, fixed?: number[]): ZonePlan {
     const Z = caps.length;
     const S = m.reduce((a, b) => a + b, 0);
-    const K = 4; // sameZone, sharedZone, replicaSpread, earlier zones first (determinism only)
+    // sameZone, sharedZone, replicaSpread, then two tie-breaks for determinism only: replicas of
+    // zone z's masters from the zones that follow z (a, b, c: a's replicas in b, b's in c, c's in
+    // a), and spare nodes left in the last zones.
+    const K = 5;
     const g = new LexMinCostFlow(2 + 2 * Z, K);
     const src = 0;
     const sink = 1;
@@ -289,8 +292,8 @@ function replicaFlow(caps: number[], m: number[], R: number, fixed?: number[]): 
     const C = (z: number) => 2 + Z + z;
     const big = S * (R + 1) + 1;
     for (let y = 0; y < Z; y++) {
-        if (fixed) g.add({ from: src, to: Y(y), cap: fixed[y], cost: [0, 0, 0, 0] });
-        else g.add({ from: src, to: Y(y), cap: caps[y] - m[y], cost: [0, 0, 0, y], square: 2 });
+        if (fixed) g.add({ from: src, to: Y(y), cap: fixed[y], cost: [0, 0, 0, 0, 0] });
+        else g.add({ from: src, to: Y(y), cap: caps[y] - m[y], cost: [0, 0, 0, 0, y], square: 2 });
     }
     const cheap: number[][] = [];
     const dear: number[][] = [];
@@ -301,14 +304,15 @@ function replicaFlow(caps: number[], m: number[], R: number, fixed?: number[]): 
             if (m[z] === 0) { cheap[y].push(-1); dear[y].push(-1); continue; }
             if (y === z) {
                 cheap[y].push(-1);
-                dear[y].push(g.add({ from: Y(y), to: C(z), cap: big, cost: [1, 0, 0, 0] }));
+                dear[y].push(g.add({ from: Y(y), to: C(z), cap: big, cost: [1, 0, 0, 0, 0] }));
             } else {
-                cheap[y].push(g.add({ from: Y(y), to: C(z), cap: m[z], cost: [0, 0, 0, 0] }));
-                dear[y].push(g.add({ from: Y(y), to: C(z), cap: big, cost: [0, 1, 0, 0] }));
+                const after = (y - z + Z) % Z;
+                cheap[y].push(g.add({ from: Y(y), to: C(z), cap: m[z], cost: [0, 0, 0, after, 0] }));
+                dear[y].push(g.add({ from: Y(y), to: C(z), cap: big, cost: [0, 1, 0, after, 0] }));
             }
         }
     }
-    for (let z = 0; z < Z; z++) if (m[z] > 0) g.add({ from: C(z), to: sink, cap: R * m[z], cost: [0, 0, 0, 0] });
+    for (let z = 0; z < Z; z++) if (m[z] > 0) g.add({ from: C(z), to: sink, cap: R * m[z], cost: [0, 0, 0, 0, 0] });
     const sent = g.run(src, sink, S * R);
     if (sent !== S * R) throw ClusterPlanError(`RedisCluster planner bug: replica flow carried ${sent} of ${S * R}`);
     const flow = m.map(() => m.map(() => 0)); // flow[z][y]
@@ -379,12 +383,13 @@ function* subsets(xs: number[], k: number, from = 0, acc: number[] = []): Genera
  *   of m gets its exact replica assignment from a min-cost flow (replicaFlow). The work is
  *   O(S*R) augmentations on a graph of 2 nodes per zone: 1 000 shards take milliseconds.
  *
- *   Nodes. The j-th master of zone z is the zone's node number j*(1+R) in spec order (a rank
- *   that does not depend on the shard count, and the extra masters of a tie go to the earliest
- *   zones, so masters per zone only grow: appending a shard's nodes turns at most one existing
- *   node from replica into master); shards are numbered by their master's position in the
- *   spec (shard i owns the i-th slot range); the replicas of zone y go, in spec order, to the
- *   shards that the flow sends them to, and the last nodes of a zone stay spare. Unlike redis-cli, which scores IP collisions and shuffles, nothing here
+ *   Nodes. The masters of zone z are its first m[z] nodes in spec order (the extra masters of a
+ *   tie go to the earliest zones, so m[z] only grows when a shard is appended: existing masters
+ *   stay masters and at most one existing replica is promoted); shards are numbered by their
+ *   master's position in the spec (shard i owns the i-th slot range); among equally good replica
+ *   flows, a zone's masters take their replicas from the zones that follow it; the replicas of
+ *   zone y go, in spec order, to the shards the flow sends them to, and the last nodes of a zone
+ *   stay spare. Unlike redis-cli, which scores IP collisions and shuffles, nothing here
  *   is random: re-running with the same spec is a no-op.
  */
 export function planPlacement(spec: ClusterSpec): Placement {
@@ -397,7 +402,6 @@ export function planPlacement(spec: ClusterSpec): Placement {
     const caps = byZone.map((ns) => ns.length);
     const need = S * (1 + R);
     const index = new Map(spec.nodes.map((n, i) => [n.id, i]));
-    const masterAt = (z: number, j: number, m: number) => Math.min(j * (1 + R), caps[z] - m + j);
     const plan = planZones(caps, S, R);
 
     if (plan.score.sameZone > 0 && !spec.allowZoneDegradation) {
@@ -411,14 +415,13 @@ export function planPlacement(spec: ClusterSpec): Placement {
         );
     }
 
-    // Masters: the j-th master of zone z is its node number j*(1+R) (in spec order, pulled
-    // forward only when the zone is short): a rank that does not depend on the shard count, so
-    // appending a shard keeps every existing master. Shards in spec order of their masters.
+    // Masters: the first m[z] nodes of zone z in spec order (m only grows when a shard is
+    // appended, so every existing master stays one). Shards in spec order of their masters.
     const masters: { node: ClusterNodeSpec; zone: number }[] = [];
     const isMaster = byZone.map((ns) => ns.map(() => false));
     for (let z = 0; z < Z; z++) {
         for (let j = 0; j < plan.masters[z]; j++) {
-            const at = masterAt(z, j, plan.masters[z]);
+            const at = j;
             isMaster[z][at] = true;
             masters.push({ node: byZone[z][at], zone: z });
         }
@@ -435,7 +438,7 @@ export function planPlacement(spec: ClusterSpec): Placement {
         const rows = shards.filter((_, i) => masterZone[i] === z).map((s) => s.index);
         if (!rows.length) continue;
         const seq: number[] = [];
-        for (let y = 0; y < Z; y++) if (y !== z) for (let k = 0; k < plan.flow[z][y]; k++) seq.push(y);
+        for (let d = 1; d < Z; d++) for (let k = 0; k < plan.flow[z][(z + d) % Z]; k++) seq.push((z + d) % Z);
         for (let k = 0; k < plan.flow[z][z]; k++) seq.push(z);
         seq.forEach((y, p) => replicaZones[rows[p % rows.length]].push(y));
     }
