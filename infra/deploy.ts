@@ -61,6 +61,10 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
                       caCert: a.caCertPem,
                       clientCert: a.clientCertPem,
                       clientKey: a.clientKeyPem,
+                      // The VMs are replaced one at a time by their rolling gates (components/redisforge.ts);
+                      // the cluster resource then verifies that every node runs at least this version.
+                      targetVersion: config.redisVersion,
+                      allowDowngrade: config.allowDowngrade,
                   }, { parent, dependsOn: a.dependsOn })
             : undefined,
     });
