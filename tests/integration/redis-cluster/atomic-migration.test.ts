@@ -181,7 +181,9 @@ describe("atomic migration (>= 8.4): crash, leftovers, bounded retries", () => {
             });
         });
         await new Promise((r) => (child.exitCode !== null || child.signalCode ? r(null) : child.on("exit", r)));
-        await (await client(3)).config("SET", "rdb-key-save-delay", "0");
+        // The slow task stays slow until the resumed converge has found it (else it may complete
+        // before converge looks, and there is no leftover to find); then it is sped up.
+        const slowSource = await client(3);
 
         // The task outlived its process; the fast ones the child started meanwhile end on their own.
         let all: AtomicTask[] = [];
@@ -220,8 +222,15 @@ describe("atomic migration (>= 8.4): crash, leftovers, bounded retries", () => {
 
         const log: string[] = [];
         let status;
+        let spedUp: Promise<unknown> = Promise.resolve();
         try {
-            status = await converge(labSpec(lab, [0, 1, 2], 3, 0), labCreds(lab), { log: (m) => log.push(m) });
+            status = await converge(labSpec(lab, [0, 1, 2], 3, 0), labCreds(lab), {
+                log: (m) => {
+                    log.push(m);
+                    if (m.includes(`left by an earlier run: task ${taskId}`)) spedUp = slowSource.config("SET", "rdb-key-save-delay", "0");
+                },
+            });
+            await spedUp;
         } catch (e) {
             throw new Error(`resumed converge failed: ${(e as Error).message}\nlog:\n${log.join("\n")}`);
         }
