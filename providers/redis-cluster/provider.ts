@@ -8,7 +8,12 @@
  * - nothing forces a replacement: a changed node list, shard or replica count is reshaped in
  *   place (diff says which property changes and why);
  * - `read` reports the live topology, so `pulumi refresh` shows drift (uncovered slots, a missing
- *   replica, a master in the wrong zone after a failover) in `state` and `problems`;
+ *   replica, a master in the wrong zone after a failover) in `state`, `problems`, `zonesOfMasters`
+ *   and `pendingRepairs` (what the next up changes);
+ * - `diff` reports input changes AND drift of the live cluster (read-only, bounded probe; see the
+ *   comment on diff), so `pulumi preview` shows the planned repair and `pulumi up` runs `update`
+ *   (converge) although no input changed: masters crowded into one zone after automatic
+ *   failovers are re-spread by planned CLUSTER FAILOVERs, without moving a slot;
  * - `delete` leaves the nodes and their data alone unless `deleteAction: "reset"`;
  * - credentials and TLS material are secret inputs and secret outputs (additionalSecretOutputs),
  *   never logged; status outputs carry no secret;
@@ -29,6 +34,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { checkCluster, converge, resetCluster } from "./executor";
+import { bounded } from "./primitives/connections";
+import { DriftReport, inspectDrift } from "./operations/respread";
 import { compareServerVersions, downgradeRefusal, onTargetVersion, RestartNodeHook, upgradeCluster } from "./operations/upgrade";
 import { logTail, restartLocalRedis } from "../local/restart-node";
 import { planPlacement } from "./planner";
@@ -118,6 +125,12 @@ export interface RedisClusterStatusOutputs {
     serverVersion: string;
     /** Addresses that are members after the last create/update (lets the next update recognise leaving nodes). */
     memberAddresses: string[];
+    /**
+     * What the next `pulumi up` would change although no input changed (drift), one line per
+     * planned step, e.g. a planned failover that re-spreads masters crowded into one zone after an
+     * automatic failover. Empty when the cluster matches its spec. Reported by `read` (refresh).
+     */
+    pendingRepairs: string[];
 }
 
 export type RedisClusterOutputs = RedisClusterInputs & RedisClusterStatusOutputs;
@@ -147,7 +160,7 @@ export function credsOf(i: RedisClusterInputs): ClusterCredentials {
     };
 }
 
-export function statusOutputs(s: ClusterStatus): RedisClusterStatusOutputs {
+export function statusOutputs(s: ClusterStatus, pendingRepairs: string[] = []): RedisClusterStatusOutputs {
     return {
         state: s.state,
         masters: s.masters.map((m) => ({ id: m.id, address: m.address, zone: m.zone, slots: m.slots })),
@@ -157,7 +170,38 @@ export function statusOutputs(s: ClusterStatus): RedisClusterStatusOutputs {
         problems: s.problems,
         serverVersion: s.serverVersion ?? "",
         memberAddresses: [...s.masters.map((m) => m.address), ...s.replicas.map((r) => r.address)].sort(),
+        pendingRepairs,
     };
+}
+
+/** Status outputs of a drift report: the repairs are reported only when converge can act on them. */
+function driftOutputs(d: DriftReport): RedisClusterStatusOutputs {
+    return statusOutputs(d.status, d.repairs);
+}
+
+/** Bound on diff's read-only look at the live cluster (a preview must not hang on a dead network). */
+export const DIFF_PROBE_TIMEOUT_MS = 15000;
+
+/** Problems of a stored status that an update repairs without any input change (see diffDrift). */
+const REPAIRABLE = [/^masters are crowded/];
+
+/**
+ * Pure: the drift half of `diff`. `live` is the read-only inspection of the cluster (null when it
+ * could not be made: unreachable, timed out); `stored` the outputs in the state (refreshed by
+ * `pulumi refresh`, or as the last update left them). Returns whether an update is needed for
+ * drift and the lines that explain it.
+ */
+export function diffDrift(live: DriftReport | null, stored: Partial<RedisClusterStatusOutputs>, probeError?: string): { changes: boolean; lines: string[] } {
+    if (live && live.reachedNodes > 0) {
+        if (live.actionable) return { changes: true, lines: live.repairs };
+        return { changes: false, lines: live.repairs };
+    }
+    // No live view: fall back on what the state says (a refresh may have recorded the drift).
+    const storedDrift = (stored.problems ?? []).filter((p) => REPAIRABLE.some((r) => r.test(p)));
+    const why = probeError ?? (live ? `no node answered: ${live.status.problems[0] ?? "no answer"}` : "unknown error");
+    const lines = [`the live cluster could not be inspected (${why}); judged from the stored state`];
+    if (storedDrift.length) return { changes: true, lines: [...lines, ...storedDrift, ...(stored.pendingRepairs ?? [])] };
+    return { changes: false, lines };
 }
 
 /** The input fields only (drops outputs and the engine's `__provider`). */
@@ -317,18 +361,44 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
         return { inputs: news, failures };
     },
 
-    async diff(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.DiffResult> {
-        return diffInputs(inputsOf(olds), inputsOf(news));
+    /*
+     * Inputs AND drift. The engine calls diff with the stored outputs as `olds` and the program's
+     * inputs as `news` (on refresh: the refreshed outputs and the old inputs), and runs `update`
+     * only when diff reports changes. An input-only diff therefore never repairs drift (masters
+     * crowded after an automatic failover): the inputs did not change. So diff also looks at the
+     * live cluster, read-only (CLUSTER NODES/INFO + the pure planner, operations/respread.ts),
+     * bounded by DIFF_PROBE_TIMEOUT_MS with a 3 s connect timeout, and asks for an update when
+     * converge has something to do. Why probe and not only trust the state: a `pulumi up` without
+     * --refresh would otherwise only repair after a separate `pulumi refresh`. A cluster that
+     * cannot be reached does not fail the preview: the stored outputs decide, and the reason is
+     * logged. The planned repair is logged (the dynamic provider protocol carries no diff
+     * message), one line per step, e.g. which replica takes over which master and why.
+     */
+    async diff(id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.DiffResult> {
+        const base = diffInputs(inputsOf(olds), inputsOf(news));
+        if (hasUnknown(news)) return base;
+        const i = inputsOf(news);
+        let live: DriftReport | null = null;
+        let probeError: string | undefined;
+        try {
+            live = await bounded(inspectDrift(specOf(i), credsOf(i), { ...executorOpts(i), connectTimeoutMs: 3000 }), DIFF_PROBE_TIMEOUT_MS, "reading the live cluster for drift");
+        } catch (e) {
+            probeError = (e as Error).message;
+        }
+        const drift = diffDrift(live, olds as Partial<RedisClusterStatusOutputs>, probeError);
+        if (drift.changes) {
+            await pulumi.log.warn(`RedisCluster ${id}: the live cluster drifted from its spec; pulumi up repairs it:\n  - ${drift.lines.join("\n  - ")}`);
+            return { ...base, changes: true, stables: base.stables?.filter((k) => !(TOPOLOGY_KEYS as readonly string[]).includes(k)) };
+        }
+        if (drift.lines.length) await pulumi.log.info(`RedisCluster ${id}: ${drift.lines.join("; ")}`);
+        return base;
     },
 
     async create(inputs: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
         const i = inputsOf(inputs);
-        let status = await converge(specOf(i), credsOf(i), executorOpts(i));
-        if (i.targetVersion) {
-            await applyVersion(i);
-            status = await checkCluster(specOf(i), credsOf(i), executorOpts(i));
-        }
-        const outs = { ...i, ...statusOutputs(status) };
+        await converge(specOf(i), credsOf(i), executorOpts(i));
+        if (i.targetVersion) await applyVersion(i);
+        const outs = { ...i, ...driftOutputs(await inspectDrift(specOf(i), credsOf(i), executorOpts(i))) };
         // The id names the cluster by its first node's address: stable, and not a secret.
         return { id: `rediscluster-${i.nodes[0].host}-${i.nodes[0].port}`, outs };
     },
@@ -337,7 +407,7 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
         const i = inputsOf(props);
         let st: RedisClusterStatusOutputs;
         try {
-            st = statusOutputs(await checkCluster(specOf(i), credsOf(i), executorOpts(i)));
+            st = driftOutputs(await inspectDrift(specOf(i), credsOf(i), executorOpts(i)));
         } catch (e) {
             // read reports, it does not fail: an unreachable cluster is drift too.
             st = { ...(props as unknown as RedisClusterStatusOutputs), state: "fail", problems: [`read failed: ${(e as Error).message}`] };
@@ -351,12 +421,10 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
             ...((olds.memberAddresses as string[] | undefined) ?? []),
             ...(((olds.nodes as ClusterNodeSpec[] | undefined) ?? []).map((n) => `${n.host}:${n.port}`)),
         ];
-        let status = await converge(specOf(i), credsOf(i), executorOpts(i, former));
-        if (i.targetVersion) {
-            await applyVersion(i);
-            status = await checkCluster(specOf(i), credsOf(i), executorOpts(i, former));
-        }
-        return { outs: { ...i, ...statusOutputs(status) } };
+        // converge repairs drift too: its reshape plans the same failovers diff showed (no slot moves).
+        await converge(specOf(i), credsOf(i), executorOpts(i, former));
+        if (i.targetVersion) await applyVersion(i);
+        return { outs: { ...i, ...driftOutputs(await inspectDrift(specOf(i), credsOf(i), executorOpts(i, former))) } };
     },
 
     async delete(_id: string, props: Record<string, unknown>): Promise<void> {
@@ -380,6 +448,7 @@ export class RedisCluster extends pulumi.dynamic.Resource {
     declare public readonly problems: pulumi.Output<string[]>;
     declare public readonly serverVersion: pulumi.Output<string>;
     declare public readonly memberAddresses: pulumi.Output<string[]>;
+    declare public readonly pendingRepairs: pulumi.Output<string[]>;
 
     constructor(name: string, args: RedisClusterArgs, opts: pulumi.CustomResourceOptions = {}) {
         super(
@@ -412,6 +481,7 @@ export class RedisCluster extends pulumi.dynamic.Resource {
                 problems: undefined,
                 serverVersion: undefined,
                 memberAddresses: undefined,
+                pendingRepairs: undefined,
             },
             { ...opts, additionalSecretOutputs: [...(opts.additionalSecretOutputs ?? []), ...SECRET_KEYS] },
             "redisforge",

@@ -4,7 +4,8 @@
  * (create/read against real nodes: tests/integration/redis-cluster/provider-serialize.test.ts.)
  */
 import * as pulumi from "@pulumi/pulumi";
-import { diffInputs, explainDiff, RedisClusterInputs, redisClusterProvider, SECRET_KEYS } from "../../../providers/redis-cluster/provider";
+import { diffDrift, diffInputs, explainDiff, RedisClusterInputs, redisClusterProvider, SECRET_KEYS } from "../../../providers/redis-cluster/provider";
+import { DriftReport } from "../../../providers/redis-cluster/operations/respread";
 
 const nodes = ["a", "b", "c", "a", "b", "c"].map((z, i) => ({ id: `node${i}`, host: "10.0.0.1", port: 7000 + i, zone: `zone-${z}` }));
 const base: RedisClusterInputs = {
@@ -57,6 +58,24 @@ describe("diff", () => {
         expect(lines).toMatch(/adminPassword changed \(secret/);
         expect(lines).not.toContain("q".repeat(40));
         expect(lines).not.toContain("p".repeat(40));
+    });
+});
+
+describe("diff: drift without input changes (masters re-spread)", () => {
+    const status = { state: "degraded" as const, masters: [], replicas: [], slotsCovered: 16384, problems: ["masters are crowded: zone-a=0, zone-b=2, zone-c=1"] };
+    const failover = "planned CLUSTER FAILOVER: replica 10.0.0.1:7003 (zone-a) takes over master 10.0.0.1:7001 (zone-b, 5461 slots stay in the shard, no slot moves) because masters crowd zone zone-b (2) while zone zone-a has 0";
+    const live = (over: Partial<DriftReport>): DriftReport => ({ status, repairs: [failover], steps: [], actionable: true, reachedNodes: 6, ...over });
+    it.each([
+        ["live drift converge can repair -> update, with the failover line", live({}), {}, true, /takes over master 10\.0\.0\.1:7001/],
+        ["live drift while a node is down -> no update forced, reason shown", live({ actionable: false, repairs: [failover, "not repaired while node1 is unreachable"] }), {}, false, /not repaired while/],
+        ["healthy live cluster -> no change, no line", live({ actionable: false, repairs: [] }), { problems: ["masters are crowded: zone-a=0"] }, false, null],
+        ["no node answered, state recorded crowding (refresh) -> update", live({ actionable: false, repairs: [], reachedNodes: 0 }), { problems: ["masters are crowded: zone-a=0, zone-b=2, zone-c=1"] }, true, /judged from the stored state/],
+        ["probe failed, state has only non-repairable problems -> no change", null, { problems: ["unreachable: node0"] }, false, /could not be inspected \(timeout\)/],
+    ])("%s", (_name, l, stored, changes, line) => {
+        const d = diffDrift(l as DriftReport | null, stored, l ? undefined : "timeout");
+        expect(d.changes).toBe(changes);
+        if (line) expect(d.lines.join("\n")).toMatch(line as RegExp);
+        else expect(d.lines).toEqual([]);
     });
 });
 
