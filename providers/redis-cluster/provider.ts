@@ -187,20 +187,19 @@ const REPAIRABLE = [/^masters are crowded/];
 
 /**
  * Pure: the drift half of `diff`. `live` is the read-only inspection of the cluster (null when it
- * could not be made: unreachable, timed out); `stored` the outputs in the state (refreshed by
- * `pulumi refresh`, or as the last update left them). Returns whether an update is needed for
- * drift and the lines that explain it.
+ * could not be made: timed out, or no node answered); `stored` the outputs in the state (as
+ * `pulumi refresh` recorded them, or as the last update left them). An update is asked for when
+ * converge can repair the live drift now, or when the stored state records repairable drift
+ * (crowded masters): on refresh the engine calls diff with the refreshed outputs as `olds`, so
+ * this is what makes refresh show the drift, and the following `up` (which first restarts a
+ * crashed node through its own resource) repairs it or fails naming the node that is still down.
  */
 export function diffDrift(live: DriftReport | null, stored: Partial<RedisClusterStatusOutputs>, probeError?: string): { changes: boolean; lines: string[] } {
-    if (live && live.reachedNodes > 0) {
-        if (live.actionable) return { changes: true, lines: live.repairs };
-        return { changes: false, lines: live.repairs };
-    }
-    // No live view: fall back on what the state says (a refresh may have recorded the drift).
     const storedDrift = (stored.problems ?? []).filter((p) => REPAIRABLE.some((r) => r.test(p)));
-    const why = probeError ?? (live ? `no node answered: ${live.status.problems[0] ?? "no answer"}` : "unknown error");
-    const lines = [`the live cluster could not be inspected (${why}); judged from the stored state`];
-    if (storedDrift.length) return { changes: true, lines: [...lines, ...storedDrift, ...(stored.pendingRepairs ?? [])] };
+    const seen = live && live.reachedNodes > 0;
+    if (seen && live.actionable) return { changes: true, lines: live.repairs };
+    const lines = seen ? [...live.repairs] : [`the live cluster could not be inspected (${probeError ?? (live ? `no node answered: ${live.status.problems[0] ?? "no answer"}` : "unknown error")}); judged from the stored state`];
+    if (storedDrift.length) return { changes: true, lines: [...lines, ...storedDrift.map((p) => `recorded by the last refresh: ${p}`), ...(stored.pendingRepairs ?? []).filter((r) => !lines.includes(r))] };
     return { changes: false, lines };
 }
 

@@ -68,7 +68,8 @@ describe("diff: drift without input changes (masters re-spread)", () => {
     it.each([
         ["live drift converge can repair -> update, with the failover line", live({}), {}, true, /takes over master 10\.0\.0\.1:7001/],
         ["live drift while a node is down -> no update forced, reason shown", live({ actionable: false, repairs: [failover, "not repaired while node1 is unreachable"] }), {}, false, /not repaired while/],
-        ["healthy live cluster -> no change, no line", live({ actionable: false, repairs: [] }), { problems: ["masters are crowded: zone-a=0"] }, false, null],
+        ["healthy live cluster, healthy state -> no change, no line", live({ actionable: false, repairs: [] }), { problems: [] }, false, null],
+        ["refresh recorded crowding (node still down) -> update, so refresh shows it and up repairs", live({ actionable: false, repairs: [] }), { problems: ["masters are crowded: zone-a=0, zone-b=2, zone-c=1"] }, true, /recorded by the last refresh: masters are crowded/],
         ["no node answered, state recorded crowding (refresh) -> update", live({ actionable: false, repairs: [], reachedNodes: 0 }), { problems: ["masters are crowded: zone-a=0, zone-b=2, zone-c=1"] }, true, /judged from the stored state/],
         ["probe failed, state has only non-repairable problems -> no change", null, { problems: ["unreachable: node0"] }, false, /could not be inspected \(timeout\)/],
     ])("%s", (_name, l, stored, changes, line) => {
