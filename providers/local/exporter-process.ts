@@ -10,6 +10,7 @@
  * this exporter's dir is ever signalled; waits are bounded.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { tcpAccepts } from "./tcp-probe";
 
 export interface ExporterProcessArgs {
     nodeName: pulumi.Input<string>;
@@ -72,24 +73,6 @@ function owns(pid: number, workDir: string, binary: string): boolean {
     }
 }
 
-function listening(host: string, port: number): Promise<boolean> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const net = require("net") as typeof import("net");
-    return new Promise((resolve) => {
-        const s = net.connect({ host, port });
-        s.setTimeout(1000);
-        s.once("connect", () => {
-            s.destroy();
-            resolve(true);
-        });
-        s.once("error", () => resolve(false));
-        s.once("timeout", () => {
-            s.destroy();
-            resolve(false);
-        });
-    });
-}
-
 function digest(s: string): string {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const crypto = require("crypto") as typeof import("crypto");
@@ -103,7 +86,7 @@ async function start(i: Inputs): Promise<number> {
     const path = require("path") as typeof import("path");
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const cp = require("child_process") as typeof import("child_process");
-    if (await listening(i.host, Number(i.port))) {
+    if (await tcpAccepts(i.host, Number(i.port))) {
         throw new Error(`${i.nodeName} exporter: ${i.host}:${i.port} is already in use by another process; stop it or choose another redisforge:redisExporterPort`);
     }
     fs.mkdirSync(i.workDir, { recursive: true, mode: 0o700 });
@@ -115,7 +98,7 @@ async function start(i: Inputs): Promise<number> {
     if (!pid) throw new Error(`${i.nodeName} exporter: could not start ${i.binary} (Debian: apt-get install prometheus-redis-exporter)`);
     const deadline = Date.now() + 15000;
     while (Date.now() < deadline && alive(pid)) {
-        if ((await listening(i.host, Number(i.port))) && owns(pid, i.workDir, i.binary)) return pid;
+        if ((await tcpAccepts(i.host, Number(i.port))) && owns(pid, i.workDir, i.binary)) return pid;
         await new Promise((r) => setTimeout(r, 100));
     }
     const tail = fs.existsSync(path.join(i.workDir, "exporter.log")) ? fs.readFileSync(path.join(i.workDir, "exporter.log"), "utf8").split("\n").slice(-10).join("\n") : "";

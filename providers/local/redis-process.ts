@@ -23,6 +23,7 @@
  * module-level state besides plain functions.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { tcpAccepts } from "./tcp-probe";
 
 /** Inputs of one redis-server process. */
 export interface RedisProcessArgs {
@@ -178,25 +179,6 @@ function livePid(hint: number, dataDir: string): number {
     }
 }
 
-/** True if something accepts TCP connections on host:port. */
-function portInUse(host: string, port: number): Promise<boolean> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const net = require("net") as typeof import("net");
-    return new Promise<boolean>((resolve) => {
-        const s = net.connect({ host, port });
-        s.setTimeout(1000);
-        s.once("connect", () => {
-            s.destroy();
-            resolve(true);
-        });
-        s.once("error", () => resolve(false));
-        s.once("timeout", () => {
-            s.destroy();
-            resolve(false);
-        });
-    });
-}
-
 function alive(pid: number): boolean {
     if (!pid) return false;
     try {
@@ -218,7 +200,7 @@ async function startProcess(i: RedisProcessInputs): Promise<number> {
     const bin = i.redisServer || "redis-server";
     const conf = path.join(i.dataDir, "redis.conf");
     for (const [what, port] of [["port", Number(i.port)], ["busPort", Number(i.busPort)]] as const) {
-        if (await portInUse(i.host, port)) {
+        if (await tcpAccepts(i.host, port)) {
             throw new Error(`${i.nodeName}: ${what} ${i.host}:${port} is already in use by another process; stop it (e.g. a stack or lab left running: \`ss -ltnp 'sport = :${port}'\`) or choose other redisforge:redisPort/busPort`);
         }
     }
@@ -233,7 +215,7 @@ async function startProcess(i: RedisProcessInputs): Promise<number> {
     while (Date.now() < deadline) {
         if (!alive(pid)) break;
         // Ours is listening once the port answers while our pid still runs redis-server from our dir.
-        if ((await portInUse(i.host, Number(i.port))) && alive(pid) && ownsPid(pid, i.dataDir)) return pid;
+        if ((await tcpAccepts(i.host, Number(i.port))) && alive(pid) && ownsPid(pid, i.dataDir)) return pid;
         await new Promise((r) => setTimeout(r, 100));
     }
     const logFile = path.join(i.dataDir, "redis.log");

@@ -18,6 +18,7 @@
  * Like the dynamic providers, this module requires what it needs inside its functions: the
  * RedisCluster provider that calls it is serialised by the engine.
  */
+import { tcpAccepts } from "./tcp-probe";
 
 /** One node process of the local stack (or of a lab). */
 export interface LocalNodeProcess {
@@ -83,24 +84,6 @@ function alive(pid: number): boolean {
     }
 }
 
-function tcpOpen(host: string, port: number): Promise<boolean> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const net = require("net") as typeof import("net");
-    return new Promise<boolean>((resolve) => {
-        const s = net.connect({ host, port });
-        s.setTimeout(1000);
-        s.once("connect", () => {
-            s.destroy();
-            resolve(true);
-        });
-        s.once("error", () => resolve(false));
-        s.once("timeout", () => {
-            s.destroy();
-            resolve(false);
-        });
-    });
-}
-
 /** The last `n` lines of the node's log (redis.conf's logfile is `<dataDir>/redis.log`), or "". */
 export function logTail(dataDir: string, n = 12): string {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -144,7 +127,7 @@ export async function restartLocalRedis(p: LocalNodeProcess, limits: RestartLimi
     }
     // The port must be free now; something else on it is not ours to stop.
     const portDeadline = Date.now() + 5000;
-    while (await tcpOpen(p.host, p.port)) {
+    while (await tcpAccepts(p.host, p.port)) {
         if (Date.now() > portDeadline) throw new Error(`${p.id}: port ${p.host}:${p.port} is still answered by another process after ours stopped; find it with \`ss -ltnp 'sport = :${p.port}'\``);
         await wait(100);
     }
@@ -159,7 +142,7 @@ export async function restartLocalRedis(p: LocalNodeProcess, limits: RestartLimi
     fs.writeFileSync(path.join(p.dataDir, PID_FILE), `${pid}\n`, { mode: 0o600 });
     const deadline = Date.now() + startMs;
     while (Date.now() < deadline && alive(pid)) {
-        if (await tcpOpen(p.host, p.port)) return pid;
+        if (await tcpAccepts(p.host, p.port)) return pid;
         await wait(100);
     }
     const tail = logTail(p.dataDir);
