@@ -386,10 +386,12 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
         }
         const drift = diffDrift(live, olds as Partial<RedisClusterStatusOutputs>, probeError);
         if (drift.changes) {
-            await pulumi.log.warn(`RedisCluster ${id}: the live cluster drifted from its spec; pulumi up repairs it:\n  - ${drift.lines.join("\n  - ")}`);
+            const what = base.changes ? "inputs changed; pulumi up runs these steps" : "the live cluster drifted from its spec although no input changed; pulumi up repairs it";
+            await pulumi.log.warn(`RedisCluster ${id}: ${what}:\n  - ${drift.lines.join("\n  - ")}`);
             return { ...base, changes: true, stables: base.stables?.filter((k) => !(TOPOLOGY_KEYS as readonly string[]).includes(k)) };
         }
-        if (drift.lines.length) await pulumi.log.info(`RedisCluster ${id}: ${drift.lines.join("; ")}`);
+        // Drift that cannot be repaired now (a node down, no plan): advice, on stderr in a plain process.
+        if (drift.lines.length) await pulumi.log.warn(`RedisCluster ${id}: ${drift.lines.join("; ")}`);
         return base;
     },
 
