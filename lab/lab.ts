@@ -32,6 +32,8 @@ export interface LabNode {
     logFile: string;
     /** PID of the running redis-server, or 0 when stopped. */
     pid: number;
+    /** Network namespace the node runs in (`ip netns exec`); absent: the caller's namespace. */
+    netns?: string;
 }
 
 export interface LabState {
@@ -64,6 +66,14 @@ export interface LabOptions {
     maxmemoryBytes?: number;
     /** Seconds to wait for each node to answer. Default 15. */
     startTimeoutSec?: number;
+    /**
+     * Network namespace for the nodes started by this call (`ip netns exec <netns> redis-server`);
+     * `host` must be an address inside it that this process can reach, and `basePort` must be set
+     * (free ports cannot be probed from outside the namespace). Default: none.
+     */
+    netns?: string;
+    /** More addresses for the lab's TLS certificate (e.g. the hosts of later addNodes calls). Default none. */
+    tlsHosts?: string[];
 }
 
 function freePort(host: string): Promise<number> {
@@ -131,7 +141,7 @@ export class Lab {
         const redisServer = opts.redisServer ?? rt!.server;
         const siblingCli = path.join(path.dirname(redisServer), "redis-cli");
         const redisCli = rt ? rt.cli : redisServer.includes("/") && fs.existsSync(siblingCli) ? siblingCli : "redis-cli";
-        const tls = ensureLabTls(path.join(dir, "tls"), [host, "127.0.0.1", "localhost"]);
+        const tls = ensureLabTls(path.join(dir, "tls"), [host, "127.0.0.1", "localhost", ...(opts.tlsHosts ?? [])]);
         const passwords = Object.fromEntries(ACL_USERS.map((u) => [u, generatePassword()])) as AclPasswords;
         const secretsFile = path.join(dir, "secrets.json");
         fs.writeFileSync(secretsFile, JSON.stringify(passwords), { mode: 0o600 });
@@ -172,6 +182,7 @@ export class Lab {
                 logFile: path.join(dataDir, "redis.log"),
                 pid: 0,
             };
+            if (opts.netns) node.netns = opts.netns;
             this.writeConfig(node, opts.maxmemoryBytes ?? 256 * 1024 * 1024);
             this.state.nodes.push(node);
             added.push(node);
@@ -237,7 +248,9 @@ export class Lab {
     async startNode(index: number, timeoutSec = 15): Promise<void> {
         const node = this.state.nodes[index];
         if (pidAlive(node.pid)) return;
-        const child: ChildProcess = spawn(this.state.redisServer, [node.confFile], {
+        // `ip netns exec` execs redis-server in place, so the PID is the server's.
+        const [cmd, args] = node.netns ? ["ip", ["netns", "exec", node.netns, this.state.redisServer, node.confFile]] : [this.state.redisServer, [node.confFile]];
+        const child: ChildProcess = spawn(cmd, args, {
             cwd: node.dataDir,
             detached: true,
             stdio: "ignore",
