@@ -8,6 +8,8 @@
  * Needs root (network namespaces, nftables). Each scenario prints one line; the suite prints a
  * table at the end. Addresses exist only inside the namespaces and bridge made for this run.
  */
+import * as fs from "fs";
+import * as path from "path";
 import { pidAlive } from "../../lab/lab";
 import { ChaosCluster, formatResult, formatTable, ScenarioResult, sleep, TimedWriter, waitFor } from "./harness";
 
@@ -241,4 +243,33 @@ test("5 % packet loss between zones for 30 s: no failover, no flapping", async (
     expect((await c.masters()).sort()).toEqual(mastersBefore);
     expect(/cluster_current_epoch:(\d+)/.exec(await c.lab.cli(0, ["CLUSTER", "INFO"]))![1]).toBe(epochBefore);
     expect(maxPauseMs).toBeLessThan(NODE_TIMEOUT_MS);
+});
+
+test("torn AOF tail on a replica (crash mid-write): it loads the intact prefix and rejoins", async () => {
+    await scenario("torn-aof-tail", async (w) => {
+        const masters = await c.masters();
+        const nodes = await c.nodesSeenBy(masters[0]);
+        const rep = nodes.find((n) => !n.master && n.masterId)!;
+        const r = c.indexOf(rep);
+        const master = c.indexOf(nodes.find((n) => n.id === rep.masterId)!);
+        const slots = await c.slotsOf([master], master);
+        const faultAt = Date.now();
+        await c.lab.killNode(r);
+        // The newest incr file is the one being appended to; cut its last command in half.
+        const aofDir = path.join(c.lab.nodes[r].dataDir, "appendonlydir");
+        const incr = fs.readdirSync(aofDir).filter((f) => /\.incr\.aof$/.test(f)).sort((a, b) => Number(/\.(\d+)\.incr/.exec(b)![1]) - Number(/\.(\d+)\.incr/.exec(a)![1]))[0];
+        const file = path.join(aofDir, incr);
+        const size = fs.statSync(file).size;
+        expect(size).toBeGreaterThan(100);
+        fs.truncateSync(file, size - 7);
+        const logBefore = fs.readFileSync(c.lab.nodes[r].logFile, "utf8").length;
+        const gapMs = await w.waitResumed(faultAt, slots);
+        const endedAt = Date.now();
+        await c.lab.startNode(r, 30);
+        // The server saw the torn tail and loaded the prefix (aof-load-truncated yes).
+        const log = fs.readFileSync(c.lab.nodes[r].logFile, "utf8").slice(logBefore);
+        expect(log).toMatch(/short read while loading the AOF file appendonly\.aof\.\d+\.incr\.aof[\s\S]*loaded anyway because aof-load-truncated is enabled/);
+        await waitFor(`node${r} to rejoin as a replica`, 30000, async () => (await role(r)) === "slave");
+        return { faultAt, endedAt, gapMs, note: `${incr} cut by 7 of ${size} bytes` };
+    });
 });
