@@ -38,6 +38,8 @@ export interface RedisNodeArgs {
     dataDiskGb: number;
     /** maxmemory in bytes (75 % of the VM's RAM). */
     maxmemoryBytes: number;
+    /** cluster-node-timeout, ms (redisforge:clusterNodeTimeoutMs). Default 5000. */
+    clusterNodeTimeoutMs?: number;
     network: NetworkRecord;
     firewall: FirewallRecord;
     store: SecretStoreRecord;
@@ -144,6 +146,7 @@ export class RedisNode extends pulumi.ComponentResource {
                           redisImage,
                           redisExporterImage,
                           maxmemoryBytes: args.maxmemoryBytes,
+                          clusterNodeTimeoutMs: args.clusterNodeTimeoutMs,
                           redisVersion: args.redisVersion,
                           secrets: { tlsCert: certRef, tlsKey: keyRef, tlsCa: caRef, usersAcl: aclRef, secretsInclude: incRef, exporterPassword: expRef },
                           backup: backupTarget,

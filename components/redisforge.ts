@@ -78,6 +78,8 @@ export interface RedisForgeClusterArgs {
     nodeSize: string;
     /** RAM of `nodeSize` in GiB; maxmemory is 75 % of it. */
     nodeMemoryGb: number;
+    /** cluster-node-timeout of every node, ms. Default 5000. */
+    clusterNodeTimeoutMs?: number;
     /** Data disk per Redis VM, GiB. */
     dataDiskGb: number;
     envoySize: string;
@@ -195,6 +197,7 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             size: args.nodeSize,
             dataDiskGb: args.dataDiskGb,
             maxmemoryBytes,
+            clusterNodeTimeoutMs: args.clusterNodeTimeoutMs,
             network,
             firewall,
             store,

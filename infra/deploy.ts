@@ -34,6 +34,7 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
         replicasPerShard: config.replicasPerShard,
         nodeSize: config.nodeSize,
         nodeMemoryGb: config.nodeMemoryGb,
+        clusterNodeTimeoutMs: config.clusterNodeTimeoutMs,
         dataDiskGb: config.dataDiskGb,
         envoySize: config.envoySize,
         envoyCount: config.envoyCount,

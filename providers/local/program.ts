@@ -82,6 +82,7 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         stateDir,
         serverVersion: runtime.version,
         maxmemoryBytes: maxmemoryFor(cfg.nodeMemoryGb * 1024 ** 3),
+        clusterNodeTimeoutMs: cfg.clusterNodeTimeoutMs,
         tlsValidityDays: cfg.tlsValidityDays,
         tlsRenewBeforeDays: cfg.tlsRenewBeforeDays,
         passwords: cfg.passwords,

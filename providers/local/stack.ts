@@ -45,6 +45,8 @@ export interface LocalStackArgs {
     serverVersion: string;
     /** maxmemory per node in bytes. */
     maxmemoryBytes: number;
+    /** cluster-node-timeout of every node, ms. Default 5000. */
+    clusterNodeTimeoutMs?: number;
     tlsValidityDays: number;
     tlsRenewBeforeDays: number;
     /** Passwords supplied as config secrets; the others are generated. */
@@ -157,6 +159,7 @@ export class LocalRedisStack extends pulumi.ComponentResource {
                 aclFile: file(PROCESS_FILES.acl),
                 secretsFile: file(PROCESS_FILES.secrets),
                 maxmemoryBytes: args.maxmemoryBytes,
+                clusterNodeTimeoutMs: args.clusterNodeTimeoutMs,
                 logFile: file(PROCESS_FILES.log),
                 serverVersion: args.serverVersion,
             });

@@ -149,6 +149,8 @@ export interface RedisNodeUserDataParams extends VmUserDataParams {
     redisExporterFlags?: string[];
     /** maxmemory in bytes (see maxmemoryFor). */
     maxmemoryBytes: number;
+    /** cluster-node-timeout, ms (redisforge:clusterNodeTimeoutMs). Default 5000. */
+    clusterNodeTimeoutMs?: number;
     /** Redis version of the image; `@since` template lines are gated on it. Default 8.4.0. */
     redisVersion?: string;
     /** Secret store references for this node's secrets. */
@@ -471,6 +473,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         aclFile: `${c.secretsDir}/users.acl`,
         secretsFile: `${c.secretsDir}/secrets.conf`,
         maxmemoryBytes: p.maxmemoryBytes,
+        clusterNodeTimeoutMs: p.clusterNodeTimeoutMs,
         logFile: "",
         tcpBacklog: 4096,
         serverVersion: p.redisVersion ?? "8.4.0",

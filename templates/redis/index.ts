@@ -11,6 +11,9 @@ export const ACL_USERS = ["admin", "app", "readonly", "replication", "exporter"]
 export type AclUser = (typeof ACL_USERS)[number];
 export type AclPasswords = Record<AclUser, string>;
 
+/** cluster-node-timeout when the stack does not set redisforge:clusterNodeTimeoutMs, ms. */
+export const DEFAULT_CLUSTER_NODE_TIMEOUT_MS = 5000;
+
 /** Minimum length of any ACL password, generated or supplied. */
 export const MIN_PASSWORD_LENGTH = 32;
 
@@ -43,6 +46,11 @@ export interface RedisConfParams {
     logFile?: string;
     /** Must not exceed net.core.somaxconn; default 511. */
     tcpBacklog?: number;
+    /**
+     * cluster-node-timeout, ms (stack key `redisforge:clusterNodeTimeoutMs`): how long a master may
+     * be unreachable before its replica is promoted. Default 5000.
+     */
+    clusterNodeTimeoutMs?: number;
     /** Server version the file is for; `@since` lines are dropped for older servers. Default 8.4.0. */
     serverVersion?: string | ServerVersion;
 }
@@ -57,6 +65,7 @@ export function renderRedisConf(p: RedisConfParams): string {
             maxmemoryPolicy: p.maxmemoryPolicy ?? "noeviction",
             logFile: p.logFile ?? "",
             tcpBacklog: p.tcpBacklog ?? 511,
+            clusterNodeTimeoutMs: p.clusterNodeTimeoutMs ?? DEFAULT_CLUSTER_NODE_TIMEOUT_MS,
         } as unknown as Record<string, string | number>,
         "redis.conf",
     );

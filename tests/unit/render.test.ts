@@ -24,6 +24,10 @@ describe("redis templates", () => {
         dataDir: "/data", tlsCertFile: "/tls/c", tlsKeyFile: "/tls/k", tlsCaFile: "/tls/ca", aclFile: "/etc/redis/users.acl",
         secretsFile: "/run/redis/secrets.conf", maxmemoryBytes: 1000,
     };
+    it("renders cluster-node-timeout from redisforge:clusterNodeTimeoutMs (default 5000)", () => {
+        expect(renderRedisConf(base)).toMatch(/^cluster-node-timeout 5000$/m);
+        expect(renderRedisConf({ ...base, clusterNodeTimeoutMs: 2000 })).toMatch(/^cluster-node-timeout 2000$/m);
+    });
     it("renders the production invariants", () => {
         const conf = renderRedisConf(base);
         for (const line of ["port 0", "tls-port 6379", "tls-cluster yes", "tls-replication yes", "cluster-enabled yes",
