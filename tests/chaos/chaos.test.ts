@@ -273,3 +273,31 @@ test("torn AOF tail on a replica (crash mid-write): it loads the intact prefix a
         return { faultAt, endedAt, gapMs, note: `${incr} cut by 7 of ${size} bytes` };
     });
 });
+
+test("a replica's data directory wiped (disk replaced): converge forgets the old id everywhere and re-adds the node", async () => {
+    let r = -1;
+    let oldId = "";
+    await scenario("wiped-data-dir", async (w) => {
+        const masters = await c.masters();
+        const nodes = await c.nodesSeenBy(masters[0]);
+        const rep = nodes.find((n) => !n.master && n.masterId)!;
+        r = c.indexOf(rep);
+        oldId = rep.id;
+        const master = c.indexOf(nodes.find((n) => n.id === rep.masterId)!);
+        const slots = await c.slotsOf([master], master);
+        const faultAt = Date.now();
+        await c.lab.killNode(r);
+        // A new disk: no nodes.conf, no AOF. The rendered config (redis.conf, ACL, secrets) is provisioning's, so it stays.
+        const dir = c.lab.nodes[r].dataDir;
+        const keep = new Set(["redis.conf", "users.acl", "secrets.conf", "redis.log"]);
+        for (const f of fs.readdirSync(dir)) if (!keep.has(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+        const gapMs = await w.waitResumed(faultAt, slots);
+        const endedAt = Date.now();
+        await c.lab.startNode(r);
+        return { faultAt, endedAt, gapMs };
+    });
+    const newId = (await c.nodesSeenBy(r)).find((n) => n.myself)!.id;
+    expect(newId).not.toBe(oldId);
+    expect(await role(r)).toBe("slave");
+    for (const n of c.lab.nodes) expect(await c.lab.cli(n.index, ["CLUSTER", "NODES"])).not.toContain(oldId);
+});
