@@ -6,6 +6,7 @@
  * redis.conf). Prints one line per timeout; asserts the gap stays within node-timeout + 5 s and
  * that the shorter timeout gives the shorter gap.
  */
+import * as fs from "fs";
 import { Cluster } from "ioredis";
 import { Lab } from "../../../lab/lab";
 import { checkCluster, converge } from "../../../providers/redis-cluster/executor";
@@ -15,6 +16,7 @@ jest.setTimeout(240000);
 
 const NODES = [0, 1, 2, 3, 4, 5];
 const gaps: Record<number, number> = {};
+const parts: Record<number, string> = {};
 let lab: Lab;
 
 beforeAll(async () => {
@@ -24,7 +26,7 @@ beforeAll(async () => {
 afterAll(async () => {
     await lab?.stop({ removeData: true });
     // eslint-disable-next-line no-console
-    console.log(`failover write gap (redis ${lab?.state.serverVersion}): ${Object.entries(gaps).map(([t, g]) => `cluster-node-timeout ${t} ms -> ${g} ms`).join("; ")}`);
+    console.log(`failover write gap (redis ${lab?.state.serverVersion}): ${Object.entries(gaps).map(([t, g]) => `cluster-node-timeout ${t} ms -> ${g} ms (${parts[Number(t)]})`).join("; ")}`);
 });
 
 /** Waits until every node is healthy again (the killed one restarted and linked as a replica). */
@@ -47,6 +49,8 @@ async function measure(nodeTimeoutMs: number): Promise<number> {
     const status = await checkCluster(labSpec(lab, NODES, 3, 1), labCreds(lab));
     const victimAddr = status.masters[0].address;
     const victim = lab.nodes.findIndex((n) => `${n.host}:${n.port}` === victimAddr);
+    const heirAddr = status.replicas.find((r) => r.master === victimAddr)!.address;
+    const heir = lab.nodes.findIndex((n) => `${n.host}:${n.port}` === heirAddr);
     // A key whose slot the victim owns (slots read from CLUSTER SLOTS through the victim).
     const ranges = await ownedRanges(victim);
     let key = "";
@@ -86,12 +90,35 @@ async function measure(nodeTimeoutMs: number): Promise<number> {
         stop = true;
         await writer;
         if (!firstAfter) throw new Error(`failover-gap: no acknowledged write to ${key} within ${nodeTimeoutMs + 30000} ms after SIGKILL of ${victimAddr}`);
+        parts[nodeTimeoutMs] = breakdown(heir, killedAt, firstAfter);
         return firstAfter - killedAt;
     } finally {
         client.disconnect();
         await lab.startNode(victim);
         await waitHealthy(60000);
     }
+}
+
+/**
+ * Where the gap goes, from the promoted replica's log (ms timestamps): failure detection (kill ->
+ * the replica sees its master FAIL), election (-> "Failover election won"), client (-> first
+ * acknowledged write: the writer's retry + slot map refresh).
+ */
+function breakdown(heir: number, killedAt: number, firstAfter: number): string {
+    const log = fs.readFileSync(lab.nodes[heir].logFile, "utf8");
+    const at = (re: RegExp): number | undefined => {
+        for (const line of log.split("\n")) {
+            const m = /(\d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2})\.(\d{3})/.exec(line);
+            if (!m || !re.test(line)) continue;
+            const t = new Date(`${m[1]}`).getTime() + Number(m[2]);
+            if (t >= killedAt - 1000) return t;
+        }
+        return undefined;
+    };
+    const failSeen = at(/FAIL message received|Marking node .* as failing/);
+    const won = at(/Failover election won/);
+    if (!failSeen || !won) return "log lines not found";
+    return `detection ${failSeen - killedAt} ms, election ${won - failSeen} ms, client ${firstAfter - won} ms`;
 }
 
 async function ownedRanges(i: number): Promise<[number, number][]> {
