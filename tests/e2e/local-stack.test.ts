@@ -10,121 +10,33 @@
  *
  * Skipped (with a message) only when no `pulumi` binary exists; CI builds it (scripts/install-pulumi.sh).
  */
-import { execFile, execFileSync } from "child_process";
-import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { Cluster } from "ioredis";
-import { parse, stringify } from "yaml";
 import { redisRuntime } from "../../lab/redis-runtime";
+import { must, PULUMI, ROOT, ThrowAwayStack } from "./stack-harness";
 
 const runtime = redisRuntime();
 
-const ROOT = path.resolve(__dirname, "..", "..");
 const KEYS = 100_000;
 
-function findPulumi(): string | undefined {
-    const local = path.join(ROOT, ".tools", "bin", "pulumi");
-    if (fs.existsSync(local)) return local;
-    for (const dir of (process.env.PATH ?? "").split(":")) {
-        const p = path.join(dir, "pulumi");
-        if (dir && fs.existsSync(p)) return p;
-    }
-    return undefined;
-}
-
-const PULUMI = findPulumi();
 if (!PULUMI) {
     // eslint-disable-next-line no-console
     console.warn("tests/e2e/local-stack.test.ts SKIPPED: no pulumi binary (.tools/bin/pulumi or PATH); run `bash scripts/install-pulumi.sh` (CI does, via scripts/setup.sh)");
 }
 const maybe = PULUMI ? describe : describe.skip;
 
-interface RunResult {
-    code: number;
-    stdout: string;
-    stderr: string;
-    ms: number;
-}
-
 maybe("local stack on the real engine", () => {
-    const id = randomBytes(3).toString("hex");
-    const stack = `e2e-${id}`;
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rf-e2e-"));
-    const backend = path.join(tmp, "state");
-    const stackFile = path.join(ROOT, `Pulumi.${stack}.yaml`);
-    const stateDir = path.join(ROOT, ".local-stack", stack);
-    const basePort = 18100 + (process.pid % 40) * 20;
-    let env: Record<string, string> = {};
+    // This pass's runtime (npm test runs the e2e on 7.0 and, with REDISFORGE_REDIS=8.6, on 8.6).
+    const st = new ThrowAwayStack({ prefix: "e2e", portBase: 18100, config: { "redisforge:redisVersion": runtime.version.split(".").slice(0, 2).join(".") } });
+    const { stack, stateDir, basePort, tmp, backend } = st;
+    const run = (cmd: string, args: string[], timeoutMs: number) => st.run(cmd, args, timeoutMs);
     const timings: Record<string, number> = {};
-
-    function run(cmd: string, args: string[], timeoutMs: number): Promise<RunResult> {
-        const start = Date.now();
-        return new Promise((resolve) => {
-            execFile(cmd, args, { cwd: ROOT, env, timeout: timeoutMs, killSignal: "SIGINT", maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-                const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
-                resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - start });
-            });
-        });
-    }
-    const pulumi = (args: string[], timeoutMs = 240_000) => run(PULUMI!, [...args, "--stack", stack, "--non-interactive"], timeoutMs);
-    const scale = (cmd: string, timeoutMs = 300_000) => run(process.execPath, [path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs"), "infra/scale.ts", cmd, "--stack", stack, "--yes"], timeoutMs);
-    const must = (r: RunResult, what: string) => {
-        if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-6000)}`);
-        return r;
-    };
-
-    /** PIDs of redis-server processes whose working directory is inside this stack's dir. */
-    function ourRedisPids(): number[] {
-        const pids: number[] = [];
-        for (const d of fs.readdirSync("/proc")) {
-            if (!/^\d+$/.test(d)) continue;
-            try {
-                const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8");
-                const cwd = fs.readlinkSync(`/proc/${d}/cwd`).replace(/ \(deleted\)$/, "");
-                // includes: a server run through a loader (the 8.6 wrappers) shows the loader first.
-                if (cmd.includes("redis-server") && cwd.startsWith(stateDir + path.sep)) pids.push(Number(d));
-            } catch {
-                // process gone or not ours to read
-            }
-        }
-        return pids;
-    }
-
-    async function outputs(): Promise<Record<string, unknown>> {
-        return JSON.parse(must(await pulumi(["stack", "output", "--json", "--show-secrets"], 60_000), "stack output").stdout);
-    }
-
-    async function clusterClient(): Promise<Cluster> {
-        const o = await outputs();
-        const clientDir = o.clientDir as string;
-        const nodes = o.nodes as { host: string; port: number }[];
-        const tls = {
-            ca: fs.readFileSync(path.join(clientDir, "ca.crt")),
-            cert: fs.readFileSync(path.join(clientDir, "client.crt")),
-            key: fs.readFileSync(path.join(clientDir, "client.key")),
-        };
-        const c = new Cluster(nodes.map((n) => ({ host: n.host, port: n.port })), {
-            enableAutoPipelining: true,
-            slotsRefreshTimeout: 5000,
-            clusterRetryStrategy: (times) => (times > 20 ? null : 200),
-            // The app user may not run INFO (@dangerous), which the ready check uses.
-            redisOptions: { username: "app", password: o.appPassword as string, tls, connectTimeout: 5000, maxRetriesPerRequest: 5, enableReadyCheck: false },
-        });
-        await new Promise<void>((resolve, reject) => {
-            const t = setTimeout(() => reject(new Error("cluster client not ready within 20 s")), 20_000);
-            c.once("ready", () => {
-                clearTimeout(t);
-                resolve();
-            });
-            c.once("error", (e) => {
-                clearTimeout(t);
-                reject(e);
-            });
-        });
-        return c;
-    }
+    const pulumi = (args: string[], timeoutMs?: number) => st.pulumi(args, timeoutMs);
+    const scale = (cmd: string, timeoutMs?: number) => st.scale(cmd, timeoutMs);
+    const ourRedisPids = () => st.redisPids();
+    const outputs = () => st.outputs();
+    const clusterClient = () => st.clusterClient();
 
     async function writeKeys(c: Cluster): Promise<void> {
         for (let i = 0; i < KEYS; i += 5000) {
@@ -168,41 +80,10 @@ maybe("local stack on the real engine", () => {
         return m;
     }
 
-    beforeAll(() => {
-        fs.mkdirSync(backend, { recursive: true });
-        const base = { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: randomBytes(24).toString("hex"), PULUMI_HOME: path.join(ROOT, ".tools", "pulumi-home") };
-        const out = execFileSync("bash", ["-c", "source scripts/env.sh && env -0"], { cwd: ROOT, env: base as Record<string, string> });
-        env = Object.fromEntries(
-            out
-                .toString("utf8")
-                .split("\0")
-                .filter((kv) => kv.includes("="))
-                .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-        );
-        const local = parse(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, unknown> };
-        // This pass's runtime (npm test runs the e2e on 7.0 and, with REDISFORGE_REDIS=8.6, on 8.6).
-        const config = { ...local.config, "redisforge:redisVersion": runtime.version.split(".").slice(0, 2).join("."), "redisforge:redisPort": String(basePort), "redisforge:busPort": String(basePort + 10000), "redisforge:redisExporterPort": String(basePort + 1000) };
-        fs.writeFileSync(stackFile, stringify({ config }));
-        try {
-            execFileSync(PULUMI!, ["stack", "init", stack, "--non-interactive"], { cwd: ROOT, env, stdio: "pipe" });
-        } catch (e) {
-            throw new Error(`pulumi stack init ${stack} failed: ${String((e as { stderr?: Buffer }).stderr ?? e)}`);
-        }
-    });
+    beforeAll(() => st.init());
 
     afterAll(async () => {
-        // Whatever happened: destroy, then stop any process of ours by PID, remove every file we made.
-        if (fs.existsSync(stateDir) || ourRedisPids().length) await pulumi(["destroy", "--yes", "--skip-preview"], 180_000);
-        for (const pid of ourRedisPids()) {
-            try {
-                process.kill(pid, "SIGKILL");
-            } catch {
-                // already gone
-            }
-        }
-        fs.rmSync(stateDir, { recursive: true, force: true });
-        fs.rmSync(stackFile, { force: true });
-        fs.rmSync(tmp, { recursive: true, force: true });
+        await st.cleanup();
         // eslint-disable-next-line no-console
         console.log(`e2e local stack timings (ms): ${JSON.stringify(timings)}`);
     }, 240_000);
@@ -231,7 +112,7 @@ maybe("local stack on the real engine", () => {
         // Exporters run beside the nodes when redis_exporter is installed (Debian package in CI):
         // scraped for real, they reach their node over TLS as the `exporter` ACL user.
         const targets = o.scrapeTargets as string[];
-        const exporterInstalled = (env.PATH ?? "").split(":").some((d) => d && fs.existsSync(path.join(d, "prometheus-redis-exporter")));
+        const exporterInstalled = (st.env.PATH ?? "").split(":").some((d) => d && fs.existsSync(path.join(d, "prometheus-redis-exporter")));
         expect(targets).toHaveLength(exporterInstalled ? 6 : 0);
         if (exporterInstalled) {
             const text = await (await fetch(`http://${targets[0]}/metrics`)).text();

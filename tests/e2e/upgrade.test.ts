@@ -13,17 +13,12 @@
  *
  * Skipped (with a message) when there is no `pulumi` binary or Redis 7.0 / 8.6 is not installed.
  */
-import { execFile, execFileSync } from "child_process";
-import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { parse, stringify } from "yaml";
 import { installedRuntimes } from "../../lab/redis-runtime";
 import { AckedWriter } from "../helpers/acked-writer";
+import { must, PULUMI, ThrowAwayStack } from "./stack-harness";
 
-const ROOT = path.resolve(__dirname, "..", "..");
-const PULUMI = [path.join(ROOT, ".tools", "bin", "pulumi"), ...(process.env.PATH ?? "").split(":").filter(Boolean).map((d) => path.join(d, "pulumi"))].find((p) => fs.existsSync(p));
 const versions = installedRuntimes().map((r) => r.version);
 // It starts both versions itself, so the second pass of scripts/test.sh (REDISFORGE_REDIS=8.6) skips it.
 const secondPass = (process.env.REDISFORGE_REDIS ?? "system") !== "system";
@@ -37,101 +32,19 @@ if (secondPass) {
 }
 const maybe = ready ? describe : describe.skip;
 
-interface RunResult {
-    code: number;
-    stdout: string;
-    stderr: string;
-    ms: number;
-}
-
 maybe("rolling upgrade of a local stack through the real engine", () => {
-    const id = randomBytes(3).toString("hex");
-    const stack = `e2eupg-${id}`;
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rf-e2eupg-"));
-    const backend = path.join(tmp, "state");
-    const stackFile = path.join(ROOT, `Pulumi.${stack}.yaml`);
-    const stateDir = path.join(ROOT, ".local-stack", stack);
-    // Away from the local-stack e2e's range (18100 + 40 x 20).
-    const basePort = 19100 + (process.pid % 40) * 20;
-    let env: Record<string, string> = {};
+    // Away from the local-stack e2e's range (18100 + 40 x 20); the config must pick the binary.
+    const st = new ThrowAwayStack({ prefix: "e2eupg", portBase: 19100, config: { "redisforge:redisVersion": "7.0" }, unsetEnv: ["REDISFORGE_REDIS_SERVER"] });
     const figures: Record<string, unknown> = {};
+    const pulumi = (args: string[], timeoutMs = 300_000) => st.pulumi(args, timeoutMs);
+    const setVersion = (v: string) => st.setConfig("redisforge:redisVersion", v);
+    const ourNodes = () => st.redisNodes();
+    const outputs = () => st.outputs();
 
-    function run(cmd: string, args: string[], timeoutMs: number): Promise<RunResult> {
-        const start = Date.now();
-        return new Promise((resolve) => {
-            execFile(cmd, args, { cwd: ROOT, env, timeout: timeoutMs, killSignal: "SIGINT", maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-                const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-                resolve({ code, stdout: String(stdout), stderr: String(stderr), ms: Date.now() - start });
-            });
-        });
-    }
-    const pulumi = (args: string[], timeoutMs = 300_000) => run(PULUMI!, [...args, "--stack", stack, "--non-interactive"], timeoutMs);
-    const must = (r: RunResult, what: string) => {
-        if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}):\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-6000)}`);
-        return r;
-    };
-    const setVersion = (v: string) => {
-        const doc = parse(fs.readFileSync(stackFile, "utf8")) as { config: Record<string, unknown> };
-        doc.config["redisforge:redisVersion"] = v;
-        fs.writeFileSync(stackFile, stringify(doc));
-    };
-
-    /** redis-server processes of this stack: node name (data dir) -> pid and binary. */
-    function ourNodes(): Map<string, { pid: number; cmd: string }> {
-        const out = new Map<string, { pid: number; cmd: string }>();
-        for (const d of fs.readdirSync("/proc")) {
-            if (!/^\d+$/.test(d)) continue;
-            try {
-                const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8").split("\0").join(" ");
-                const cwd = fs.readlinkSync(`/proc/${d}/cwd`).replace(/ \(deleted\)$/, "");
-                if (cmd.includes("redis-server") && cwd.startsWith(path.join(stateDir, "nodes") + path.sep)) out.set(path.basename(cwd), { pid: Number(d), cmd });
-            } catch {
-                // gone, or not ours to read
-            }
-        }
-        return out;
-    }
-
-    async function outputs(): Promise<Record<string, unknown>> {
-        return JSON.parse(must(await pulumi(["stack", "output", "--json", "--show-secrets"], 60_000), "stack output").stdout);
-    }
-
-    beforeAll(() => {
-        fs.mkdirSync(backend, { recursive: true });
-        const base = { ...process.env, PULUMI_BACKEND_URL: `file://${backend}`, PULUMI_CONFIG_PASSPHRASE: randomBytes(24).toString("hex"), PULUMI_HOME: path.join(ROOT, ".tools", "pulumi-home") };
-        delete (base as Record<string, unknown>).REDISFORGE_REDIS_SERVER; // the config must pick the binary
-        const out = execFileSync("bash", ["-c", "source scripts/env.sh && env -0"], { cwd: ROOT, env: base as Record<string, string> });
-        env = Object.fromEntries(
-            out
-                .toString("utf8")
-                .split("\0")
-                .filter((kv) => kv.includes("="))
-                .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
-        );
-        const local = parse(fs.readFileSync(path.join(ROOT, "Pulumi.local.yaml"), "utf8")) as { config: Record<string, unknown> };
-        const config = {
-            ...local.config,
-            "redisforge:redisPort": String(basePort),
-            "redisforge:busPort": String(basePort + 10000),
-            "redisforge:redisExporterPort": String(basePort + 1000),
-            "redisforge:redisVersion": "7.0",
-        };
-        fs.writeFileSync(stackFile, stringify({ config }));
-        execFileSync(PULUMI!, ["stack", "init", stack, "--non-interactive"], { cwd: ROOT, env, stdio: "pipe" });
-    });
+    beforeAll(() => st.init());
 
     afterAll(async () => {
-        if (fs.existsSync(stateDir) || ourNodes().size) await pulumi(["destroy", "--yes", "--skip-preview"], 180_000);
-        for (const { pid } of ourNodes().values()) {
-            try {
-                process.kill(pid, "SIGKILL");
-            } catch {
-                // already gone
-            }
-        }
-        fs.rmSync(stateDir, { recursive: true, force: true });
-        fs.rmSync(stackFile, { force: true });
-        fs.rmSync(tmp, { recursive: true, force: true });
+        await st.cleanup();
         // eslint-disable-next-line no-console
         console.log(`e2e rolling upgrade figures: ${JSON.stringify(figures)}`);
     }, 240_000);
