@@ -2,8 +2,8 @@
 # The README's test command: installs what is missing, then type-checks and runs every test.
 #
 # Two passes: every suite on Debian's redis-server 7.0.15 (PATH), then the suites whose behaviour
-# depends on the server version (REDIS8_SUITES: the cluster provider, the lab, the local stack
-# end to end) again on Redis 8.6.3 (REDISFORGE_REDIS=8.6, installed by scripts/install-redis8.sh).
+# depends on the server version (REDIS8_SUITES: the cluster provider, the lab, the local stack,
+# end to end, the chaos suite) again on Redis 8.6.3 (REDISFORGE_REDIS=8.6, installed by scripts/install-redis8.sh).
 # With arguments, only jest with those arguments runs (one pass, version from the environment).
 # Ends with one plain summary line ("jest: N passed, N failed[, N skipped]" over both passes) and
 # a non-zero exit if either pass failed.
@@ -15,7 +15,7 @@ bash scripts/setup.sh
 npx tsc --noEmit -p .
 mkdir -p .tools
 # The upgrade e2e (tests/e2e/upgrade.test.ts) runs 7.0 -> 8.6 by itself: pass 1 only.
-REDIS8_SUITES=(tests/integration/redis-cluster tests/integration/lab tests/e2e/local-stack.test.ts)
+REDIS8_SUITES=(tests/integration/redis-cluster tests/integration/lab tests/e2e/local-stack.test.ts tests/chaos)
 
 summary() { # results json files...
   # shellcheck disable=SC2016 # JavaScript template literals, not shell expansions

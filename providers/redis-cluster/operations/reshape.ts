@@ -2,7 +2,7 @@
 import { countSlots, expandRanges, planReshape } from "../planner";
 import { ClusterCredentials, ClusterNodeSpec, ClusterSpec, LiveTopology, nodeAddress, ReshapeStep } from "../types";
 import { Pool, Target } from "../primitives/connections";
-import { ClusterExecError, Resolved } from "../primitives/options";
+import { ClusterExecError, Resolved, sleep } from "../primitives/options";
 import { NodeProbe, probeAll, probeOne, specTarget, topologyFromProbes } from "../primitives/probes";
 import { parseClusterNodes, versionAtLeast } from "../primitives/protocol";
 import { SavedConfig, overrideConfig, restoreConfig } from "../primitives/runtime-config";
@@ -27,6 +27,10 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
         const leftovers = await settleLeftoverTasks(pool, asmMembers, o);
         if (leftovers.length) ({ topology, probes } = await topologyFromProbes(pool, await probeAll(pool, spec.nodes), spec.nodes));
     }
+    // A member that answers as itself while others still flag it failed (just back from a
+    // partition or a restart) is not forgotten: forgetting a live node splits it from the cluster
+    // for good. Wait (bounded) until the flags clear; give up with the names if they do not.
+    ({ topology, probes } = await waitStaleFailFlags(pool, spec, topology, probes, o));
     if (!topology.nodes.some((n) => !n.failed)) {
         throw ClusterExecError(
             `reshape: no healthy member of a formed cluster among ${spec.nodes.map((n) => `${n.id} ${nodeAddress(n)}`).join(", ")}; ` +
@@ -194,6 +198,44 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
     } finally {
         await restoreConfig(pool, saved, o);
     }
+}
+
+/** Members flagged failed in the main view although they answer here with their own node id. */
+function staleFailed(topology: LiveTopology, probes: Map<string, NodeProbe>): LiveTopology["nodes"] {
+    return topology.nodes.filter((n) => {
+        const p = probes.get(nodeAddress(n));
+        return n.failed && !!p?.ok && p.myId === n.nodeId;
+    });
+}
+
+/**
+ * Re-reads the topology until no member that answers as itself is flagged failed (the cluster
+ * clears the flag once the node is reachable again: at once for a replica, after the failover
+ * settled for a master). Bounded by convergeTimeoutMs; then throws naming the nodes and who flags them.
+ */
+async function waitStaleFailFlags(
+    pool: Pool,
+    spec: ClusterSpec,
+    topology: LiveTopology,
+    probes: Map<string, NodeProbe>,
+    o: Resolved,
+): Promise<{ topology: LiveTopology; probes: Map<string, NodeProbe> }> {
+    let stale = staleFailed(topology, probes);
+    if (!stale.length) return { topology, probes };
+    o.log(`waiting for the failure flag of ${stale.map((n) => nodeAddress(n)).join(", ")} to clear (the node${stale.length > 1 ? "s answer" : " answers"} as itself)`);
+    const deadline = Date.now() + o.convergeTimeoutMs;
+    for (let i = 0; Date.now() < deadline && i < 100000; i++) {
+        await sleep(Math.min(500, Math.max(o.pollIntervalMs, 50)));
+        ({ topology, probes } = await topologyFromProbes(pool, await probeAll(pool, spec.nodes), spec.nodes));
+        stale = staleFailed(topology, probes);
+        if (!stale.length) return { topology, probes };
+    }
+    throw ClusterExecError(
+        `reshape: ${stale.map((n) => nodeAddress(n)).join(", ")} answer${stale.length > 1 ? "" : "s"} as ${stale.length > 1 ? "themselves" : "itself"} but ${stale.length > 1 ? "are" : "is"} still flagged failed by the cluster after ${Math.round(o.convergeTimeoutMs / 1000)} s; ` +
+            `not forgetting a live node. Check the cluster bus between the nodes (partition? firewall on the bus port?) and rerun`,
+        nodeAddress(stale[0]),
+        "reshape",
+    );
 }
 
 /**
