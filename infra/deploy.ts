@@ -10,7 +10,7 @@ import { loadConfig, StackConfig } from "./config";
 import { adapters, getAdapter } from "../providers/registry";
 import { RedisForgeCluster } from "../components/redisforge";
 import { RedisCluster } from "../providers/redis-cluster/provider";
-import { deployLocalStack } from "../providers/local/program";
+import { deployLocalStack } from "./local/program";
 
 /** Stack outputs (also what the tests inspect). */
 export interface StackOutputs {

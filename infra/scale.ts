@@ -29,7 +29,7 @@ import { checkCluster, readTopology } from "../providers/redis-cluster/executor"
 import { planReshape } from "../providers/redis-cluster/planner";
 import type { ClusterCredentials, ClusterSpec, ClusterStatus, ReshapePlan } from "../providers/redis-cluster/types";
 import { CLUSTER_SLOTS } from "../providers/redis-cluster/types";
-import { planLocalNodes } from "../providers/local/stack";
+import { planLocalNodes } from "./local/stack";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..");
 export const COMMANDS = ["status", "add-shard", "remove-shard", "add-replica", "remove-replica"] as const;
@@ -85,7 +85,7 @@ function localView(outputs: Outputs, shards?: number, replicas?: number): LocalV
     const R = replicas ?? Number(outputs.replicasPerShard?.value);
     let specNodes = nodes.map((n) => ({ id: n.name, host: n.host, port: n.port, zone: n.zone }));
     if (shards !== undefined || replicas !== undefined) {
-        // The desired node list: the same ordinal rule as providers/local/stack.ts.
+        // The desired node list: the same ordinal rule as infra/local/stack.ts.
         const n0 = nodes[0];
         const clusterName = n0.name.replace(/-node0$/, "");
         const planned = planLocalNodes({ clusterName, zones, shards: S, replicasPerShard: R, host: n0.host, basePort: n0.port, baseBusPort: n0.busPort, stateDir: path.dirname(path.dirname(n0.dataDir)) });

@@ -5,8 +5,8 @@
  * nodes are redis-server processes on loopback addresses (127.0.0.0/8, unreachable from any other
  * machine), secrets reach them as 0600 files, and clients connect to the nodes directly (no Envoy,
  * no load balancer). So the adapter's records are plain loopback values and create no resources; the
- * processes themselves, the PKI and the cluster are composed by `LocalRedisStack` (./stack.ts), which
- * `deployLocalStack` (./program.ts) runs for a stack whose `redisforge:cloud` is `local`.
+ * processes themselves, the PKI and the cluster are composed by `LocalRedisStack` (infra/local/stack.ts, the local composition root), which
+ * `deployLocalStack` (infra/local/program.ts) runs for a stack whose `redisforge:cloud` is `local`.
  *
  * `createVm` and `reserveAddress` describe a loopback "VM" (the real process is a RedisProcess with
  * the same host name); `createRegistry` and `createLoadBalancer` are not supported (capabilities say

@@ -20,9 +20,9 @@ import * as random from "@pulumi/random";
 import { IssuedCert, Pki } from "../../components/pki";
 import { ACL_USERS, AclPasswords, AclUser, renderRedisConf, renderSecretsInclude, renderUsersAcl } from "../../templates/redis";
 import { REDIS_EXPORTER_PASSWORD_ENV, redisExporterFlags } from "../../components/exporter-targets";
-import { ExporterProcess } from "./exporter-process";
-import { LocalFiles } from "./files";
-import { PROCESS_FILES, RedisProcess } from "./redis-process";
+import { ExporterProcess } from "../../providers/local/exporter-process";
+import { LocalFiles } from "../../providers/local/files";
+import { PROCESS_FILES, RedisProcess } from "../../providers/local/redis-process";
 
 export interface LocalStackArgs {
     /** Cluster name (CA subject, node names). */

@@ -19,14 +19,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../../infra/config";
+import type { StackConfig } from "../config";
 import { redisServerVersion } from "../../lab/lab";
 import { runtimeForVersion } from "../../lab/redis-runtime";
 import { maxmemoryFor } from "../../templates/redis";
 import { LocalRedisStack } from "./stack";
-import { PROCESS_FILES } from "./redis-process";
-import { LOCAL_HOST } from "./index";
-import { RedisCluster } from "../redis-cluster/provider";
+import { PROCESS_FILES } from "../../providers/local/redis-process";
+import { LOCAL_HOST } from "../../providers/local/index";
+import { RedisCluster } from "../../providers/redis-cluster/provider";
 
 
 /** The directory of a local stack's data. */
