@@ -2,7 +2,7 @@
  * Pure parts of the local stack and the scale script: node plan by ordinal, shape checks, argument
  * parsing, plan formatting and the verification rules. (The engine path is tests/e2e/local-stack.test.ts.)
  */
-import { checkLocalStackArgs, planLocalNodes, LocalStackArgs } from "../../../providers/local/stack";
+import { checkLocalStackArgs, planLocalNodes, LocalStackArgs } from "../../../infra/local/stack";
 import { localAdapter } from "../../../providers/local";
 import { formatPlan, parseArgs, verifyStatus } from "../../../infra/scale";
 import type { ClusterStatus, ClusterSpec } from "../../../providers/redis-cluster/types";
