@@ -23,6 +23,7 @@
  * module-level state besides plain functions.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { ownsRedisPid, runningPid } from "./restart-node";
 import { tcpAccepts } from "./tcp-probe";
 
 /** Inputs of one redis-server process. */
@@ -146,39 +147,6 @@ function writeFiles(i: RedisProcessInputs): void {
     put(PROCESS_FILES.ca, i.tlsCa);
 }
 
-/**
- * True if `pid` is this node's redis-server: its command line is redis-server (which rewrites its
- * title to `redis-server <host>:<port> [cluster]`) and its working directory is the node's data dir
- * (we start it there).
- */
-function ownsPid(pid: number, dataDir: string): boolean {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const fs = require("fs") as typeof import("fs");
-    if (!pid) return false;
-    try {
-        const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-        const cwd = fs.readlinkSync(`/proc/${pid}/cwd`).replace(/ \(deleted\)$/, "");
-        // Redis rewrites its title to `redis-server <host>:<port> [cluster]`; a server run through a
-        // loader (the 8.6 wrappers) shows the loader first until then, so match anywhere.
-        return cmdline.includes("redis-server") && cwd === dataDir;
-    } catch {
-        return false;
-    }
-}
-
-/** The PID of this node's running redis-server: `hint` if ours, else the pid file's (the rolling step rewrites it); 0 if none. */
-function livePid(hint: number, dataDir: string): number {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const fs = require("fs") as typeof import("fs");
-    if (hint && alive(hint) && ownsPid(hint, dataDir)) return hint;
-    try {
-        const pid = Number(fs.readFileSync(`${dataDir}/redis.pid`, "utf8").trim());
-        return pid && alive(pid) && ownsPid(pid, dataDir) ? pid : 0;
-    } catch {
-        return 0;
-    }
-}
-
 function alive(pid: number): boolean {
     if (!pid) return false;
     try {
@@ -215,24 +183,24 @@ async function startProcess(i: RedisProcessInputs): Promise<number> {
     while (Date.now() < deadline) {
         if (!alive(pid)) break;
         // Ours is listening once the port answers while our pid still runs redis-server from our dir.
-        if ((await tcpAccepts(i.host, Number(i.port))) && alive(pid) && ownsPid(pid, i.dataDir)) return pid;
+        if ((await tcpAccepts(i.host, Number(i.port))) && alive(pid) && ownsRedisPid(pid, i.dataDir)) return pid;
         await new Promise((r) => setTimeout(r, 100));
     }
     const logFile = path.join(i.dataDir, "redis.log");
     const log = fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n") : "(no log)";
-    if (alive(pid) && ownsPid(pid, i.dataDir)) process.kill(pid, "SIGKILL");
+    if (alive(pid) && ownsRedisPid(pid, i.dataDir)) process.kill(pid, "SIGKILL");
     throw new Error(`${i.nodeName} (${i.host}:${i.port}): redis-server did not accept TLS connections within ${timeoutMs / 1000}s; last log lines:\n${log}`);
 }
 
 /** SIGTERM, bounded wait, SIGKILL: only for a PID that is this node's redis-server. */
 async function stopProcess(hint: number, dataDir: string): Promise<void> {
-    const pid = livePid(hint, dataDir);
+    const pid = runningPid(dataDir, hint);
     if (!pid) return;
     process.kill(pid, "SIGTERM");
     const until = (ms: number) => Date.now() + ms;
     let deadline = until(10000);
     while (Date.now() < deadline && alive(pid)) await new Promise((r) => setTimeout(r, 50));
-    if (alive(pid) && ownsPid(pid, dataDir)) {
+    if (alive(pid) && ownsRedisPid(pid, dataDir)) {
         process.kill(pid, "SIGKILL");
         deadline = until(5000);
         while (Date.now() < deadline && alive(pid)) await new Promise((r) => setTimeout(r, 50));
@@ -282,7 +250,7 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
         const replaces = REPLACE_KEYS.filter((k) => String(olds[k]) !== String(next[k]));
         // A node whose process is gone (crashed, machine rebooted, or refresh recorded pid 0) is an
         // update: `up` restarts it with its data.
-        const running = livePid(olds.pid, olds.dataDir) > 0;
+        const running = runningPid(olds.dataDir, olds.pid) > 0;
         const changed = !running || replaces.length > 0 || !sameConfig(olds.configDigest, news) || olds.secretsDigest !== next.secretsDigest || olds.zone !== next.zone || olds.nodeName !== next.nodeName;
         return { changes: changed, replaces: [...replaces], deleteBeforeReplace: true };
     },
@@ -295,13 +263,13 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
 
     async read(id: string, props: RedisProcessOutputs) {
         // Refresh reports what runs: a node whose process is gone shows pid 0 (and the next `up` restarts it).
-        return { id, props: { ...props, pid: livePid(props.pid, props.dataDir) } };
+        return { id, props: { ...props, pid: runningPid(props.dataDir, props.pid) } };
     },
 
     async update(_id: string, olds: RedisProcessOutputs, news: RedisProcessInputs) {
         writeFiles(news);
         const next = outputsOf(news, olds.pid);
-        const pid0 = livePid(olds.pid, olds.dataDir);
+        const pid0 = runningPid(olds.dataDir, olds.pid);
         if (pid0 && sameConfig(olds.configDigest, news) && next.secretsDigest === olds.secretsDigest) {
             // Nothing to restart (a new binary alone is rolled by the RedisCluster resource).
             return { outs: { ...next, pid: pid0 } };
@@ -317,7 +285,7 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const fs = require("fs") as typeof import("fs");
         await stopProcess(props.pid, props.dataDir);
-        const left = livePid(props.pid, props.dataDir);
+        const left = runningPid(props.dataDir, props.pid);
         if (left) {
             throw new Error(`${props.nodeName}: redis-server pid ${left} did not stop after SIGTERM and SIGKILL; data dir ${props.dataDir} kept`);
         }
