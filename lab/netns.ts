@@ -116,11 +116,12 @@ export class ZoneNet {
         return `{ ${others.map((k) => this.zoneIp(k)).join(", ")} }`;
     }
 
-    /** Replaces zone z's fault table with these rules (nft syntax, one rule per entry) on input and output. */
-    private setTable(z: number, input: string[], output: string[]): void {
+    /** Replaces zone z's fault table with these rules (nft syntax, one rule per entry) on input, output and nat prerouting. */
+    private setTable(z: number, input: string[], output: string[], prerouting: string[] = []): void {
         this.clearFaults(z);
         const body = [
             `table inet ${TABLE} {`,
+            ...(prerouting.length ? [`  chain prerouting {`, `    type nat hook prerouting priority dstnat; policy accept;`, ...prerouting.map((r) => `    ${r}`), `  }`] : []),
             `  chain input {`,
             `    type filter hook input priority 0; policy accept;`,
             ...input.map((r) => `    ${r}`),
@@ -144,6 +145,19 @@ export class ZoneNet {
     loss(z: number, percent: number): void {
         if (!(percent > 0 && percent < 100)) throw new Error(`loss percent must be in (0, 100); got ${percent}`);
         this.setTable(z, [], [`ip daddr ${this.otherZoneIps(z)} numgen random mod 100 < ${Math.round(percent)} drop`]);
+    }
+
+    /**
+     * Latency (and optionally loss) on traffic into zone z from the other zones: each `port` of the
+     * zone's address is redirected to `proxyPort`, where a delay proxy (lab/delay-proxy.ts) runs in
+     * the zone's namespace and forwards to `port`. Traffic from the host (clients, provider) is not
+     * redirected. Loss, if given, drops that share of the packets the zone sends to the other zones.
+     */
+    delayFromOtherZones(z: number, redirects: { port: number; proxyPort: number }[], lossPercent = 0): void {
+        const others = this.otherZoneIps(z);
+        const pre = redirects.map((r) => `ip saddr ${others} ip daddr ${this.zoneIp(z)} tcp dport ${r.port} redirect to :${r.proxyPort}`);
+        const out = lossPercent > 0 ? [`ip daddr ${others} numgen random mod 100 < ${Math.round(lossPercent)} drop`] : [];
+        this.setTable(z, [], out, pre);
     }
 
     /** Removes every fault from zone z (heal). Idempotent. */

@@ -28,6 +28,7 @@
  * finally nodes that left the spec are removed (forgotten by every node).
  */
 import { CLUSTER_SLOTS, ClusterSpec, LiveNode, LiveTopology, nodeAddress, ReshapeStep, ReshapePlan } from "./types";
+import { LexMinCostFlow } from "./min-cost-flow";
 import { ClusterPlanError, countSlots, expandRanges, toRanges, validateSpec, zonesInOrder } from "./slots";
 
 // The planner's public surface: slot helpers and validation (slots.ts), placement (placement.ts), reshape (here).
@@ -238,51 +239,21 @@ export function planReshape(live: LiveTopology, spec: ClusterSpec): ReshapePlan 
     // Masters that were drained become empty and free.
     for (const n of nodes()) if (n.role === "master" && !finals.includes(n)) n.slots = [];
 
-    // 6. Replicas, zone-aware.
+    // 6. Replicas, zone-aware, as one assignment: a min-cost flow from the final masters (R units
+    // each) over (master, zone) pairs to the free nodes. Costs, in priority order: a replica in its
+    // master's zone (only with allowZoneDegradation), two replicas of a shard in one zone, a replica
+    // that changes master (a full sync), a node that is not yet a member. A greedy pick (keep the
+    // current replicas, then fill round by round) can strand the last master with only a node of
+    // its own zone although a zone-safe assignment exists (seen after a partition healed with the
+    // masters crowded); the flow cannot.
     const replicaSteps: ReshapeStep[] = [];
-    const assigned = new Map<WorkNode, WorkNode[]>(finals.map((f) => [f, []]));
-    // Keep current replicas of final masters (in spec, healthy), those in another zone first.
+    const assigned = assignReplicas(finals, nodes().filter((n) => n.inSpec && !finals.includes(n)), R, !!spec.allowZoneDegradation, specOrder);
     for (const f of finals) {
-        const cur = nodes()
-            .filter((r) => r.role === "replica" && r.masterAddr === f.addr && r.inSpec)
-            .sort((a, b) => Number(a.zone === f.zone) - Number(b.zone === f.zone) || specOrder(a) - specOrder(b));
-        for (const r of cur) {
-            if (assigned.get(f)!.length >= R) break;
-            if (r.zone === f.zone && !spec.allowZoneDegradation) continue;
-            assigned.get(f)!.push(r);
+        for (const c of assigned.get(f)!) {
+            if (c.zone === f.zone) degradations.push(`replica ${c.addr} shares zone ${c.zone} with its master ${f.addr} (allowZoneDegradation)`);
         }
     }
     const taken = new Set<WorkNode>([...finals, ...[...assigned.values()].flat()]);
-    const pool = () => nodes().filter((n) => n.inSpec && !taken.has(n));
-    for (let round = 0; round < R; round++) {
-        for (const f of finals) {
-            const reps = assigned.get(f)!;
-            if (reps.length > round) continue;
-            const usedZones = new Set([f.zone, ...reps.map((r) => r.zone)]);
-            const avail = (z?: string) => pool().filter((n) => n.zone === z).length;
-            const cands = pool().sort(
-                (a, b) =>
-                    Number(a.zone === f.zone) - Number(b.zone === f.zone) ||
-                    Number(usedZones.has(a.zone)) - Number(usedZones.has(b.zone)) ||
-                    avail(b.zone) - avail(a.zone) ||
-                    Number(b.member) - Number(a.member) ||
-                    specOrder(a) - specOrder(b),
-            );
-            const c = cands[0];
-            if (!c) throw ClusterPlanError(`RedisCluster: no free node left for a replica of master ${f.addr}; add nodes to the spec`);
-            if (c.zone === f.zone) {
-                if (!spec.allowZoneDegradation) {
-                    throw ClusterPlanError(
-                        `RedisCluster zone anti-affinity: the only free node for a replica of master ${f.addr} (zone ${f.zone}) is ${c.addr} in the same zone. ` +
-                            `Add a node in another zone, lower replicasPerShard, or set allowZoneDegradation=true.`,
-                    );
-                }
-                degradations.push(`replica ${c.addr} shares zone ${c.zone} with its master ${f.addr} (allowZoneDegradation)`);
-            }
-            reps.push(c);
-            taken.add(c);
-        }
-    }
     for (const f of finals) {
         for (const r of assigned.get(f)!) {
             if (r.role === "replica" && r.masterAddr === f.addr) continue;
@@ -350,4 +321,54 @@ export function planReshape(live: LiveTopology, spec: ClusterSpec): ReshapePlan 
         ...removeSteps,
     ];
     return { steps: ordered, masters: finals.map((f) => f.addr), slotsMoved, degradations };
+}
+
+/**
+ * Assigns R replicas to every final master from `free` (exact, see step 6 of planReshape). Throws
+ * the planner's errors when there are too few nodes or no zone-safe assignment.
+ */
+function assignReplicas(finals: WorkNode[], free: WorkNode[], R: number, allowDegradation: boolean, specOrder: (n: WorkNode) => number): Map<WorkNode, WorkNode[]> {
+    const assigned = new Map<WorkNode, WorkNode[]>(finals.map((f) => [f, []]));
+    if (R === 0 || !finals.length) return assigned;
+    if (free.length < finals.length * R) {
+        throw ClusterPlanError(`RedisCluster: no free node left for a replica of master ${finals[finals.length - 1].addr}; ${finals.length} shards x ${R} replicas need ${finals.length * R} nodes besides the masters, the spec has ${free.length}. Add nodes to the spec.`);
+    }
+    const cands = [...free].sort((a, b) => specOrder(a) - specOrder(b));
+    const zones = [...new Set(cands.map((n) => n.zone ?? "?"))];
+    // Vertices: 0 source, 1 sink, masters, (master, zone) pairs, candidate nodes.
+    const M = finals.length;
+    const Z = zones.length;
+    const mV = (i: number) => 2 + i;
+    const pV = (i: number, z: number) => 2 + M + i * Z + z;
+    const nV = (k: number) => 2 + M + M * Z + k;
+    const flow = new LexMinCostFlow(2 + M + M * Z + cands.length, 4);
+    const zero = [0, 0, 0, 0];
+    const pick: { arc: number; master: number; node: number }[] = [];
+    finals.forEach((f, i) => {
+        flow.add({ from: 0, to: mV(i), cap: R, cost: zero });
+        zones.forEach((z, zi) => {
+            const own = z === (f.zone ?? "?");
+            if (own && !allowDegradation) return;
+            // The first replica in a zone is free of the sharing cost; more in the same zone pay it.
+            flow.add({ from: mV(i), to: pV(i, zi), cap: 1, cost: [own ? 1 : 0, 0, 0, 0] });
+            if (R > 1) flow.add({ from: mV(i), to: pV(i, zi), cap: R - 1, cost: [own ? 1 : 0, 1, 0, 0] });
+        });
+        cands.forEach((n, k) => {
+            const zi = zones.indexOf(n.zone ?? "?");
+            if ((n.zone ?? "?") === (f.zone ?? "?") && !allowDegradation) return;
+            const stays = n.role === "replica" && n.masterAddr === f.addr;
+            pick.push({ arc: flow.add({ from: pV(i, zi), to: nV(k), cap: 1, cost: [0, 0, stays ? 0 : 1, n.member ? 0 : 1] }), master: i, node: k });
+        });
+    });
+    cands.forEach((_, k) => flow.add({ from: nV(k), to: 1, cap: 1, cost: zero }));
+    const sent = flow.run(0, 1, M * R);
+    if (sent < M * R) {
+        const byZone = zones.map((z) => `${z}: ${finals.filter((f) => (f.zone ?? "?") === z).length} master(s), ${cands.filter((n) => (n.zone ?? "?") === z).length} free node(s)`).join("; ");
+        throw ClusterPlanError(
+            `RedisCluster zone anti-affinity: ${M} shards x ${R} replicas cannot all be placed outside their master's zone (${byZone}). ` +
+                `Add nodes in other zones, lower replicasPerShard, or set allowZoneDegradation=true.`,
+        );
+    }
+    for (const p of pick) if (flow.flowOn(p.arc) > 0) assigned.get(finals[p.master])!.push(cands[p.node]);
+    return assigned;
 }

@@ -322,6 +322,33 @@ describe("planReshape tables", () => {
         expect(plan.steps[1]).toMatchObject({ node: nodeAddress(dead) });
         checkResult(simulate(live, plan, spec), spec, plan, live);
     });
+    it("masters crowded after a failover, replicas migrated: still finds the zone-safe assignment (a greedy pick stranded the last master)", () => {
+        // 9 nodes a1..c3; masters a1, c1, c2 (zone c crowded). a1's replicas both sit in zone b
+        // (replica migration), c1 has a2 + b3, c2 kept a3 (its replica c3 shares its zone). Keeping
+        // the current replicas first leaves only c3 for c2's second replica; a zone-safe layout
+        // exists (a1 takes c3), and the crowding is then repaired by a planned failover.
+        const zones = ["a", "a", "a", "b", "b", "b", "c", "c", "c"];
+        const spec: ClusterSpec = { nodes: mkNodes(zones), shards: 3, replicasPerShard: 2 };
+        const n = (i: number) => spec.nodes[i];
+        const nid = (i: number) => `node${i}`.padEnd(40, "0");
+        const ranges = slotRanges(3);
+        const master = (i: number, r: number): LiveNode => ({ nodeId: nid(i), host: n(i).host, port: n(i).port, busPort: n(i).port + 10000, role: "master", slots: [ranges[r]], failed: false, zone: n(i).zone });
+        const replica = (i: number, m: number): LiveNode => ({ nodeId: nid(i), host: n(i).host, port: n(i).port, busPort: n(i).port + 10000, role: "replica", masterId: nid(m), slots: [], failed: false, zone: n(i).zone });
+        // a1=0 a2=1 a3=2 b1=3 b2=4 b3=5 c1=6 c2=7 c3=8
+        const live: LiveTopology = { nodes: [master(0, 0), master(6, 1), master(7, 2), replica(3, 0), replica(4, 0), replica(1, 6), replica(5, 6), replica(2, 7), replica(8, 7)], openSlots: [] };
+        const plan = planReshape(live, spec);
+        expect(plan.slotsMoved).toBe(0);
+        expect(plan.degradations).toEqual([]);
+        const after = simulate(live, plan, spec);
+        checkResult(after, spec, plan, live);
+        // Every copy of every shard in its own zone, one master per zone.
+        const masters = [...after.entries()].filter(([, v]) => v.role === "master");
+        expect(masters.map(([, v]) => v.zone).sort()).toEqual(["a", "b", "c"]);
+        for (const [addr, m] of masters) {
+            const copies = [m.zone, ...[...after.values()].filter((v) => v.role === "replica" && v.master === addr).map((v) => v.zone)];
+            expect(new Set(copies).size).toBe(3);
+        }
+    });
     it("a master that lost its slots' owner throws (data lost, no replica took over)", () => {
         const spec = { nodes: mkNodes(zones6), shards: 3, replicasPerShard: 1 };
         const live = liveFrom(spec);
