@@ -5,8 +5,8 @@
  *   - by default, for the `local` cloud, a directory remote: .local-stack/<stack>.backups/ (kept
  *     by `pulumi destroy`, so a destroyed stack can be drilled and restored);
  *   - or `--remote <rclone remote>:<bucket>` with `--rclone-config <file>` (an emulator, a bucket);
- *     rclone then sees the caller's RCLONE_CONFIG_*, AWS_*, GOOGLE_*, GCE_METADATA_HOST and
- *     AZURE_* variables (the identity on an operator's machine or CI runner).
+ *     rclone then sees the caller's RCLONE_CONFIG_* and identity variables (AWS keys/profile,
+ *     GOOGLE_APPLICATION_CREDENTIALS, GCE_METADATA_HOST, AZURE_*: PASS_THROUGH), nothing else.
  */
 import * as path from "path";
 import { PROJECT_DIR } from "../local/program";
@@ -30,7 +30,11 @@ export async function readStackOutputs(stack: string): Promise<StackOutputsLike>
     return Object.fromEntries(Object.entries(out).map(([k, v]) => [k, v.value])) as StackOutputsLike;
 }
 
-const PASS_THROUGH = /^(RCLONE_CONFIG_|AWS_|GOOGLE_|GCE_METADATA_HOST$|AZURE_)/;
+/**
+ * The caller's variables rclone may use for the identity. Not AWS_CA_BUNDLE: rclone 1.60's S3
+ * backend fails with it set ("unable to load custom CA bundle, HTTPClient's transport unsupported type").
+ */
+const PASS_THROUGH = /^(RCLONE_CONFIG_[A-Z0-9_]+|AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|PROFILE|REGION|DEFAULT_REGION|SHARED_CREDENTIALS_FILE|CONFIG_FILE|EC2_METADATA_SERVICE_ENDPOINT|ROLE_ARN|WEB_IDENTITY_TOKEN_FILE)|GOOGLE_APPLICATION_CREDENTIALS|GCE_METADATA_HOST|AZURE_[A-Z_]+|MSI_[A-Z_]+|IDENTITY_[A-Z_]+)$/;
 
 /** Where a stack's backups are. Throws naming the flag to fix. */
 export function resolveStore(stack: string, o: StackOutputsLike, flags: { remote?: string; rcloneConfig?: string }): BackupStore {
