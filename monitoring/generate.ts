@@ -1,7 +1,7 @@
 /**
  * Writes the generated monitoring artifacts from their typed sources:
  *   monitoring/prometheus/rules/redisforge.yml   <- monitoring/prometheus/rules.ts
- *   monitoring/prometheus/tests/redisforge.test.yml <- monitoring/prometheus/rule-tests.ts
+ *   monitoring/prometheus/tests/redisforge.test.yml, redisforge-30m.test.yml <- monitoring/prometheus/rule-tests.ts
  *   monitoring/grafana/dashboards/redisforge.json <- monitoring/grafana/dashboard.ts
  *   monitoring/grafana/provisioning/{datasources,dashboards}/redisforge.yaml <- monitoring/grafana/provisioning.ts
  *   monitoring/alertmanager/alertmanager.yaml <- monitoring/alertmanager/config.ts
@@ -32,6 +32,7 @@ export function generatedFiles(): Record<string, string> {
     return {
         "monitoring/prometheus/rules/redisforge.yml": HEADER + stringify(ruleFile(), { lineWidth: 0 }),
         "monitoring/prometheus/tests/redisforge.test.yml": TEST_HEADER + stringify(ruleTestFile(), { lineWidth: 0 }),
+        "monitoring/prometheus/tests/redisforge-30m.test.yml": TEST_HEADER + stringify(ruleTestFile(undefined, "30m"), { lineWidth: 0 }),
         "monitoring/alertmanager/alertmanager.yaml": AM_HEADER + stringify(alertmanagerConfig(), { lineWidth: 0 }),
         "monitoring/grafana/dashboards/redisforge.json": JSON.stringify(dashboard(), null, 2) + "\n",
         "monitoring/grafana/provisioning/datasources/redisforge.yaml": GEN("monitoring/grafana/provisioning.ts") + stringify(datasourceProvisioning()),

@@ -126,6 +126,10 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         /** Secret outputs: read them with `pulumi stack output --show-secrets`. */
         adminPassword: pulumi.secret(local.passwords.admin),
         appPassword: pulumi.secret(local.passwords.app),
+        /** The `exporter` user (INFO only): what the backup script reads Redis as (`npm run backup`). */
+        exporterPassword: pulumi.secret(local.passwords.exporter),
+        /** Cluster name: the first level of every backup's object path. */
+        clusterName: name,
         clusterState: cluster.state,
         /** Lowest redis_version among the nodes after this `up`. */
         serverVersion: cluster.serverVersion,

@@ -69,6 +69,12 @@ interface Check {
 
 interface Case {
     name: string;
+    /**
+     * promtool's evaluation interval for this case (default 1m). Cases spanning days use a coarser
+     * clock (30m): at 1m, 9 days are ~13 000 evaluations of every rule (minutes of CPU). Each
+     * interval gets its own generated test file.
+     */
+    evaluationInterval?: string;
     interval?: string;
     series: [string, string][];
     checks: Check[];
@@ -444,6 +450,31 @@ const CASES: Case[] = [
         ],
     },
     {
+        name: "restore drill passed at t=0: not stale after 7 days, RedisForgeRestoreDrillStale after 9 days; another cluster drilled every day stays quiet",
+        evaluationInterval: "30m",
+        interval: "30m",
+        series: [
+            // one sample per evaluation (the textfile is scraped continuously), 10 days and a bit
+            [series("redisforge_restore_drill_last_success_timestamp_seconds", { cluster: "prod", instance: "10.0.9.9:9100", job: "redisforge-node" }), "0x500"],
+            [series("redisforge_restore_drill_last_success_timestamp_seconds", { cluster: "staging", instance: "10.0.9.9:9100", job: "redisforge-node" }), "0+1800x500"],
+        ],
+        checks: [
+            { at: "7d", alert: "RedisForgeRestoreDrillStale", fires: [] },
+            { at: "9d", alert: "RedisForgeRestoreDrillStale", fires: [{ labels: { cluster: "prod" }, value: { humanizeDuration: "9d 0h 0m 0s" } }] },
+        ],
+    },
+    {
+        name: "a drill with 2 mismatches fires RedisForgeRestoreDrillFailing; a passing drill does not",
+        series: [
+            [series("redisforge_restore_drill_mismatches", { cluster: "prod", instance: "10.0.9.9:9100", job: "redisforge-node" }), "0 0 2x8"],
+            [series("redisforge_restore_drill_mismatches", { cluster: "staging", instance: "10.0.9.9:9100", job: "redisforge-node" }), "0x10"],
+        ],
+        checks: [
+            { at: "1m", alert: "RedisForgeRestoreDrillFailing", fires: [] },
+            { at: "5m", alert: "RedisForgeRestoreDrillFailing", fires: [{ labels: { cluster: "prod" }, value: { raw: "2" } }] },
+        ],
+    },
+    {
         name: "10 % upstream 5xx at an Envoy fires EnvoyUpstream5xxRatioHigh",
         series: [
             [envoy("envoy_cluster_upstream_rq_xx", { envoy_cluster_name: "redis_cluster", envoy_response_code_class: "5" }), "0+10x20"],
@@ -536,12 +567,12 @@ export interface PromtoolTestFile {
 }
 
 /** The promtool test file (rule_files relative to monitoring/prometheus/tests/). */
-export function ruleTestFile(ruleFiles: string[] = ["../rules/redisforge.yml"]): PromtoolTestFile {
+export function ruleTestFile(ruleFiles: string[] = ["../rules/redisforge.yml"], evaluationInterval = "1m"): PromtoolTestFile {
     const byName = new Map(ALERTS.map((a) => [a.alert, a]));
     return {
         rule_files: ruleFiles,
-        evaluation_interval: "1m",
-        tests: CASES.map((c) => ({
+        evaluation_interval: evaluationInterval,
+        tests: CASES.filter((c) => (c.evaluationInterval ?? "1m") === evaluationInterval).map((c) => ({
             name: c.name,
             interval: c.interval ?? "1m",
             input_series: c.series.map(([series, values]) => ({ series, values })),

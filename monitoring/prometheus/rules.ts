@@ -52,6 +52,8 @@ export const THRESHOLDS = {
     envoyRedisErrorRatio: 0.05,
     /** Backup age in seconds. */
     backupMaxAgeSeconds: 2 * 3600,
+    /** Seconds since the last restore drill that passed: a weekly drill plus a day of grace. */
+    restoreDrillMaxAgeSeconds: 8 * 86400,
 } as const;
 
 export type Severity = "critical" | "warning";
@@ -273,6 +275,27 @@ export const ALERTS: AlertDef[] = [
         scope: "cluster",
         summary: "Cluster {{ $labels.cluster }} has published no backup for 2 hours",
         description: "node_exporter runs on {{ $value }} node(s) of cluster {{ $labels.cluster }}, but none exposes ${BACKUP_LAST_SUCCESS_METRIC}: the backup job never succeeded or does not write its textfile.",
+    },
+    // ------------------------------------------------------------------ restore drill
+    // Written by `npm run restore-drill -- --textfile-dir <dir>` (infra/restore-drill/report.ts) on the
+    // machine that runs the drill (a CI runner with node_exporter); the file carries the `cluster` label.
+    {
+        alert: "RedisForgeRestoreDrillStale",
+        expr: `time() - max by (cluster) (redisforge_restore_drill_last_success_timestamp_seconds) > ${T.restoreDrillMaxAgeSeconds}`,
+        for: "1h",
+        severity: "warning",
+        scope: "cluster",
+        summary: "Cluster {{ $labels.cluster }}: the last restore drill that passed was {{ $value | humanizeDuration }} ago",
+        description: `No restore drill of cluster {{ $labels.cluster }} has passed for more than ${T.restoreDrillMaxAgeSeconds / 86400} days (redisforge_restore_drill_last_success_timestamp_seconds): its backups are not proven restorable. Check the scheduled drill job.`,
+    },
+    {
+        alert: "RedisForgeRestoreDrillFailing",
+        expr: "max by (cluster) (redisforge_restore_drill_mismatches) > 0",
+        for: "0s",
+        severity: "warning",
+        scope: "cluster",
+        summary: "Cluster {{ $labels.cluster }}: the last restore drill found {{ $value }} mismatch(es)",
+        description: "The last restore drill of cluster {{ $labels.cluster }} restored its backups into a throw-away lab and found differences from the manifests (redisforge_restore_drill_mismatches): a corrupt or missing file, a node that did not come back, or missing keys. The drill's report names them.",
     },
     // ------------------------------------------------------------------ Envoy
     {

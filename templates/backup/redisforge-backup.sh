@@ -2,7 +2,8 @@
 # RedisForge backup: one consistent copy of this node's AOF (appendonlydir: base + incr files +
 # manifest) and nodes.conf, verified with redis-check-aof, uploaded with rclone to
 #   <BACKUP_REMOTE>/<cluster>/<node>/<UTC timestamp>/
-# with a manifest.json (sha256 per file, redis version, node id, role, slots) uploaded LAST, so a
+# with a manifest.json (sha256 per file, redis version, node id, role, slots, db0 key count before
+# and after the copy) uploaded LAST, so a
 # timestamp directory without manifest.json is an incomplete upload and restore skips it.
 #
 # Consistency, without BGREWRITEAOF: Redis only ever appends to the newest incr file and replaces
@@ -166,14 +167,25 @@ snapshot_once() {
   done < <(awk '{ f=""; t=""; for (i = 1; i < NF; i++) { if ($i == "file") f = $(i+1); if ($i == "type") t = $(i+1) } if (f != "" && (t == "b" || t == "i")) print f, t }' "$aof_manifest")
 }
 
+# Keys in db0 (INFO keyspace; 0 when empty). Read before the copy and after it was found
+# consistent: the copy holds the keyspace of a moment between the two, so a restore drill can
+# check the restored count against [min, max] (exact when nothing wrote meanwhile).
+keyspace_keys() {
+  local k
+  k="$(sed -n 's/^db0:keys=\([0-9]*\),.*/\1/p' <<<"$(redis_info keyspace)")"
+  printf '%s\n' "${k:-0}"
+}
+
 ok=0
 for ((attempt = 1; attempt <= SNAPSHOT_ATTEMPTS; attempt++)); do
+  keys_before="$(keyspace_keys)"
   wait_quiet_aof
   snapshot_once
   p="$(redis_info persistence)"
   if cmp -s "$aof_manifest" "$stage/$AOF_DIRNAME/$AOF_FILENAME.manifest" \
      && [[ "$(myself_line "$DATA_DIR/nodes.conf")" == "$(myself_line "$stage/nodes.conf")" ]] \
      && [[ "$(field aof_rewrite_in_progress "$p")" == 0 ]]; then
+    keys_after="$(keyspace_keys)"
     ok=1
     break
   fi
@@ -238,11 +250,13 @@ jq -n \
   --arg cluster "$CLUSTER" --arg node "$NODE" --arg timestamp "$ts" --arg redis_version "$redis_version" \
   --arg node_id "$node_id" --arg role "$role" --arg master_id "$master_id" \
   --arg aof_dirname "$AOF_DIRNAME" --arg aof_filename "$AOF_FILENAME" --arg host "$(hostname)" --argjson trimmed "$trimmed" \
+  --argjson keys_before "$keys_before" --argjson keys_after "$keys_after" \
   --argjson slots "$(printf '%s\n' "${slots[@]}" | jq -R . | jq -s 'map(select(. != ""))')" \
   --argjson files "$files_json" \
   '{format: 1, cluster: $cluster, node: $node, timestamp: $timestamp, host: $host, redis_version: $redis_version,
     node_id: $node_id, role: $role, master_id: (if $master_id == "" then null else $master_id end), slots: $slots,
-    aof_dirname: $aof_dirname, aof_filename: $aof_filename, trimmed_tail_bytes: $trimmed, files: $files}' >"$stage/manifest.json"
+    aof_dirname: $aof_dirname, aof_filename: $aof_filename, trimmed_tail_bytes: $trimmed,
+    keys: {before: $keys_before, after: $keys_after}, files: $files}' >"$stage/manifest.json"
 
 # ---------------------------------------------------------------- upload (data first, manifest last), verify
 dest="$REMOTE/$CLUSTER/$NODE/$ts"

@@ -1,0 +1,352 @@
+/**
+ * Object-store servers on this machine, for the backup tests, the restore drill, the local stack's
+ * backups and the VM stack: an S3 server (Versity Gateway, `versitygw`) and a GCS emulator
+ * (`fake-gcs-server`), both built by scripts/install-object-stores.sh into .tools/bin.
+ * (Azure's emulator, Azurite, is an npm package: tests/integration/backup/azurite.ts.)
+ *
+ * How another component starts one (every wait bounded, stopped by the PID it started):
+ *
+ *   // S3: a bucket owned by the root user, and a backup user that may write, read and list it
+ *   // but NOT delete (a bucket policy evaluated by the server, like an IAM role policy on AWS).
+ *   const s3 = await S3Server.start({
+ *       dir: "/tmp/x/s3",                    // data + IAM dir (created)
+ *       host: "127.0.0.1",                   // any address this machine owns (a netns bridge IP works)
+ *       port: 0,                             // 0 = a free port
+ *       root: { accessKeyId: "root-…", secretAccessKey: randomSecret() },
+ *       bucket: "redisforge-backups",
+ *       backupUser: { accessKeyId: "backup-…", secretAccessKey: randomSecret() },
+ *   });
+ *   s3.endpoint  // http://127.0.0.1:<port>  (rclone s3 `endpoint`, region us-east-1, path style)
+ *   await s3.stop();
+ *
+ *   // GCS: buckets created at start. No authentication and no IAM: any bearer token is accepted
+ *   // and deletes always succeed (fake-gcs-server has neither), so never-delete cannot be shown here.
+ *   const gcs = await GcsServer.start({ dir: "/tmp/x/gcs", host: "127.0.0.1", port: 0, buckets: ["redisforge-backups"] });
+ *   gcs.endpoint // http://127.0.0.1:<port>/storage/v1/  (rclone gcs `endpoint`)
+ *   await gcs.stop();
+ *
+ * Credentials never go into argv: the root key reaches versitygw through its environment, the
+ * backup user is created over the admin API (a signed request, see sigv4 below).
+ */
+import { ChildProcess, spawn } from "child_process";
+import { createHash, createHmac, randomBytes } from "crypto";
+import * as fs from "fs";
+import * as http from "http";
+import * as net from "net";
+import * as path from "path";
+
+const TOOLS_BIN = path.resolve(__dirname, "../.tools/bin");
+
+export interface S3Credentials {
+    /** Access key id (letters, digits, - and _; 3-128 characters). */
+    accessKeyId: string;
+    /** Secret access key (at least 16 characters). */
+    secretAccessKey: string;
+}
+
+/** A random secret for test-time credentials (never committed, never logged). */
+export function randomSecret(): string {
+    return randomBytes(24).toString("base64url");
+}
+
+function freePort(host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.on("error", reject);
+        srv.listen(0, host, () => {
+            const port = (srv.address() as net.AddressInfo).port;
+            srv.close(() => resolve(port));
+        });
+    });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function tail(file: string): string {
+    try {
+        return fs.readFileSync(file, "utf8").slice(-2000);
+    } catch {
+        return "(no log)";
+    }
+}
+
+/** One HTTP request on loopback; resolves with status and body (bounded by timeoutMs). */
+export function httpRequest(
+    url: string,
+    opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string; timeoutMs?: number } = {},
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+    return new Promise((resolve, reject) => {
+        const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
+        const req = http.request(url, { method: opts.method ?? "GET", headers: { ...(opts.headers ?? {}), ...(body ? { "content-length": String(body.length) } : {}) } }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
+        });
+        req.setTimeout(opts.timeoutMs ?? 10000, () => req.destroy(new Error(`${opts.method ?? "GET"} ${url}: no answer within ${opts.timeoutMs ?? 10000} ms`)));
+        req.on("error", reject);
+        req.end(body);
+    });
+}
+
+/**
+ * AWS Signature Version 4 for one S3-style request (what the admin API and the bucket calls below
+ * need): headers host, x-amz-date, x-amz-content-sha256, signed with the caller's key.
+ */
+export function sigv4Headers(p: { method: string; url: URL; body: Buffer; creds: S3Credentials; region: string; service?: string; now?: Date }): Record<string, string> {
+    const now = p.now ?? new Date();
+    const amzDate = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, ""); // 20261129T110000Z
+    const day = amzDate.slice(0, 8);
+    const service = p.service ?? "s3";
+    const payloadHash = createHash("sha256").update(p.body).digest("hex");
+    const query = [...p.url.searchParams.entries()]
+        .map(([k, v]) => [encodeURIComponent(k), encodeURIComponent(v)])
+        .sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1))
+        .map(([k, v]) => `${k}=${v}`)
+        .join("&");
+    const headers: Record<string, string> = { host: p.url.host, "x-amz-content-sha256": payloadHash, "x-amz-date": amzDate };
+    const names = Object.keys(headers).sort();
+    const canonical = [p.method, p.url.pathname || "/", query, ...names.map((n) => `${n}:${headers[n]}`), "", names.join(";"), payloadHash].join("\n");
+    const scope = `${day}/${p.region}/${service}/aws4_request`;
+    const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, createHash("sha256").update(canonical).digest("hex")].join("\n");
+    const hmac = (key: Buffer | string, s: string) => createHmac("sha256", key).update(s).digest();
+    const key = hmac(hmac(hmac(hmac(`AWS4${p.creds.secretAccessKey}`, day), p.region), service), "aws4_request");
+    const signature = createHmac("sha256", key).update(toSign).digest("hex");
+    return { ...headers, authorization: `AWS4-HMAC-SHA256 Credential=${p.creds.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}` };
+}
+
+/** A detached server process with a log file, stopped by its PID. */
+class ServerProcess {
+    constructor(
+        protected readonly child: ChildProcess,
+        readonly logFile: string,
+    ) {}
+
+    get pid(): number | undefined {
+        return this.child.pid;
+    }
+
+    get running(): boolean {
+        return this.child.exitCode === null && this.child.signalCode === null;
+    }
+
+    /** SIGTERM to the PID this object started, SIGKILL after a bounded wait. */
+    async stop(timeoutMs = 5000): Promise<void> {
+        const pid = this.child.pid;
+        if (!pid || !this.running) return;
+        const exited = new Promise<boolean>((resolve) => this.child.once("exit", () => resolve(true)));
+        process.kill(pid, "SIGTERM");
+        if (!(await Promise.race([exited, sleep(timeoutMs).then(() => false)])) && this.running) {
+            process.kill(pid, "SIGKILL");
+            await Promise.race([exited, sleep(2000)]);
+        }
+    }
+
+    /** Waits (bounded) until `probe` succeeds; fails with the log's tail when the process exits or time runs out. */
+    protected async waitReady(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+        const deadline = Date.now() + timeoutMs;
+        let last = "";
+        while (Date.now() < deadline && this.running) {
+            try {
+                if (await probe()) return;
+            } catch (e) {
+                last = (e as Error).message;
+            }
+            await sleep(150);
+        }
+        await this.stop();
+        throw new Error(`${what} was not ready within ${timeoutMs} ms${last ? ` (${last})` : ""}; log ${this.logFile}:\n${tail(this.logFile)}`);
+    }
+}
+
+function spawnLogged(bin: string, args: string[], logFile: string, env: Record<string, string> = {}): ChildProcess {
+    if (!fs.existsSync(bin)) throw new Error(`${bin} is missing; run bash scripts/install-object-stores.sh (or bash scripts/setup.sh)`);
+    const fd = fs.openSync(logFile, "a");
+    try {
+        // Only PATH and what the server needs: no inherited cloud credentials.
+        return spawn(bin, args, { stdio: ["ignore", fd, fd], env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+const KEY_ID_RE = /^[A-Za-z0-9_-]{3,128}$/;
+const BUCKET_RE = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+export interface S3ServerOptions {
+    /** Directory for the data (posix backend) and the internal IAM; created. */
+    dir: string;
+    /** Address to listen on. Default 127.0.0.1. */
+    host?: string;
+    /** Port; 0 or absent = a free port. */
+    port?: number;
+    /** The gateway's root (admin) user: creates the bucket, the backup user and the policy. */
+    root: S3Credentials;
+    /** Bucket created at start, owned by root. */
+    bucket: string;
+    /** A user that may put, get and list objects of the bucket (and abort multipart uploads), but not delete. Optional. */
+    backupUser?: S3Credentials;
+    /** Region the gateway signs for. Default us-east-1. */
+    region?: string;
+    /** Readiness bound. Default 20 000 ms. */
+    startTimeoutMs?: number;
+}
+
+/** The actions the backup user is granted: what rclone copy/copyto/check/lsf/cat need, and no delete. */
+export const BACKUP_USER_ACTIONS = ["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:ListBucketMultipartUploads"];
+
+/** Versity Gateway (posix backend + internal IAM) on host:port. */
+export class S3Server extends ServerProcess {
+    private constructor(
+        child: ChildProcess,
+        logFile: string,
+        readonly host: string,
+        readonly port: number,
+        readonly region: string,
+        readonly bucket: string,
+        private readonly root: S3Credentials,
+    ) {
+        super(child, logFile);
+    }
+
+    /** http://host:port, the rclone s3 `endpoint`. */
+    get endpoint(): string {
+        return `http://${this.host}:${this.port}`;
+    }
+
+    static async start(o: S3ServerOptions): Promise<S3Server> {
+        const problems: string[] = [];
+        for (const [k, c] of [["root", o.root], ["backupUser", o.backupUser]] as const) {
+            if (!c) continue;
+            if (!KEY_ID_RE.test(c.accessKeyId)) problems.push(`${k}.accessKeyId must be 3-128 letters, digits, - or _`);
+            if (typeof c.secretAccessKey !== "string" || c.secretAccessKey.length < 16) problems.push(`${k}.secretAccessKey must be at least 16 characters (use randomSecret())`);
+        }
+        if (!BUCKET_RE.test(o.bucket)) problems.push(`bucket '${o.bucket}' must be an S3 bucket name (3-63 lower-case letters, digits, . and -)`);
+        if (problems.length) throw new Error(`S3Server.start: ${problems.join("; ")}`);
+        const host = o.host ?? "127.0.0.1";
+        const region = o.region ?? "us-east-1";
+        const data = path.join(o.dir, "data");
+        const iam = path.join(o.dir, "iam");
+        fs.mkdirSync(data, { recursive: true, mode: 0o700 });
+        fs.mkdirSync(iam, { recursive: true, mode: 0o700 });
+        const logFile = path.join(o.dir, "versitygw.log");
+        const attempts = o.port ? 1 : 3;
+        for (let attempt = 1; ; attempt++) {
+            const port = o.port || (await freePort(host));
+            const child = spawnLogged(path.join(TOOLS_BIN, "versitygw"), ["--port", `${host}:${port}`, "--region", region, "--iam-dir", iam, "posix", data], logFile, {
+                ROOT_ACCESS_KEY_ID: o.root.accessKeyId,
+                ROOT_SECRET_ACCESS_KEY: o.root.secretAccessKey,
+            });
+            const s3 = new S3Server(child, logFile, host, port, region, o.bucket, o.root);
+            try {
+                // Ready = an anonymous request gets an S3 answer (403 AccessDenied) from this process.
+                await s3.waitReady(`versitygw on ${host}:${port}`, async () => (await httpRequest(`${s3.endpoint}/`, { timeoutMs: 1000 })).status > 0, o.startTimeoutMs ?? 20000);
+            } catch (e) {
+                if (attempt < attempts && /address already in use/i.test(tail(logFile))) continue;
+                throw e;
+            }
+            try {
+                await s3.setUp(o.backupUser);
+            } catch (e) {
+                await s3.stop();
+                throw e;
+            }
+            return s3;
+        }
+    }
+
+    /** A request signed as `creds` (default root). */
+    async request(method: string, pathAndQuery: string, body: Buffer | string = "", creds: S3Credentials = this.root) {
+        const url = new URL(`${this.endpoint}${pathAndQuery}`);
+        const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
+        return httpRequest(url.toString(), { method, body: b, headers: sigv4Headers({ method, url, body: b, creds, region: this.region }) });
+    }
+
+    private async setUp(backupUser?: S3Credentials): Promise<void> {
+        const mk = await this.request("PUT", `/${this.bucket}`);
+        if (mk.status !== 200 && !/BucketAlreadyOwnedByYou/.test(mk.body)) throw new Error(`create bucket ${this.bucket}: HTTP ${mk.status} ${mk.body}`);
+        if (!backupUser) return;
+        const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+        const account = `<Account><Access>${esc(backupUser.accessKeyId)}</Access><Secret>${esc(backupUser.secretAccessKey)}</Secret><Role>user</Role><UserID>0</UserID><GroupID>0</GroupID><ProjectID>0</ProjectID></Account>`;
+        const cu = await this.request("PATCH", "/create-user", account);
+        if (cu.status < 200 || cu.status > 299) throw new Error(`create backup user ${backupUser.accessKeyId}: HTTP ${cu.status} ${cu.body}`);
+        const policy = {
+            Version: "2012-10-17",
+            Statement: [
+                {
+                    Sid: "RedisForgeBackupWriteReadListNoDelete",
+                    Effect: "Allow",
+                    Principal: { AWS: backupUser.accessKeyId },
+                    Action: BACKUP_USER_ACTIONS,
+                    Resource: [`arn:aws:s3:::${this.bucket}`, `arn:aws:s3:::${this.bucket}/*`],
+                },
+            ],
+        };
+        const pol = await this.request("PUT", `/${this.bucket}?policy`, JSON.stringify(policy));
+        if (pol.status < 200 || pol.status > 299) throw new Error(`put bucket policy on ${this.bucket}: HTTP ${pol.status} ${pol.body}`);
+    }
+}
+
+export interface GcsServerOptions {
+    /** Directory for the data (filesystem backend); created. */
+    dir: string;
+    /** Address to listen on. Default 127.0.0.1. */
+    host?: string;
+    /** Port; 0 or absent = a free port. */
+    port?: number;
+    /** Buckets created at start. */
+    buckets: string[];
+    /** Readiness bound. Default 20 000 ms. */
+    startTimeoutMs?: number;
+}
+
+/** fake-gcs-server (filesystem backend, plain HTTP) on host:port. */
+export class GcsServer extends ServerProcess {
+    private constructor(
+        child: ChildProcess,
+        logFile: string,
+        readonly host: string,
+        readonly port: number,
+    ) {
+        super(child, logFile);
+    }
+
+    /** The JSON API base, the rclone gcs `endpoint`. */
+    get endpoint(): string {
+        return `http://${this.host}:${this.port}/storage/v1/`;
+    }
+
+    static async start(o: GcsServerOptions): Promise<GcsServer> {
+        const bad = o.buckets.filter((b) => !BUCKET_RE.test(b));
+        if (bad.length) throw new Error(`GcsServer.start: bucket name(s) ${bad.join(", ")} invalid: use 3-63 lower-case letters, digits, . and -`);
+        const host = o.host ?? "127.0.0.1";
+        const data = path.join(o.dir, "data");
+        fs.mkdirSync(data, { recursive: true, mode: 0o700 });
+        const logFile = path.join(o.dir, "fake-gcs-server.log");
+        const attempts = o.port ? 1 : 3;
+        for (let attempt = 1; ; attempt++) {
+            const port = o.port || (await freePort(host));
+            const base = `http://${host}:${port}`;
+            const child = spawnLogged(
+                path.join(TOOLS_BIN, "fake-gcs-server"),
+                ["-scheme", "http", "-host", host, "-port", String(port), "-backend", "filesystem", "-filesystem-root", data, "-public-host", `${host}:${port}`, "-external-url", base, "-log-level", "warn"],
+                logFile,
+            );
+            const gcs = new GcsServer(child, logFile, host, port);
+            try {
+                await gcs.waitReady(`fake-gcs-server on ${host}:${port}`, async () => (await httpRequest(`${base}/storage/v1/b`, { timeoutMs: 1000 })).status === 200, o.startTimeoutMs ?? 20000);
+            } catch (e) {
+                if (attempt < attempts && /address already in use/i.test(tail(logFile))) continue;
+                throw e;
+            }
+            for (const b of o.buckets) {
+                const r = await httpRequest(`${base}/storage/v1/b?project=redisforge-lab`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: b }) });
+                if (r.status !== 200 && r.status !== 409) {
+                    await gcs.stop();
+                    throw new Error(`create bucket ${b} on fake-gcs-server: HTTP ${r.status} ${r.body}`);
+                }
+            }
+            return gcs;
+        }
+    }
+}
