@@ -14,7 +14,7 @@
  *   2. `redisforge:tlsCaOverlap false` + `pulumi up` (after the overlap; a second writer with the
  *      NEW client files runs through it) drops the old CA: same PIDs again, the old client
  *      certificate is refused, the new one works, nodes present the leaf alone.
- *   3. A further `up` changes nothing.
+ *   3. A preview afterwards shows no change.
  *
  * Skipped (with a message) only when no `pulumi` binary exists.
  */
@@ -199,8 +199,8 @@ maybe(`certificate rotation on a local stack (Redis ${runtime.version})`, () => 
         expect(writer2.errors).toEqual({});
 
         // ---- 3. nothing left to do
-        const again = must(await st.pulumi(["up", "--yes", "--expect-no-changes"], 300_000), "third pulumi up (--expect-no-changes)");
-        figures.noChangeUpMs = again.ms;
+        const again = must(await st.pulumi(["preview", "--expect-no-changes"], 300_000), "pulumi preview --expect-no-changes");
+        figures.noChangePreviewMs = again.ms;
         const o2 = await st.outputs();
         expect(o2.clusterState).toBe("ok");
     }, 1_200_000);

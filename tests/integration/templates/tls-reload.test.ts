@@ -266,6 +266,59 @@ describe(`the rendered secret refresh on redis-server ${runtime.version}`, () =>
         }
     });
 
+    test("redis-server as a TLS client (replication) sends the whole chain: a replica on the new chain syncs from a master that trusts only the old CA; without the cross certificate it does not", async () => {
+        const d = path.join(dir, "repl");
+        fs.mkdirSync(d);
+        const put = (name: string, text: string) => {
+            fs.writeFileSync(path.join(d, name), text, { mode: 0o600 });
+            return path.join(d, name);
+        };
+        const chain = put("chain.crt", pki.node2 + pki.cross);
+        const leaf = put("leaf.crt", pki.node2);
+        const key = put("node.key", pki.node2Key);
+        const ca1 = put("ca1.crt", pki.ca1);
+        const ca2 = put("ca2.crt", pki.ca2);
+        const procs: ChildProcess[] = [];
+        const start = async (name: string, cert: string, ca: string) => {
+            const p = await freePort();
+            fs.mkdirSync(path.join(d, name));
+            const args = ["--port", "0", "--bind", HOST, "--tls-port", String(p), "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "yes", "--tls-replication", "yes", "--dir", path.join(d, name), "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0", "--logfile", path.join(d, name, "log")];
+            procs.push(spawn(runtime.server, args, { stdio: "ignore" }));
+            const until = Date.now() + 10_000;
+            while (Date.now() < until) {
+                if (await presentedCert(HOST, p, { ca: pki.ca2 + pki.ca1, cert: pki.node2 + pki.cross, key: pki.node2Key }).then(() => true, () => false)) return p;
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            throw new Error(`${name} did not start`);
+        };
+        const linkUp = async (master: number, replica: number, replicaCa: string) => {
+            const c = new Redis({ host: HOST, port: replica, tls: { ca: replicaCa, cert: pki.node2 + pki.cross, key: pki.node2Key, servername: "localhost" }, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+            c.on("error", () => undefined);
+            try {
+                await c.connect();
+                await c.call("REPLICAOF", HOST, String(master));
+                const until = Date.now() + 8_000;
+                while (Date.now() < until) {
+                    if (/master_link_status:up/.test(String(await c.call("INFO", "replication")))) return true;
+                    await new Promise((r) => setTimeout(r, 200));
+                }
+                return false;
+            } finally {
+                c.disconnect();
+            }
+        };
+        try {
+            // The master still runs generation 1's trust (CA g1 only) but already serves the new chain.
+            const master = await start("master", chain, ca1);
+            expect(await linkUp(master, await start("replica", chain, ca1), pki.ca1)).toBe(true);
+            // Control: a replica that presents the g2 leaf alone is refused by that master.
+            expect(await linkUp(master, await start("bare", leaf, ca2), pki.ca2)).toBe(false);
+            expect(fs.readFileSync(path.join(d, "master", "log"), "utf8")).toMatch(/certificate verify failed/);
+        } finally {
+            for (const p of procs) if (p.exitCode === null) p.kill("SIGKILL");
+        }
+    });
+
     test("tlsreload may CONFIG SET and nothing else that matters", async () => {
         const c = await as("tlsreload", client1());
         try {
