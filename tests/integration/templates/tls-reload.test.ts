@@ -100,7 +100,8 @@ beforeAll(async () => {
     const busPort = await freePort();
 
     // The rendered user-data of a Redis node, its files moved under `dir`.
-    const cfg = buildRedisNodeUserData(redisNodeParams("aws"));
+    // GCP: the fewest requests per secret (token + access), so the refreshes stay quick; the store protocol is fetch-secrets.test.ts's concern.
+    const cfg = buildRedisNodeUserData(redisNodeParams("gcp"));
     const lib = path.join(dir, "lib");
     fs.mkdirSync(lib);
     for (const name of ["fetch-secrets.sh", "reload-redis-tls.sh"]) fs.writeFileSync(path.join(lib, name), file(cfg, `/usr/local/lib/redisforge/${name}`), { mode: 0o755 });
