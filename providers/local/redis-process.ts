@@ -98,9 +98,9 @@ export interface RedisProcessOutputs {
     busPort: number;
     dataDir: string;
     pid: number;
-    /** SHA-256 over redis.conf, users.acl and the certificates: a change restarts the process. */
+    /** SHA-256 over redis.conf, users.acl and the certificates (kept for older states; what restarts is restartDigest). */
     configDigest: string;
-    /** SHA-256 over the secret files: a change restarts the process. */
+    /** SHA-256 over the secret files (masterauth include, TLS key): a change updates the resource. */
     secretsDigest: string;
     /** SHA-256 over what only a restart applies (redis.conf, users.acl, the masterauth include). */
     restartDigest?: string;
