@@ -16,6 +16,8 @@ export interface RedisSharedSecrets {
     usersAcl: SecretRecord;
     secretsInclude: SecretRecord;
     exporterPassword: SecretRecord;
+    /** Password of the `tlsreload` ACL user: the secret refresh loads new TLS material with it. */
+    reloadPassword: SecretRecord;
     tlsCa: SecretRecord;
 }
 
@@ -106,7 +108,7 @@ export class RedisNode extends pulumi.ComponentResource {
             ...base,
             role: "redis",
             store: args.store,
-            readSecrets: [tlsCert, tlsKey, args.shared.tlsCa, args.shared.usersAcl, args.shared.secretsInclude, args.shared.exporterPassword],
+            readSecrets: [tlsCert, tlsKey, args.shared.tlsCa, args.shared.usersAcl, args.shared.secretsInclude, args.shared.exporterPassword, args.shared.reloadPassword],
             writeBucket: args.bucket,
             pullRegistry: args.registry,
         });
@@ -129,8 +131,9 @@ export class RedisNode extends pulumi.ComponentResource {
                   .all([
                       pulumi.all([address.privateIp, tlsCert.ref, tlsKey.ref, args.shared.tlsCa.ref, args.shared.usersAcl.ref, args.shared.secretsInclude.ref, args.shared.exporterPassword.ref, args.images.redis, args.images.redisExporter, args.images.nodeExporter]),
                       backup,
+                      args.shared.reloadPassword.ref,
                   ])
-                  .apply(([[ip, certRef, keyRef, caRef, aclRef, incRef, expRef, redisImage, redisExporterImage, nodeExporterImage], backupTarget]) =>
+                  .apply(([[ip, certRef, keyRef, caRef, aclRef, incRef, expRef, redisImage, redisExporterImage, nodeExporterImage], backupTarget, reloadRef]) =>
                       renderCloudInit(buildRedisNodeUserData({
                           cloud: a.kind as TemplateCloud,
                           clusterName: args.clusterName,
@@ -148,7 +151,7 @@ export class RedisNode extends pulumi.ComponentResource {
                           maxmemoryBytes: args.maxmemoryBytes,
                           clusterNodeTimeoutMs: args.clusterNodeTimeoutMs,
                           redisVersion: args.redisVersion,
-                          secrets: { tlsCert: certRef, tlsKey: keyRef, tlsCa: caRef, usersAcl: aclRef, secretsInclude: incRef, exporterPassword: expRef },
+                          secrets: { tlsCert: certRef, tlsKey: keyRef, tlsCa: caRef, usersAcl: aclRef, secretsInclude: incRef, exporterPassword: expRef, reloadPassword: reloadRef },
                           backup: backupTarget,
                       })),
                   )

@@ -99,6 +99,10 @@ export interface RedisForgeClusterArgs {
     redisVersion: string;
     tlsValidityDays: number;
     tlsRenewBeforeDays: number;
+    /** CA generation (redisforge:tlsCaGeneration). Default 1. */
+    tlsCaGeneration?: number;
+    /** Trust the previous CA generation too (redisforge:tlsCaOverlap). Default true. */
+    tlsCaOverlap?: boolean;
     /** Supplied passwords (secret Outputs); missing ones are generated. */
     passwords: Partial<Record<AclUser, pulumi.Output<string>>>;
     /**
@@ -145,7 +149,7 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             rules: firewallRules({ ports: args.ports, clientCidrs: args.clientCidrs, monitoringCidrs: args.monitoringCidrs, adminCidrs: args.adminCidrs }),
         });
         const store = a.createSecretStore(`${name}-secrets`, { ...p, tags: tags("secrets"), region: args.region, network });
-        const pki = new Pki(`${name}-pki`, { clusterName: args.clusterName, validityDays: args.tlsValidityDays, renewBeforeDays: args.tlsRenewBeforeDays }, p);
+        const pki = new Pki(`${name}-pki`, { clusterName: args.clusterName, validityDays: args.tlsValidityDays, renewBeforeDays: args.tlsRenewBeforeDays, caGeneration: args.tlsCaGeneration, caOverlap: args.tlsCaOverlap }, p);
         this.secrets = new ClusterSecrets(`${name}-acl`, { adapter: a, store, supplied: args.passwords, caCertPem: pki.caCertPem, tags: tags("secrets") }, p);
         const backup = new BackupBucket(`${name}-backup`, { adapter: a, region: args.region, retentionDays: args.backupRetentionDays, tags: tags("backup") }, p);
         const registry = a.capabilities.containerRegistry ? a.createRegistry(`${name}-registry`, { ...p, tags: tags("registry"), region: args.region }) : undefined;
@@ -201,7 +205,7 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             network,
             firewall,
             store,
-            shared: { usersAcl: this.secrets.usersAcl, secretsInclude: this.secrets.secretsInclude, exporterPassword: this.secrets.exporterPassword, tlsCa: this.secrets.tlsCa },
+            shared: { usersAcl: this.secrets.usersAcl, secretsInclude: this.secrets.secretsInclude, exporterPassword: this.secrets.exporterPassword, reloadPassword: this.secrets.reloadPassword, tlsCa: this.secrets.tlsCa },
             bucket: backup.record,
             registry,
             pki,

@@ -33,6 +33,8 @@ export class ClusterSecrets extends pulumi.ComponentResource {
     /** masterauth include file. */
     public readonly secretsInclude: SecretRecord;
     public readonly exporterPassword: SecretRecord;
+    /** Password of `tlsreload` (CONFIG SET only), for the nodes' secret refresh. */
+    public readonly reloadPassword: SecretRecord;
     /** Password of `app`: what clients use at Envoy, and Envoy at the nodes. */
     public readonly appPassword: SecretRecord;
     /** Password of `admin`, for operators (break-glass) and the cluster provider. */
@@ -55,6 +57,7 @@ export class ClusterSecrets extends pulumi.ComponentResource {
         this.usersAcl = store("users-acl", all.apply(renderUsersAcl));
         this.secretsInclude = store("secrets-include", passwords.replication.apply((replication) => renderSecretsInclude({ replication })));
         this.exporterPassword = store("exporter-password", passwords.exporter);
+        this.reloadPassword = store("tlsreload-password", passwords.tlsreload);
         this.appPassword = store("app-password", passwords.app);
         this.adminPassword = store("admin-password", passwords.admin);
         this.tlsCa = store("tls-ca", args.caCertPem);

@@ -12,6 +12,7 @@ import { MAX_SUBNET_PREFIX, parseCidr, requiredNetworkPrefix, subnetPlan } from 
 import { familiesCovered } from "./cidr-cover";
 import { ACL_USERS, AclUser, MIN_PASSWORD_LENGTH } from "../templates/redis";
 import { planTopology } from "../components/topology";
+import { checkPkiGeneration } from "../components/pki";
 import { IMAGE_BY_DIGEST_RE } from "../templates/cloud-init/checks";
 
 export const NAMESPACE = "redisforge";
@@ -103,6 +104,10 @@ export interface StackConfig {
     allowDowngrade: boolean;
     tlsValidityDays: number;
     tlsRenewBeforeDays: number;
+    /** CA generation that signs the certificates; raising it by one rotates the CA and every certificate. */
+    tlsCaGeneration: number;
+    /** Keep trusting the previous CA generation (the rotation's overlap window). */
+    tlsCaOverlap: boolean;
     /** cluster-node-timeout of every node, ms: how long a master may be unreachable before its replica takes over. */
     clusterNodeTimeoutMs: number;
     /** Passwords supplied as config secrets (others are generated). */
@@ -145,6 +150,8 @@ export const CONFIG_KEYS = {
     allowDowngrade: { type: "boolean", default: false },
     tlsValidityDays: { type: "integer", default: 365 },
     tlsRenewBeforeDays: { type: "integer", default: 30 },
+    tlsCaGeneration: { type: "integer", default: 1 },
+    tlsCaOverlap: { type: "boolean", default: true },
     clusterNodeTimeoutMs: { type: "integer", default: 5000 },
     adminPassword: { type: "string", secret: true, default: "" },
     appPassword: { type: "string", secret: true, default: "" },
@@ -510,6 +517,9 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         );
     }
 
+    const tlsCaGeneration = int("tlsCaGeneration");
+    problems.push(...checkPkiGeneration({ caGeneration: tlsCaGeneration }));
+
     // ---- passwords (supplied secrets)
     const passwords: Partial<Record<AclUser, pulumi.Output<string>>> = {};
     for (const user of ACL_USERS) {
@@ -567,6 +577,8 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
             allowDowngrade: bool("allowDowngrade"),
             tlsValidityDays,
             tlsRenewBeforeDays,
+            tlsCaGeneration,
+            tlsCaOverlap: bool("tlsCaOverlap"),
             clusterNodeTimeoutMs,
             passwords,
         },

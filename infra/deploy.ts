@@ -49,6 +49,8 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
         redisVersion: config.redisVersion,
         tlsValidityDays: config.tlsValidityDays,
         tlsRenewBeforeDays: config.tlsRenewBeforeDays,
+        tlsCaGeneration: config.tlsCaGeneration,
+        tlsCaOverlap: config.tlsCaOverlap,
         passwords: config.passwords,
         // The RedisCluster dynamic resource forms/reshapes the cluster from the deploying machine,
         // which must reach the nodes' private IPs (run `pulumi up` inside the network or over VPN).

@@ -15,7 +15,7 @@ bash scripts/setup.sh
 npx tsc --noEmit -p .
 mkdir -p .tools
 # The upgrade e2e (tests/e2e/upgrade.test.ts) runs 7.0 -> 8.6 by itself: pass 1 only.
-REDIS8_SUITES=(tests/integration/redis-cluster tests/integration/lab tests/e2e/local-stack.test.ts tests/chaos)
+REDIS8_SUITES=(tests/integration/redis-cluster tests/integration/lab tests/e2e/local-stack.test.ts tests/chaos tests/e2e/cert-rotation.test.ts tests/integration/templates/tls-reload.test.ts)
 
 summary() { # results json files...
   # shellcheck disable=SC2016 # JavaScript template literals, not shell expansions

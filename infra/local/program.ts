@@ -85,6 +85,8 @@ export function deployLocalStack(cfg: StackConfig, projectDir: string = PROJECT_
         clusterNodeTimeoutMs: cfg.clusterNodeTimeoutMs,
         tlsValidityDays: cfg.tlsValidityDays,
         tlsRenewBeforeDays: cfg.tlsRenewBeforeDays,
+        tlsCaGeneration: cfg.tlsCaGeneration,
+        tlsCaOverlap: cfg.tlsCaOverlap,
         passwords: cfg.passwords,
         redisServer,
         redisExporter,

@@ -49,6 +49,10 @@ export interface LocalStackArgs {
     clusterNodeTimeoutMs?: number;
     tlsValidityDays: number;
     tlsRenewBeforeDays: number;
+    /** CA generation (redisforge:tlsCaGeneration). Default 1. */
+    tlsCaGeneration?: number;
+    /** Trust the previous CA generation too (redisforge:tlsCaOverlap). Default true. */
+    tlsCaOverlap?: boolean;
     /** Passwords supplied as config secrets; the others are generated. */
     passwords?: Partial<Record<AclUser, pulumi.Output<string>>>;
     /** redis-server binary. Default `redis-server`. */
@@ -125,7 +129,7 @@ export class LocalRedisStack extends pulumi.ComponentResource {
         const problems = checkLocalStackArgs(args);
         if (problems.length) throw new Error(`invalid local stack:\n  - ${problems.join("\n  - ")}`);
 
-        this.pki = new Pki(`${name}-pki`, { clusterName: args.clusterName, validityDays: args.tlsValidityDays, renewBeforeDays: args.tlsRenewBeforeDays }, { parent: this });
+        this.pki = new Pki(`${name}-pki`, { clusterName: args.clusterName, validityDays: args.tlsValidityDays, renewBeforeDays: args.tlsRenewBeforeDays, caGeneration: args.tlsCaGeneration, caOverlap: args.tlsCaOverlap }, { parent: this });
         this.caCertPem = this.pki.caCertPem;
 
         const passwords = {} as Record<AclUser, pulumi.Output<string>>;
@@ -179,6 +183,7 @@ export class LocalRedisStack extends pulumi.ComponentResource {
                     tlsKey: cert.keyPem,
                     tlsCa: this.pki.caCertPem,
                     redisServer: args.redisServer,
+                    reloadPassword: passwords.tlsreload,
                 },
                 { parent: this },
             );

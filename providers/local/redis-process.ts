@@ -10,6 +10,10 @@
  * - Only a PID whose command line is redis-server with this node's config file is ever signalled.
  * - Every wait is bounded (start: `startTimeoutSec`, stop: 10 s SIGTERM then SIGKILL).
  * - `delete` removes the node's data dir; nothing of the node is left behind.
+ * - New TLS material alone (certificates, key, CA bundle re-issued by the PKI) never restarts a
+ *   running node: the files are rewritten in place and loaded with CONFIG SET (tls-reload.ts), so
+ *   clients, replication and the cluster bus stay connected. Only redis.conf, users.acl or the
+ *   masterauth include changing (or a process found gone) restarts it.
  * - The binary (`redisServer`) is NOT a restart trigger: a version change is rolled through the
  *   cluster one node at a time by the RedisCluster resource (its rolling step calls
  *   providers/local/restart-node.ts), because the engine would update every RedisProcess at once
@@ -25,6 +29,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ownsRedisPid, runningPid } from "./restart-node";
 import { tcpAccepts } from "./tcp-probe";
+import { reloadTls, TlsMaterial } from "./tls-reload";
+
+/** ACL user the provider reloads TLS material as (templates/redis/users.acl.tmpl). */
+const RELOAD_USER = "tlsreload";
 
 /** Inputs of one redis-server process. */
 export interface RedisProcessArgs {
@@ -53,6 +61,11 @@ export interface RedisProcessArgs {
     tlsKey: pulumi.Input<string>;
     /** redis-server binary. Default `redis-server` on PATH. */
     redisServer?: pulumi.Input<string>;
+    /**
+     * Password of the `tlsreload` ACL user: secret. With it, new certificates, keys or CA bundles are
+     * loaded into the running process (CONFIG SET, see tls-reload.ts) instead of restarting it.
+     */
+    reloadPassword?: pulumi.Input<string>;
     /** Seconds to wait for the TLS port to accept connections. Default 20. */
     startTimeoutSec?: pulumi.Input<number>;
 }
@@ -72,6 +85,7 @@ export interface RedisProcessInputs {
     tlsCa: string;
     tlsKey: string;
     redisServer?: string;
+    reloadPassword?: string;
     startTimeoutSec?: number;
 }
 
@@ -84,10 +98,14 @@ export interface RedisProcessOutputs {
     busPort: number;
     dataDir: string;
     pid: number;
-    /** SHA-256 over redis.conf, users.acl and the certificates: a change restarts the process. */
+    /** SHA-256 over redis.conf, users.acl and the certificates (kept for older states; what restarts is restartDigest). */
     configDigest: string;
-    /** SHA-256 over the secret files: a change restarts the process. */
+    /** SHA-256 over the secret files (masterauth include, TLS key): a change updates the resource. */
     secretsDigest: string;
+    /** SHA-256 over what only a restart applies (redis.conf, users.acl, the masterauth include). */
+    restartDigest?: string;
+    /** SHA-256 over the TLS material (certificate chain, key, CA bundle): a change alone is reloaded live. */
+    tlsDigest?: string;
 }
 
 /** File names inside the data dir (the rendered redis.conf refers to them by absolute path). */
@@ -224,6 +242,29 @@ function sameConfig(stored: string, i: RedisProcessInputs): boolean {
     return [i.redisServer || "redis-server", "redis-server"].some((bin) => stored === digest([...files, bin]));
 }
 
+function restartDigestOf(i: Pick<RedisProcessInputs, "redisConf" | "usersAcl" | "secretsInclude">): string {
+    return digest([i.redisConf, i.usersAcl, i.secretsInclude]);
+}
+
+/** The node's files as last written (what the running process loaded), or undefined if one is missing. */
+function filesOnDisk(dataDir: string): (Pick<RedisProcessInputs, "redisConf" | "usersAcl" | "secretsInclude"> & { tls: TlsMaterial }) | undefined {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const fs = require("fs") as typeof import("fs");
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const path = require("path") as typeof import("path");
+    const read = (rel: string) => fs.readFileSync(path.join(dataDir, rel), "utf8");
+    try {
+        return {
+            redisConf: read(PROCESS_FILES.conf),
+            usersAcl: read(PROCESS_FILES.acl),
+            secretsInclude: read(PROCESS_FILES.secrets),
+            tls: { cert: read(PROCESS_FILES.cert), key: read(PROCESS_FILES.key), ca: read(PROCESS_FILES.ca) },
+        };
+    } catch {
+        return undefined;
+    }
+}
+
 function outputsOf(i: RedisProcessInputs, pid: number): RedisProcessOutputs {
     return {
         nodeName: i.nodeName,
@@ -235,6 +276,8 @@ function outputsOf(i: RedisProcessInputs, pid: number): RedisProcessOutputs {
         pid,
         configDigest: configDigestOf(i),
         secretsDigest: digest([i.secretsInclude, i.tlsKey]),
+        restartDigest: restartDigestOf(i),
+        tlsDigest: digest([i.tlsCert, i.tlsKey, i.tlsCa]),
     };
 }
 
@@ -267,14 +310,35 @@ export const redisProcessProvider: pulumi.dynamic.ResourceProvider = {
     },
 
     async update(_id: string, olds: RedisProcessOutputs, news: RedisProcessInputs) {
+        const pid0 = runningPid(olds.dataDir, olds.pid);
+        // What the running process loaded, read before the new files replace it.
+        const onDisk = pid0 ? filesOnDisk(olds.dataDir) : undefined;
         writeFiles(news);
         const next = outputsOf(news, olds.pid);
-        const pid0 = runningPid(olds.dataDir, olds.pid);
         if (pid0 && sameConfig(olds.configDigest, news) && next.secretsDigest === olds.secretsDigest) {
             // Nothing to restart (a new binary alone is rolled by the RedisCluster resource).
             return { outs: { ...next, pid: pid0 } };
         }
-        // Config, certificates or secrets changed (or the process is gone): restart with the new files.
+        // Only TLS material changed: load it into the running process. States written before
+        // restartDigest existed are compared with the files on disk (what the process loaded).
+        const restartBase = olds.restartDigest ?? (onDisk ? restartDigestOf(onDisk) : undefined);
+        if (pid0 && news.reloadPassword && restartBase === next.restartDigest) {
+            const path = require("path") as typeof import("path"); // eslint-disable-line @typescript-eslint/no-require-imports
+            const file = (rel: string) => path.join(news.dataDir, rel);
+            const fresh = { cert: news.tlsCert, key: news.tlsKey, ca: news.tlsCa };
+            await reloadTls({
+                nodeName: news.nodeName,
+                host: news.host,
+                port: Number(news.port),
+                username: RELOAD_USER,
+                password: news.reloadPassword,
+                files: { cert: file(PROCESS_FILES.cert), key: file(PROCESS_FILES.key), ca: file(PROCESS_FILES.ca) },
+                connectWith: onDisk ? [onDisk.tls, fresh] : [fresh],
+                expected: fresh,
+            });
+            return { outs: { ...next, pid: pid0 } };
+        }
+        // Config or secrets changed (or the process is gone): restart with the new files.
         // AOF and nodes.conf stay, so the node rejoins with its slots and role.
         await stopProcess(olds.pid, olds.dataDir);
         const pid = await startProcess(news);
@@ -314,6 +378,8 @@ export class RedisProcess extends pulumi.dynamic.Resource {
     declare public readonly pid: pulumi.Output<number>;
     declare public readonly configDigest: pulumi.Output<string>;
     declare public readonly secretsDigest: pulumi.Output<string>;
+    declare public readonly restartDigest: pulumi.Output<string>;
+    declare public readonly tlsDigest: pulumi.Output<string>;
 
     constructor(name: string, args: RedisProcessArgs, opts?: pulumi.CustomResourceOptions) {
         super(
@@ -323,9 +389,12 @@ export class RedisProcess extends pulumi.dynamic.Resource {
                 ...args,
                 secretsInclude: pulumi.secret(args.secretsInclude),
                 tlsKey: pulumi.secret(args.tlsKey),
+                reloadPassword: args.reloadPassword === undefined ? undefined : pulumi.secret(args.reloadPassword),
                 pid: undefined,
                 configDigest: undefined,
                 secretsDigest: undefined,
+                restartDigest: undefined,
+                tlsDigest: undefined,
             },
             opts,
             "local",

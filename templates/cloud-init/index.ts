@@ -78,6 +78,8 @@ export interface RedisNodeSecretRefs {
     secretsInclude: SecretRef;
     /** The `exporter` ACL user's password (bare) for redis_exporter. */
     exporterPassword: SecretRef;
+    /** The `tlsreload` ACL user's password (bare): the secret refresh loads new TLS material with it (CONFIG SET). */
+    reloadPassword: SecretRef;
 }
 
 /** Secrets an Envoy VM reads at boot. */
@@ -209,6 +211,10 @@ export const HOST = {
     libDir: "/usr/local/lib/redisforge",
     etcDir: "/etc/redisforge",
     bootEnv: "/etc/redisforge/boot.env",
+    /** Facts for reload-redis-tls.sh (no secrets). */
+    tlsReloadEnv: "/etc/redisforge/tls-reload.env",
+    /** 0400 root: REDISCLI_AUTH=<password of tlsreload>, read by reload-redis-tls.sh only. */
+    tlsReloadAuth: "/run/redisforge/reload/auth.env",
     secretsList: "/etc/redisforge/secrets.list",
     redisConfDir: "/etc/redisforge/redis",
     redisSecretsDir: "/run/redisforge/redis",
@@ -234,7 +240,7 @@ const FLAG_RE = /^--[a-z0-9][a-z0-9._-]*(=[A-Za-z0-9._:\/,=+@^()|?*$-]*)?$/;
 
 /** node_exporter's textfile collector dir (the backup job writes its metrics there). Same path on host and in the container. */
 export const NODE_EXPORTER_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter";
-const PACKAGES = ["docker.io", "curl", "jq", "xfsprogs"];
+const PACKAGES = ["docker.io", "curl", "jq", "xfsprogs", "openssl"];
 
 /** Checks the backup params against the node's cloud and returns the rclone remote (only after all checks pass). */
 function checkBackup(cloud: CloudKind, b: RedisNodeBackupParams | undefined, pr: Problems): RcloneRemoteParams | undefined {
@@ -295,7 +301,7 @@ function checkRefs(cloud: CloudKind, refs: object | undefined, keys: readonly st
     for (const k of Object.keys(r)) if (!keys.includes(k)) pr.add(`secrets.${k}`, "is not a known secret", k, `use only ${keys.join(", ")}`);
 }
 
-const REDIS_SECRET_KEYS = ["tlsCert", "tlsKey", "tlsCa", "usersAcl", "secretsInclude", "exporterPassword"] as const;
+const REDIS_SECRET_KEYS = ["tlsCert", "tlsKey", "tlsCa", "usersAcl", "secretsInclude", "exporterPassword", "reloadPassword"] as const;
 const ENVOY_SECRET_KEYS = ["serverCert", "serverKey", "ca", "clientCert", "clientKey", "downstreamPassword", "upstreamPassword"] as const;
 
 interface SecretFile {
@@ -324,6 +330,22 @@ function bootEnv(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice: s
             dataUid: role === "redis" ? REDIS_UID : "",
         },
         "boot.env",
+    );
+}
+
+/** Facts for reload-redis-tls.sh: where the node listens and where its TLS files are (host and container). */
+function tlsReloadEnv(privateIp: string, redisPort: number): string {
+    return render(
+        loadTemplate("systemd/tls-reload.env.tmpl"),
+        {
+            redisHost: privateIp,
+            redisPort,
+            tlsHostDir: `${HOST.redisSecretsDir}/tls`,
+            tlsServerDir: `${REDIS_CONTAINER.secretsDir}/tls`,
+            authFile: HOST.tlsReloadAuth,
+            afterReloadUnits: "redis-exporter.service",
+        },
+        "tls-reload.env",
     );
 }
 
@@ -391,6 +413,8 @@ function nodeExporterUnit(p: VmUserDataParams): string {
 
 function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice: string, secrets: SecretFile[]): WriteFile[] {
     const restartUnits = role === "redis" ? "redis.service redis-exporter.service" : "envoy.service";
+    // Redis loads re-issued TLS material live (CONFIG SET); Envoy restarts as before.
+    const reloadHook = role === "redis" ? `${HOST.libDir}/reload-redis-tls.sh` : "";
     return [
         { path: "/etc/sysctl.d/90-redisforge.conf", content: sysctlConf, owner: "root:root", permissions: "0644" },
         { path: "/etc/docker/daemon.json", content: dockerDaemonJson(), owner: "root:root", permissions: "0644" },
@@ -401,7 +425,7 @@ function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice:
         script("wait-healthy.sh"),
         unitFile("redisforge-thp", renderHostUnit("redisforge-thp")),
         unitFile("redisforge-secrets", renderHostUnit("redisforge-secrets", { nodeName: p.nodeName })),
-        unitFile("redisforge-secrets-refresh", renderHostUnit("redisforge-secrets-refresh", { nodeName: p.nodeName, restartUnits })),
+        unitFile("redisforge-secrets-refresh", renderHostUnit("redisforge-secrets-refresh", { nodeName: p.nodeName, restartUnits, reloadHook })),
         {
             path: "/etc/systemd/system/redisforge-secrets-refresh.timer",
             content: renderHostUnit("redisforge-secrets-refresh", { nodeName: p.nodeName, randomDelay: SECRET_REFRESH_RANDOM_DELAY }, "timer"),
@@ -485,6 +509,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         { dest: `${s}/users.acl`, uid: REDIS_UID, format: "file", ref: p.secrets.usersAcl },
         { dest: `${s}/secrets.conf`, uid: REDIS_UID, format: "file", ref: p.secrets.secretsInclude },
         { dest: "/run/redisforge/exporter/exporter.env", uid: 0, format: "env:REDIS_PASSWORD", ref: p.secrets.exporterPassword },
+        { dest: HOST.tlsReloadAuth, uid: 0, format: "env:REDISCLI_AUTH", ref: p.secrets.reloadPassword },
     ];
     const needs = ["redisforge-secrets.service", "redisforge-data-disk.service"];
     const redisUnit = renderContainerUnit({
@@ -526,6 +551,8 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         write_files: [
             ...baseFiles(p, "redis", p.dataDiskDevice, secrets),
             script("data-disk.sh"),
+            script("reload-redis-tls.sh"),
+            { path: HOST.tlsReloadEnv, content: tlsReloadEnv(p.privateIp, redisPort), owner: "root:root", permissions: "0644" },
             unitFile("redisforge-data-disk", renderHostUnit("redisforge-data-disk", { dataMount: HOST.dataMount })),
             { path: `${HOST.redisConfDir}/redis.conf`, content: redisConf, owner: "root:root", permissions: "0644" },
             unitFile("redis", redisUnit),

@@ -6,8 +6,12 @@
 import { createHash } from "crypto";
 import { gateForVersion, loadTemplate, parseVersion, render, ServerVersion } from "../render";
 
-/** The ACL users every RedisForge cluster has. `default` is always off. */
-export const ACL_USERS = ["admin", "app", "readonly", "replication", "exporter"] as const;
+/**
+ * The ACL users every RedisForge cluster has. `default` is always off. `tlsreload` may run CONFIG SET
+ * only: the node-local secret refresh (and the local stack's provider) loads re-issued TLS material
+ * with it instead of restarting the node.
+ */
+export const ACL_USERS = ["admin", "app", "readonly", "replication", "exporter", "tlsreload"] as const;
 export type AclUser = (typeof ACL_USERS)[number];
 export type AclPasswords = Record<AclUser, string>;
 

@@ -11,7 +11,9 @@
 #
 # Also run daily by redisforge-secrets-refresh.timer: files whose content did not change are left
 # alone; when any changed (a certificate re-issued before expiry, a rotated password) the units in
-# RESTART_UNITS are restarted (systemctl try-restart) so the processes pick the new files up.
+# RESTART_UNITS are restarted (systemctl try-restart) so the processes pick the new files up —
+# unless RELOAD_HOOK is set and succeeds: it gets the changed paths and applies them live
+# (reload-redis-tls.sh: new TLS material by CONFIG SET), exiting non-zero for anything it cannot.
 set -euo pipefail
 umask 077
 
@@ -19,6 +21,7 @@ BOOT_ENV=${BOOT_ENV:-/etc/redisforge/boot.env}
 SECRETS_LIST=${SECRETS_LIST:-/etc/redisforge/secrets.list}
 MAX_ATTEMPTS=${MAX_ATTEMPTS:-10}
 RESTART_UNITS=${RESTART_UNITS:-}
+RELOAD_HOOK=${RELOAD_HOOK:-}
 RETRY_SLEEP=${RETRY_SLEEP:-3}
 # Endpoints: the clouds' fixed addresses. Overridable only so tests can point them at 127.0.0.1.
 AWS_IMDS=${AWS_IMDS:-http://169.254.169.254}
@@ -109,6 +112,7 @@ fetch_with_retry() {
 
 count=0
 changed=0
+changed_files=()
 while read -r dest uid format ref; do
   [[ -z "${dest:-}" || $dest == \#* ]] && continue
   mkdir -p "$(dirname "$dest")"
@@ -141,12 +145,15 @@ while read -r dest uid format ref; do
   else
     mv -f "$tmp" "$dest"
     changed=$((changed + 1))
+    changed_files+=("$dest")
   fi
   chown "$uid:$uid" "$(dirname "$dest")"
   count=$((count + 1))
 done <"$SECRETS_LIST"
 log "wrote $count secret file(s), $changed changed"
-if ((changed > 0)) && [[ -n $RESTART_UNITS ]]; then
+if ((changed > 0)) && [[ -n $RELOAD_HOOK ]] && "$RELOAD_HOOK" "${changed_files[@]}"; then
+  log "applied the changed secrets without a restart ($RELOAD_HOOK)"
+elif ((changed > 0)) && [[ -n $RESTART_UNITS ]]; then
   read -ra units <<<"$RESTART_UNITS"
   log "restarting ${units[*]} to load the changed secrets"
   systemctl try-restart "${units[@]}"

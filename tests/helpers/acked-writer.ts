@@ -23,6 +23,8 @@ export class AckedWriter {
     redirects = 0;
     errors: Record<string, number> = {};
     clusterDownSeen = 0;
+    /** Connection errors ioredis reported on a node connection (it reconnects by itself). */
+    nodeErrors = 0;
     private stopping = false;
     private loops: Promise<void>[] = [];
     private readonly cluster: Cluster;
@@ -36,7 +38,7 @@ export class AckedWriter {
             redisOptions: { username: auth.username, password: auth.password, tls: auth.tls, connectTimeout: 5000, commandTimeout: 8000, enableReadyCheck: false },
         });
         this.cluster.on("error", () => undefined);
-        this.cluster.on("node error", () => undefined);
+        this.cluster.on("node error", () => void this.nodeErrors++);
         // Redirections and CLUSTERDOWN replies are retried inside ioredis; count what it saw.
         const original = this.cluster.handleError.bind(this.cluster);
         this.cluster.handleError = (error, ttl, handlers) => {

@@ -63,6 +63,7 @@ const CASES: BadCase[] = [
     { what: "exporter image by tag", raw: { ...aws, redisExporterImage: "oliver006/redis_exporter:v1.67.0" }, expect: ['redisforge:redisExporterImage="oliver006/redis_exporter:v1.67.0" must be pinned by digest'] },
     { what: "node timeout too short", raw: { ...aws, clusterNodeTimeoutMs: 500 }, expect: ["redisforge:clusterNodeTimeoutMs=500 must be between 1000 and 60000 ms", "needless failovers", "set it to 5000 (the default) or 2000"] },
     { what: "node timeout too long", raw: { ...aws, clusterNodeTimeoutMs: 120000 }, expect: ["redisforge:clusterNodeTimeoutMs=120000 must be between 1000 and 60000 ms", "over a minute"] },
+    { what: "CA generation below 1", raw: { ...aws, tlsCaGeneration: 0 }, expect: ["redisforge:tlsCaGeneration=0 must be an integer from 1 to 1000", "raise it by one to rotate the CA", "pulumi config set redisforge:tlsCaGeneration 2"] },
     { what: "renewal window not below validity", raw: { ...aws, tlsValidityDays: 30, tlsRenewBeforeDays: 30 }, expect: ["redisforge:tlsRenewBeforeDays=30 must be at least 1 and below redisforge:tlsValidityDays=30", "re-issues certificates before they expire", "set redisforge:tlsRenewBeforeDays to 10 (or raise redisforge:tlsValidityDays)"] },
     { what: "tiny data disk", raw: { ...aws, dataDiskGb: 5 }, expect: ["redisforge:dataDiskGb=5 must be at least 10 GiB"] },
     { what: "missing node memory", raw: without(aws, "nodeMemoryGb"), expect: ["redisforge:nodeMemoryGb is required and missing"] },

@@ -69,7 +69,7 @@ describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map(
         it("every shell script (write_files with a shebang, runcmd) passes shellcheck", () => {
             const scripts = config.write_files.filter((w) => w.content.startsWith("#!"));
             expect(scripts.map((s) => path.basename(s.path)).sort()).toEqual(
-                (role === "redis" ? ["data-disk.sh", "redisforge-backup.sh", "redisforge-restore.sh"] : []).concat(["disable-thp.sh", "fetch-secrets.sh", "wait-healthy.sh"]).sort(),
+                (role === "redis" ? ["data-disk.sh", "redisforge-backup.sh", "redisforge-restore.sh", "reload-redis-tls.sh"] : []).concat(["disable-thp.sh", "fetch-secrets.sh", "wait-healthy.sh"]).sort(),
             );
             const files = scripts.map((s) => writeTmp(dir, `${cloud}-${role}/${path.basename(s.path)}`, s.content));
             files.push(writeTmp(dir, `${cloud}-${role}/runcmd.sh`, runcmdScript(config)));
@@ -116,7 +116,7 @@ describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map(
 
         it("fetches secrets at boot by reference into /run, never by value", () => {
             const list = file(config, "/etc/redisforge/secrets.list").content.split("\n").filter((l) => l && !l.startsWith("#"));
-            expect(list.length).toBe(role === "redis" ? 6 : 7);
+            expect(list.length).toBe(7); // redis: TLS x3, users.acl, masterauth, exporter env, tlsreload auth; envoy: 7 of its own
             for (const line of list) {
                 const [dest, uid, format, ref] = line.split(" ");
                 expect(dest).toMatch(/^\/run\/redisforge\//);

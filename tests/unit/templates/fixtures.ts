@@ -60,6 +60,7 @@ export function redisNodeParams(cloud: CloudKind): RedisNodeUserDataParams {
             usersAcl: secretRef(cloud, "users-acl"),
             secretsInclude: secretRef(cloud, "node-secrets"),
             exporterPassword: secretRef(cloud, "exporter-password"),
+            reloadPassword: secretRef(cloud, "tlsreload-password"),
         },
         backup: BACKUP[cloud],
     };
