@@ -47,29 +47,40 @@ rc=$?
 set -e
 cat "$out"
 
-# ---- summary (from the engine's own output)
-changes=$(grep -E '^ *[-+~]{1,2}[+~-]? +[a-z0-9-]+:[^ ]+ [^ ]+ (create|update|replace|delete|create-replacement|delete-replaced)' "$out" | sed -E 's/^ +//' || true)
-plan=$(awk '/RedisCluster .*(pulumi up runs these steps|repairs it)/ {on=1} on && /^ *- / {sub(/^ *- /, "  - "); print; next} on && !/^ *- / && !/RedisCluster/ {on=0}' "$out" | sort -u || true)
-explained=$(grep -Eo '(shards|replicasPerShard) [0-9]+ -> [0-9]+: [^"]*' "$out" | sort -u || true)
-policies=$(awk '/^Policies:/ {on=1; next} on && /^[A-Z][a-z]+:/ {on=0} on' "$out")
+# ---- summary (from the engine's own output; --diff prints "+ <type>: (create)" then "[urn=...::<name>]")
+changes=$(awk '
+  match($0, /^ *(\+-|-\+|\+|~|-|-) +[^ ]+: \((create|update|replace|delete|create-replacement|delete-replaced)\)/) {
+    line = $0; sub(/^ +/, "", line); split(line, f, " "); op = f[1]; type = f[2]; sub(/:$/, "", type)
+    action = line; sub(/^.*\(/, "", action); sub(/\).*$/, "", action); pending = op " " type " " action; next
+  }
+  pending != "" && /\[urn=/ { n = $0; sub(/^.*::/, "", n); sub(/\].*$/, "", n); print pending " " n; pending = ""; next }
+  pending != "" && /^ *\[/ { next }
+  pending != "" { print pending; pending = "" }' "$out")
+resources=$(awk '/^Resources:/ {on=1; next} on && /^ *$/ {on=0} on {sub(/^ +/, ""); print}' "$out")
+# The RedisCluster resource logs its planned steps (from the live cluster to the new spec) while diffing.
+plan=$(grep -E 'RedisCluster [^ ]+: ' "$out" | sed -E 's/^.*RedisCluster [^ ]+: //; s/inputs changed; pulumi up runs these steps://' | tr ';' '\n' | sed -E 's/^ *-? *//' | grep -v '^$' || true)
+policies=$(awk '/^(Policies|Policy Packs run):/ {on=1; print; next} on && /^[A-Z][A-Za-z ]+:/ {on=0} on && NF {print}' "$out")
 {
   echo
   echo "== ci-preview summary: stack $stack"
   if ((rc != 0)); then
     echo "preview FAILED (exit $rc)"
-    grep -E '^\s+- \[(mandatory|advisory)\]|error:' "$out" | sed -E 's/^ +/  /' | sort -u || true
-  elif [[ -z $changes && -z $plan ]]; then
-    echo "no changes: the stack matches the program and its config"
+    grep -E '^ +- \[(mandatory|advisory)\]|^ +[a-z-]+:[^ ]+ [^ ]+: [a-zA-Z]|error:' "$out" | sed -E 's/^ +/  /' | sort -u || true
+  elif [[ -z $changes ]] && ! grep -qE 'to (create|update|delete|replace)' <<<"$resources"; then
+    echo "no changes: the stack matches the program and its config ($(tail -1 <<<"$resources"))"
   else
     echo "changes:"
     if [[ -n $changes ]]; then awk '{print "  " $0}' <<<"$changes"; fi
-    if [[ -n $plan || -n $explained ]]; then
-      echo "slot-move plan (RedisCluster):"
-      if [[ -n $explained ]]; then awk '{print "  - " $0}' <<<"$explained"; fi
-      if [[ -n $plan ]]; then echo "$plan"; fi
+    awk '{print "  " $0}' <<<"$resources"
+    if [[ -n $plan ]]; then
+      echo "slot-move plan (RedisCluster, from the live cluster to the new config):"
+      # In a preview the joining nodes do not run yet (this update creates them before the cluster
+      # resource runs), so the provider's "not repaired while ... unreachable" is expected here.
+      awk '/^not repaired while .* unreachable/ {print "  (the joining nodes do not run yet: pulumi up creates them first, then runs these steps)"; next}
+           /^start them, then run pulumi up$/ {next} {print "  - " $0}' <<<"$plan"
     fi
   fi
-  if [[ -n $policies ]]; then echo "policies:"; echo "$policies"; fi
+  if [[ -n $policies ]]; then echo "$policies"; fi
 } | tee -a "${GITHUB_STEP_SUMMARY:-/dev/null}"
 echo "ci-preview: full output in $out"
 exit "$rc"
