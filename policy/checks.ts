@@ -4,7 +4,7 @@
  * resources (AWS S3 settings are resources of their own), and the zone placement of the shards.
  * Pure: each takes the stack's resources and returns violations as { message, resource }.
  */
-import { arr, ResourceLike, roleOf, T, tagOf, VM_TYPES } from "./resources";
+import { arr, known, ResourceLike, roleOf, T, tagOf, VM_TYPES } from "./resources";
 
 export interface Violation {
     message: string;
@@ -21,8 +21,10 @@ const idOf = (r: ResourceLike) => (r as { id?: string }).id;
 /** Does `r.props[prop]` point at `owner` (engine dependency, id, name), or is `r` named after it? */
 function linked(r: ResourceLike, prop: string, owner: ResourceLike, ctx: StackContext): boolean {
     if (ctx.depsOf?.(r, prop).some((d) => d.urn === owner.urn)) return true;
-    const v = r.props[prop];
-    if (typeof v === "string" && v !== "" && [idOf(owner), owner.props.id, owner.props.name, owner.props.bucket, owner.props.accountName].includes(v)) return true;
+    // Values may be unknown in a preview (ids of resources still to be created): then only the name links.
+    const v = known(() => r.props[prop]);
+    const ownerKeys = [idOf(owner), ...["id", "name", "bucket", "accountName"].map((k) => known(() => owner.props[k]))];
+    if (typeof v === "string" && v !== "" && ownerKeys.includes(v)) return true;
     return r.name === owner.name || r.name.startsWith(`${owner.name}-`);
 }
 

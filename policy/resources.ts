@@ -72,3 +72,17 @@ export function arr<X = any>(v: unknown): X[] {
     if (v === undefined || v === null) return [];
     return Array.isArray(v) ? (v as X[]) : [v as X];
 }
+
+/**
+ * `f()`, or undefined when it reads a value the engine cannot know yet: during a preview
+ * @pulumi/policy hands over properties that throw an UnknownValueError on access (an id of a resource
+ * still to be created), and one such read would otherwise skip a whole stack policy.
+ */
+export function known<X>(f: () => X): X | undefined {
+    try {
+        return f();
+    } catch (e) {
+        if ((e as { constructor?: { name?: string } })?.constructor?.name === "UnknownValueError") return undefined;
+        throw e;
+    }
+}
