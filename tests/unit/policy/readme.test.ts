@@ -20,7 +20,7 @@ describe("README sections of the delivery", () => {
     });
 
     it("every policy is mandatory by default, and the advisory example names a policy of the pack", () => {
-        const index = fs.readFileSync(path.join(ROOT, "policy", "index.ts"), "utf8");
+        const index = fs.readFileSync(path.join(ROOT, "policy", "pack.ts"), "utf8");
         expect(index).toMatch(/enforcementLevel: "mandatory"/);
         for (const p of POLICIES) expect(p.enforcementLevel).toBeUndefined(); // the pack's level applies
         const example = JSON.parse(fs.readFileSync(path.join(ROOT, "policy", "advisory.example.json"), "utf8"));
