@@ -67,7 +67,7 @@ describe.each(Object.keys(adapters))("policy pack over the mocked %s program", (
         const run = await runProgram(stackFixture(kind), { stack: "prod", preview: kind !== "local" });
         if (run.error) throw run.error;
         base = resourcesOf(run.engine);
-    });
+    }, 300_000); // the mocked program of a cloud loads its SDK: seconds alone, minutes on a loaded machine
 
     it("the program as it is passes every policy", async () => {
         expect(base.length).toBeGreaterThan(10);
