@@ -10,7 +10,8 @@
 // and the Automation API use, on top of the gRPC stubs that ship inside @pulumi/pulumi:
 //
 //   Handshake, GetPluginInfo, GetRequiredPlugins, GetRequiredPackages, Run, InstallDependencies,
-//   About, GetProgramDependencies, RuntimeOptionsPrompts, Cancel. Anything else answers UNIMPLEMENTED.
+//   About, GetProgramDependencies, RuntimeOptionsPrompts, Cancel, and RunPlugin for policy packs
+//   (run-plugin.js). Anything else answers UNIMPLEMENTED.
 //
 // Run starts `node <program dir>/node_modules/@pulumi/pulumi/cmd/run ...` with the same flags and
 // environment the official host passes (monitor/engine addresses, project, stack, dry-run, parallel,
@@ -236,6 +237,9 @@ const service = {
         }
         cb(null, res);
     },
+
+    // `pulumi preview --policy-pack DIR` of a Node.js pack comes here (see run-plugin.js).
+    runPlugin: require("./run-plugin").makeRunPlugin(langPb, children),
 
     cancel(_call, cb) {
         for (const c of children) c.kill("SIGINT");
