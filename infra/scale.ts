@@ -1,11 +1,12 @@
 /**
- * Online scale-out / scale-in of a stack with the Automation API:
+ * Online scale-out / scale-in of a stack with the Automation API: the library behind the operator
+ * CLI's commands (infra/cli: `npm run forge -- <command>`, alias `npm run scale -- <command>`):
  *
- *   npm run scale -- status         --stack <name>
- *   npm run scale -- add-shard      --stack <name> [--yes]
- *   npm run scale -- remove-shard   --stack <name> [--yes]
- *   npm run scale -- add-replica    --stack <name> [--yes]
- *   npm run scale -- remove-replica --stack <name> [--yes]
+ *   status         --stack <name>
+ *   add-shard      --stack <name> [--yes] [--json]
+ *   remove-shard   --stack <name> [--yes] [--json]
+ *   add-replica    --stack <name> [--yes] [--json]
+ *   remove-replica --stack <name> [--yes] [--json]
  *
  * A change command: sets the stack config (`redisforge:shards` / `redisforge:replicasPerShard`),
  * runs a preview and prints the engine's diff plus the slot-move plan of the cluster planner,

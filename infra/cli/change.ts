@@ -1,10 +1,11 @@
 /** The shared action of add-shard / remove-shard / add-replica / remove-replica. */
-import { change, ScaleCommand } from "../scale";
-import { MigrationWatch } from "./migration-watch";
+import type { ScaleCommand } from "../scale";
 import { ProgressLine } from "./progress";
 import { CliError, CommandContext, EXIT, Register, withCommonOptions } from "./context";
 
 export async function runChange(ctx: CommandContext, command: Exclude<ScaleCommand, "status">): Promise<number> {
+    const { change } = await import("../scale");
+    const { MigrationWatch } = await import("./migration-watch");
     const stack = await ctx.openStack();
     const human = ctx.out.json ? process.stderr : process.stdout;
     let result;

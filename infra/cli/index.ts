@@ -2,10 +2,11 @@
  * The operator CLI: `npm run forge -- <command> --stack <name> [--yes] [--json]`
  * (`npm run scale -- ...` is the same program). Each command is one file in ./commands that
  * exports `register`; ./commands/index.ts lists them (one line each). See README "Operator CLI".
+ *
+ * Heavy modules (the Automation API, the cluster executor) are required inside the actions, so
+ * `--help` and usage errors answer without loading them.
  */
 import { Command, CommanderError } from "commander";
-import { LocalWorkspace } from "@pulumi/pulumi/automation";
-import { PROJECT_DIR, projectEnv } from "../scale";
 import { COMMANDS } from "./commands";
 import { CliError, CommandContext, CommonOptions, EXIT, makeOutput } from "./context";
 
@@ -30,6 +31,8 @@ export function buildProgram(): Command {
                 opts,
                 out,
                 openStack: async () => {
+                    const { PROJECT_DIR, projectEnv } = await import("../scale");
+                    const { LocalWorkspace } = await import("@pulumi/pulumi/automation");
                     const env = projectEnv();
                     for (const [k, v] of Object.entries(env)) process.env[k] = v;
                     try {

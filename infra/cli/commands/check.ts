@@ -1,6 +1,5 @@
 /** `check`: the health of the running stack as named checks (infra/check/checks.ts); exit 1 names the failed ones. */
-import { failedChecks, formatChecks, runChecks } from "../../check/checks";
-import { Outputs, stackView } from "../../check/stack-view";
+import type { Outputs } from "../../check/stack-view";
 import { CliError, EXIT, Register, withCommonOptions } from "../context";
 
 export const register: Register = (program, run) => {
@@ -12,6 +11,8 @@ export const register: Register = (program, run) => {
                 const o = ctx.opts as typeof ctx.opts & { minCertDays: string; verbose?: boolean };
                 const minCertDays = Number(o.minCertDays);
                 if (!Number.isInteger(minCertDays) || minCertDays < 0) throw new CliError(`--min-cert-days ${JSON.stringify(o.minCertDays)} must be a whole number of days (e.g. 30)`, EXIT.usage);
+                const { failedChecks, formatChecks, runChecks } = await import("../../check/checks");
+                const { stackView } = await import("../../check/stack-view");
                 const stack = await ctx.openStack();
                 let view;
                 try {

@@ -1,10 +1,10 @@
 /** `status`: masters, slot counts, replicas, zones and links, read live (changes nothing). */
-import { status } from "../../scale";
 import { EXIT, Register, withCommonOptions } from "../context";
 
 export const register: Register = (program, run) => {
     withCommonOptions(program.command("status").description("show masters, slots, replicas, zones and links, read live (changes nothing)")).action(
         run(async (ctx) => {
+            const { status } = await import("../../scale");
             const stack = await ctx.openStack();
             const s = await status(stack, ctx.out.line);
             ctx.out.result(s ?? { reachable: false });
