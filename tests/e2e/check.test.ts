@@ -4,7 +4,7 @@
  * planted at a time, each planted through the nodes themselves and undone before the next:
  *
  *   healthy                          exit 0, every check passes (backup skipped: no bucket)
- *   --min-cert-days 400              tls fails (the certificates are valid 365 days)
+ *   --min-cert-days 31               tls fails (Pulumi.local.yaml: certificates valid 30 days)
  *   app granted +@all (ACL SETUSER)  acl-app fails (FLUSHALL, CONFIG, KEYS allowed); ACL LOAD undoes it
  *   slot 0 left MIGRATING            slots fails; SETSLOT STABLE undoes it
  *   a replica moved to the master in its own zone (CLUSTER REPLICATE)   zones fails
@@ -104,7 +104,9 @@ maybe("forge check on a live local stack, healthy and with each failure planted"
         expect(json.checks.find((c) => c.name === "backup")).toMatchObject({ status: "skip", summary: expect.stringMatching(/no bucket/) });
         const tls = json.checks.find((c) => c.name === "tls")!.data as { daysLeft: number }[];
         expect(tls).toHaveLength(6);
-        for (const t of tls) expect(t.daysLeft).toBeGreaterThanOrEqual(363);
+        // Pulumi.local.yaml: tlsValidityDays 30, tlsRenewBeforeDays 7 (the default threshold).
+        for (const t of tls) expect(t.daysLeft).toBeGreaterThanOrEqual(28);
+        expect(json.checks.find((c) => c.name === "tls")!.summary).toMatch(/fewest days left (29|30)/);
         expect(json.checks.find((c) => c.name === "data")!.details).toHaveLength(3);
         const lags = json.checks.find((c) => c.name === "replicas")!.data as { link: string; lagBytes: number }[];
         expect(lags).toHaveLength(3);
@@ -118,10 +120,10 @@ maybe("forge check on a live local stack, healthy and with each failure planted"
     });
 
     test("an expiring certificate (--min-cert-days above the validity) fails tls only", async () => {
-        const { code, json } = await forge(["check", "--min-cert-days", "400"]);
+        const { code, json } = await forge(["check", "--min-cert-days", "31"]);
         expect(code).toBe(1);
         expect(json.failed).toEqual(["tls"]);
-        expect(detailsOf(json, "tls")).toMatch(/certificate expires in 36\d days \(< 400\); run `pulumi up`/);
+        expect(detailsOf(json, "tls")).toMatch(/certificate expires in (29|30) days \(< 31\); run `pulumi up`/);
     }, 240_000);
 
     test("app with too many rights fails acl-app", async () => {
