@@ -9,7 +9,8 @@ export const register: Register = (program, run) => {
             const s = await status(stack, ctx.out.line);
             ctx.out.result(s ?? { reachable: false });
             if (!s) return EXIT.failed;
-            return s.state === "fail" || s.slotsCovered < 16384 ? EXIT.checkFailed : EXIT.ok;
+            // Degraded (e.g. masters crowded after a failover) or failed: exit 1, like a failed check.
+            return s.state !== "ok" || s.slotsCovered < 16384 ? EXIT.checkFailed : EXIT.ok;
         }),
     );
 };
