@@ -11,6 +11,7 @@ import { adapters, getAdapter } from "../providers/registry";
 import { RedisForgeCluster } from "../components/redisforge";
 import { RedisCluster } from "../providers/redis-cluster/provider";
 import { deployLocalStack } from "./local/program";
+import { limitPromiseStacks } from "./promise-stacks";
 
 /** Stack outputs (also what the tests inspect). */
 export interface StackOutputs {
@@ -24,6 +25,7 @@ export interface StackOutputs {
 
 /** Builds the stack from a validated config. Exported for tests and Automation API scripts. */
 export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outputs: StackOutputs } {
+    limitPromiseStacks();
     const adapter = getAdapter(config.cloud);
     const cluster = new RedisForgeCluster(config.clusterName, {
         adapter,
@@ -85,6 +87,7 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
 }
 
 export function main(): StackOutputs | ReturnType<typeof deployLocalStack> {
+    limitPromiseStacks();
     const config = loadConfig(adapters); // throws ConfigError before any resource exists
     // The local stack has no VMs, load balancer or Envoy: its nodes are redis-server processes
     // composed by providers/local (same templates, PKI and cluster executor).

@@ -1,11 +1,12 @@
 /**
- * Online scale-out / scale-in of a stack with the Automation API:
+ * Online scale-out / scale-in of a stack with the Automation API: the library behind the operator
+ * CLI's commands (infra/cli: `npm run forge -- <command>`, alias `npm run scale -- <command>`):
  *
- *   npm run scale -- status         --stack <name>
- *   npm run scale -- add-shard      --stack <name> [--yes]
- *   npm run scale -- remove-shard   --stack <name> [--yes]
- *   npm run scale -- add-replica    --stack <name> [--yes]
- *   npm run scale -- remove-replica --stack <name> [--yes]
+ *   status         --stack <name>
+ *   add-shard      --stack <name> [--yes] [--json]
+ *   remove-shard   --stack <name> [--yes] [--json]
+ *   add-replica    --stack <name> [--yes] [--json]
+ *   remove-replica --stack <name> [--yes] [--json]
  *
  * A change command: sets the stack config (`redisforge:shards` / `redisforge:replicasPerShard`),
  * runs a preview and prints the engine's diff plus the slot-move plan of the cluster planner,
@@ -198,7 +199,30 @@ export async function status(stack: Stack, out: (s: string) => void): Promise<Cl
     return s;
 }
 
-export async function change(stack: Stack, command: Exclude<ScaleCommand, "status">, yes: boolean, out: (s: string) => void): Promise<void> {
+/** What a change did (the CLI's `--json` result). */
+export interface ChangeResult {
+    command: ScaleCommand;
+    stack: string;
+    key: "shards" | "replicasPerShard";
+    before: number;
+    after: number;
+    applied: boolean;
+    changeSummary?: Record<string, number>;
+    plan?: ReshapePlan;
+    upResult?: string;
+    verified?: ClusterStatus;
+}
+
+/** Optional hooks of `change` (the CLI streams the engine's output its own way and follows the migration). */
+export interface ChangeHooks {
+    /** Engine output as it comes (default: stdout). */
+    raw?: (s: string) => void;
+    /** Called right before `up` with the slot plan and admin credentials; its `stop` right after. */
+    duringUp?: (plan: ReshapePlan, creds: ClusterCredentials) => Promise<{ stop(): Promise<unknown> }>;
+}
+
+export async function change(stack: Stack, command: Exclude<ScaleCommand, "status">, yes: boolean, out: (s: string) => void, hooks: ChangeHooks = {}): Promise<ChangeResult> {
+    const raw = hooks.raw ?? ((x: string) => void process.stdout.write(x));
     const outputs = (await stack.outputs()) as Outputs;
     const shards = await readConfigInt(stack, "shards", Number(outputs.shards?.value ?? 3));
     const replicas = await readConfigInt(stack, "replicasPerShard", Number(outputs.replicasPerShard?.value ?? 1));
@@ -215,6 +239,7 @@ export async function change(stack: Stack, command: Exclude<ScaleCommand, "statu
     const before = key === "shards" ? shards : replicas;
     const after = key === "shards" ? nextShards : nextReplicas;
     out(`${command}: redisforge:${key} ${before} -> ${after} (stack ${stack.name})`);
+    const result: ChangeResult = { command, stack: stack.name, key, before, after, applied: false };
 
     const view = localView(outputs, nextShards, nextReplicas);
 
@@ -228,13 +253,14 @@ export async function change(stack: Stack, command: Exclude<ScaleCommand, "statu
     out("\n=== preview ===");
     let preview;
     try {
-        preview = await stack.preview({ onOutput: (s) => process.stdout.write(s), diff: true });
+        preview = await stack.preview({ onOutput: raw, diff: true });
     } catch (e) {
         out(`preview failed:\n${engineError(e)}`);
         await restore();
         throw new Error(`${command}: preview failed; nothing was changed`);
     }
     out(`\nchange summary: ${JSON.stringify(preview.changeSummary)}`);
+    result.changeSummary = preview.changeSummary as Record<string, number>;
 
     // 2. The cluster planner's slot-move plan, from the live cluster to the new spec.
     if (typeof view === "string") {
@@ -243,20 +269,29 @@ export async function change(stack: Stack, command: Exclude<ScaleCommand, "statu
         const current = localView(outputs) as LocalView;
         const knownNodes = [...current.spec.nodes, ...view.spec.nodes.filter((n) => !current.spec.nodes.some((c) => c.id === n.id))];
         const live = await readTopology(knownNodes, view.creds);
-        out(formatPlan(planReshape(live, view.spec)));
+        result.plan = planReshape(live, view.spec);
+        out(formatPlan(result.plan));
     }
 
     // 3. Confirm.
     if (!yes && !(await confirm(`apply ${command} to stack ${stack.name}?`))) {
         await restore();
         out("not applied (answer was not yes, or no terminal; pass --yes to skip the question)");
-        return;
+        return result;
     }
 
     // 4. Up, streamed.
     out("\n=== up ===");
     try {
-        const res = await stack.up({ onOutput: (s) => process.stdout.write(s) });
+        const watch = result.plan && typeof view !== "string" && hooks.duringUp ? await hooks.duringUp(result.plan, view.creds) : undefined;
+        let res;
+        try {
+            res = await stack.up({ onOutput: raw });
+        } finally {
+            await watch?.stop();
+        }
+        result.applied = true;
+        result.upResult = res.summary.result;
         out(`\nup: ${res.summary.result}; ${JSON.stringify(res.summary.resourceChanges ?? {})}`);
     } catch (e) {
         out(`up failed:\n${engineError(e)}`);
@@ -266,14 +301,16 @@ export async function change(stack: Stack, command: Exclude<ScaleCommand, "statu
     // 5. Verify live.
     if (typeof view === "string") {
         out(`verify: ${view}`);
-        return;
+        return result;
     }
     const s = await checkCluster(view.spec, view.creds);
+    result.verified = s;
     out("\n=== verify ===");
     out(formatStatus(s));
     const problems = verifyStatus(s, view.spec);
     if (problems.length) throw new Error(`${command}: verification failed:\n  - ${problems.join("\n  - ")}`);
     out(`verified: ${s.slotsCovered}/${CLUSTER_SLOTS} slots on ${s.masters.length} masters, ${s.replicas.length} replicas linked`);
+    return result;
 }
 
 export async function openStack(stackName: string): Promise<Stack> {
@@ -282,21 +319,8 @@ export async function openStack(stackName: string): Promise<Stack> {
     return LocalWorkspace.selectStack({ stackName, workDir: PROJECT_DIR }, { envVars: env });
 }
 
-async function main(): Promise<void> {
-    const args = parseArgs(process.argv.slice(2));
-    const stack = await openStack(args.stack);
-    const out = (s: string) => process.stdout.write(`${s}\n`);
-    if (args.command === "status") {
-        const s = await status(stack, out);
-        if (s && verifyStatus(s, { nodes: [], shards: s.masters.length, replicasPerShard: 0 }).some((p) => /slots covered|cluster_state/.test(p))) process.exitCode = 2;
-        return;
-    }
-    await change(stack, args.command, args.yes, out);
-}
-
+/** `tsx infra/scale.ts <command> ...` is kept as an alias of the operator CLI (infra/cli). */
 if (require.main === module) {
-    main().catch((e) => {
-        process.stderr.write(`scale: ${(e as Error).message}\n`);
-        process.exit(1);
-    });
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require("./cli/index") as typeof import("./cli/index")).runCli(process.argv);
 }

@@ -126,7 +126,7 @@ maybe("local stack on the real engine", () => {
 
     test("a scale command without --yes and without a terminal applies nothing and puts the config back", async () => {
         const r = await run(process.execPath, [path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs"), "infra/scale.ts", "add-replica", "--stack", stack], 300_000);
-        expect(r.code).toBe(0);
+        expect(r.code).toBe(4); // the operator CLI's "change not applied" (README "Operator CLI")
         expect(r.stdout).toMatch(/redisforge:replicasPerShard 1 -> 2/);
         expect(r.stdout).toMatch(/to create/); // the preview ran and showed the new nodes
         expect(r.stdout).toMatch(/not applied/);

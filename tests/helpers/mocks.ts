@@ -277,10 +277,12 @@ export function valueOf<T>(o: pulumi.Output<T>, ms = 30000): Promise<T> {
 }
 
 /**
- * Waits until the engine has seen no new registration for a few ticks (bounded: ≤ 15 s).
+ * Waits until the engine has seen no new registration for a few ticks (bounded: ≤ 60 s).
  * Resource registration is asynchronous; assertions over `engine.resources` need it settled.
+ * The bound is generous because on a loaded machine (2 cores, load 15-20) the first 20 ms tick
+ * alone can take 20 s while the queued registrations run.
  */
-export async function settle(engine: MockEngine, maxMs = 15000): Promise<void> {
+export async function settle(engine: MockEngine, maxMs = 60000): Promise<void> {
     const start = Date.now();
     let last = -1;
     let stable = 0;

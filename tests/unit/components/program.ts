@@ -70,6 +70,9 @@ export async function runProgram(raw: Raw, o: { stack?: string; preview?: boolea
     const { loadConfig } = await import("../../../infra/config");
     const { adapters } = await import("../../../providers/registry");
     const start = process.hrtime.bigint();
+    // The program lowers Error.stackTraceLimit (infra/promise-stacks.ts); jest's failure output
+    // needs the frames back once the program has run.
+    const stackTraceLimit = Error.stackTraceLimit;
     try {
         if (raw.cloud === "local") {
             // The local stack has its own composition (providers/local); run the real entry.
@@ -87,5 +90,7 @@ export async function runProgram(raw: Raw, o: { stack?: string; preview?: boolea
     } catch (e) {
         await settle(engine, 2000).catch(() => undefined);
         return { engine, error: e as Error, ms: Number(process.hrtime.bigint() - start) / 1e6 };
+    } finally {
+        Error.stackTraceLimit = stackTraceLimit;
     }
 }
