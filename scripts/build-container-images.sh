@@ -71,7 +71,7 @@ redis_hash=$( { echo "$base"; tar -C templates/docker/redis -cf - --sort=name --
 redis="localhost/redisforge/redis:$redis_version-$redis_hash"
 if ! have_image "$redis"; then
   echo "container-images: building $redis from templates/docker/redis (REDIS_BASE=$base)"
-  buildah build --quiet --isolation chroot --network none --format docker \
+  buildah build --quiet --isolation oci --network none --format docker \
     --build-arg "REDIS_BASE=$base" -t "$redis" templates/docker/redis >/dev/null
 fi
 

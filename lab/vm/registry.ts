@@ -119,7 +119,7 @@ export function containersEnv(): NodeJS.ProcessEnv {
         CONTAINERS_CONF: join(c, "containers.conf"),
         CONTAINERS_STORAGE_CONF: join(c, "storage.conf"),
         CONTAINERS_REGISTRIES_CONF: join(c, "registries.conf"),
-        BUILDAH_ISOLATION: "chroot",
+        BUILDAH_ISOLATION: "oci",
     };
 }
 
