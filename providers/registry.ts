@@ -7,12 +7,14 @@ import { awsAdapter } from "./aws";
 import { gcpAdapter } from "./gcp";
 import { azureAdapter } from "./azure";
 import { localAdapter } from "./local";
+import { qemuAdapter } from "./qemu";
 
 export const adapters: Readonly<Record<string, CloudAdapter>> = {
     aws: awsAdapter,
     gcp: gcpAdapter,
     azure: azureAdapter,
     local: localAdapter,
+    qemu: qemuAdapter,
 };
 
 export function getAdapter(kind: string): CloudAdapter {
