@@ -64,6 +64,8 @@ if ! mmdebstrap --variant=minbase --quiet --mode=root \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd.service' \
   --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer systemd-timesyncd.service getty@tty1.service' \
   --customize-hook='chroot "$1" systemctl disable docker.service containerd.service' \
+  --customize-hook='rm -f "$1/etc/init.d/docker" "$1/etc/default/docker"' \
+  --customize-hook='echo "en_US.UTF-8 UTF-8" > "$1/etc/locale.gen"; chroot "$1" locale-gen; chroot "$1" update-locale LANG=en_US.UTF-8' \
   bookworm "$rootfs" http://deb.debian.org/debian >"$log" 2>&1; then
   echo "vm-image: mmdebstrap failed; the end of $log:" >&2
   tail -n 40 "$log" >&2
@@ -90,7 +92,7 @@ cp "$kernel" "$tmp/vmlinuz"
 cp "$initrd" "$tmp/initrd.img"
 # Serial console only; no splash, quiet kernel (the serial port is slow under emulation);
 # net.ifnames=0 so the one NIC is eth0 on every VM.
-echo "root=/dev/vda rw console=ttyS0,115200 quiet loglevel=3 net.ifnames=0 systemd.show_status=auto" >"$tmp/cmdline"
+echo "root=/dev/vda rw console=ttyS0,115200 quiet loglevel=3 net.ifnames=0 systemd.show_status=error" >"$tmp/cmdline"
 
 mke2fs -q -t ext4 -L redisforge-root -d "$rootfs" "$tmp/root.raw" "$root_size"
 qemu-img convert -f raw -O qcow2 "$tmp/root.raw" "$tmp/root.qcow2"

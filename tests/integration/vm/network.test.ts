@@ -100,6 +100,30 @@ test("the allow-list: allowed ports open, everything else refused at once, repli
     expect(probe(internet.netns, client.ip, 7001)).toBe("open");
 });
 
+test("two endpoints on the SAME segment are filtered too: isolated ports force their traffic through the forward chain", async () => {
+    // A second endpoint on the client's segment, wired like addExtraNamespace does (isolated port).
+    const ns2 = `${net.netns}-peer`;
+    run("ip", ["netns", "add", ns2]);
+    try {
+        runIn(net.netns, "ip", ["link", "add", "x-peer", "type", "veth", "peer", "name", "eth0", "netns", ns2]);
+        runIn(net.netns, "ip", ["link", "set", "x-peer", "master", net.bridge]);
+        runIn(net.netns, "bridge", ["link", "set", "dev", "x-peer", "isolated", "on"]);
+        runIn(net.netns, "ip", ["link", "set", "x-peer", "up"]);
+        const peerIp = client.ip.replace(/\.2$/, ".3");
+        runIn(ns2, "ip", ["addr", "add", `${peerIp}/24`, "dev", "eth0"]);
+        runIn(ns2, "ip", ["link", "set", "eth0", "up"]);
+        runIn(ns2, "ip", ["link", "set", "lo", "up"]);
+        await sleep(500);
+        expect(probe(ns2, client.ip, 7001)).toBe("open");
+        setFirewall(net, [{ from: peerIp, to: client.ip, ports: 7002 }]);
+        expect(probe(ns2, client.ip, 7001)).toBe("refused");
+        expect(probe(ns2, client.ip, 7002)).toBe("open");
+    } finally {
+        clearFirewall(net);
+        run("ip", ["netns", "del", ns2]);
+    }
+});
+
 test("bad rules are rejected naming the rule and the fix; the rendered table passes nft -c", () => {
     expect(() => renderFirewall([{ from: "10.0.0.300", to: "x", ports: 70000 }, { from: "0.0.0.0/0", to: "10.0.0.1", ports: [20, 10] }])).toThrow(
         /rules\[0\]\.from must be an IPv4 address or CIDR.*rules\[0\]\.to.*rules\[0\]\.ports must be a port 1..65535.*rules\[1\]\.ports range 20-10 is reversed/,
