@@ -18,7 +18,7 @@ export interface QemuVmReadyInputs {
     hostName: string;
     dir: string;
     instanceId: string;
-    /** Bound on the wait, seconds. Default 1500. */
+    /** Bound on the wait, seconds. Default 2700 (45 min: 7 VMs under software emulation on 2 busy cores took > 25 min). */
     timeoutSec?: number;
 }
 
@@ -26,7 +26,7 @@ async function wait(i: QemuVmReadyInputs) {
     const pid = qemul().runningVmPid(i.dir);
     if (!pid) throw new Error(`qemu VM ${i.hostName}: not running (no live QEMU for ${i.dir}); run \`pulumi up\` again to start it`);
     const started = Date.now();
-    const r = await qemul().waitForCloudInit({ name: i.hostName, dir: i.dir, pid, serialLog: `${i.dir}/serial.log`, qmpSocket: `${i.dir}/qmp.sock`, qgaSocket: `${i.dir}/qga.sock` }, (i.timeoutSec ?? 1500) * 1000, started);
+    const r = await qemul().waitForCloudInit({ name: i.hostName, dir: i.dir, pid, serialLog: `${i.dir}/serial.log`, qmpSocket: `${i.dir}/qmp.sock`, qgaSocket: `${i.dir}/qga.sock` }, (i.timeoutSec ?? 2700) * 1000, started);
     if (r.status !== "done" || r.errors.length > 0) {
         await pulumi.log.warn(`qemu VM ${i.hostName}: cloud-init ended '${r.status}' with ${r.errors.length} error(s): ${r.errors.join(" | ")}`);
     }
