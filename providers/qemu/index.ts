@@ -158,7 +158,10 @@ export const qemuAdapter: CloudAdapter = {
             name: "metadata",
             netns: a.network.native.netns,
             dir: path.join(stateDirOf(p.stackId), "metadata-service"),
-            argv: [process.execPath, s.tsx, s.metadataServer, storeDir, METADATA_IP, String(METADATA_PORT)],
+            // The trailing {dir} (ignored by the server) puts the service dir on its command line, which is
+            // how QemuService recognises its own PID: without it refresh saw the service as dead, `up`
+            // restarted it and the old process outlived `destroy` (found on the first vm-up).
+            argv: [process.execPath, s.tsx, s.metadataServer, storeDir, METADATA_IP, String(METADATA_PORT), "{dir}"],
             files: {},
             probe: { host: METADATA_IP, port: METADATA_PORT },
         }, o(a.parent));

@@ -8,7 +8,8 @@
  * source address names the VM as reliably as a cloud hypervisor names the instance asking its IMDS.
  *
  * Store layout (written by the QemuSecret / QemuIdentity / QemuVm resources; read per request,
- * so a change applies at once):
+ * so a change applies at once; a 4th argument, the service dir, is ignored: it only marks the
+ * process as the QemuService's own):
  *   <storeDir>/secrets/<key>               the secret's content (0600)
  *   <storeDir>/identities/<name>.json      {"secrets": [keys], "s3": {"accessKey","secretKey"}?}
  *   <storeDir>/members/<ip>                the identity name of the VM with that address
