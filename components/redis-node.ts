@@ -115,15 +115,16 @@ export class RedisNode extends pulumi.ComponentResource {
 
         // The backup target: bucket name, plus what the cloud's object store needs to be reached with
         // this VM's identity (AWS: the bucket's region; Azure: the storage account and the
-        // user-assigned identity's client id). Names and ids only, never a credential.
+        // user-assigned identity's client id; qemu: the S3 server's endpoint). Names and ids only, never a credential.
         const none = pulumi.output<string | undefined>(undefined);
         const backup: pulumi.Output<RedisNodeBackupParams> = pulumi
-            .all([args.bucket.name, a.kind === "aws" ? args.bucket.region ?? none : none, a.kind === "azure" ? args.bucket.storageAccount ?? none : none, a.kind === "azure" ? identity.clientId ?? none : none])
-            .apply(([bucket, region, storageAccount, msiClientId]) => ({
+            .all([args.bucket.name, a.kind === "aws" ? args.bucket.region ?? none : none, a.kind === "azure" ? args.bucket.storageAccount ?? none : none, a.kind === "azure" ? identity.clientId ?? none : none, a.kind === "qemu" ? args.bucket.endpoint ?? none : none])
+            .apply(([bucket, region, storageAccount, msiClientId, endpoint]) => ({
                 bucket,
                 ...(region !== undefined ? { region } : {}),
                 ...(storageAccount !== undefined ? { storageAccount } : {}),
                 ...(msiClientId !== undefined ? { msiClientId } : {}),
+                ...(endpoint !== undefined ? { endpoint } : {}),
             }));
 
         this.userData = a.capabilities.cloudInit

@@ -15,6 +15,7 @@ const loaders: Readonly<Record<string, () => CloudAdapter>> = {
     gcp: () => (require("./gcp") as typeof import("./gcp")).gcpAdapter,
     azure: () => (require("./azure") as typeof import("./azure")).azureAdapter,
     local: () => (require("./local") as typeof import("./local")).localAdapter,
+    qemu: () => (require("./qemu") as typeof import("./qemu")).qemuAdapter,
 };
 
 const loaded = new Map<string, CloudAdapter>();

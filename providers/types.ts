@@ -18,7 +18,7 @@
 import * as pulumi from "@pulumi/pulumi";
 
 /** Names of the clouds an adapter may stand for. `local` runs on this machine. */
-export type CloudKind = "aws" | "gcp" | "azure" | "local";
+export type CloudKind = "aws" | "gcp" | "azure" | "qemu" | "local";
 
 /** What a node is for; drives firewall roles, identities, tags. */
 export type NodeRole = "redis" | "envoy";
@@ -157,6 +157,8 @@ export interface BucketRecord {
     region?: pulumi.Output<string>;
     /** Storage account holding the container, when the object store needs it (Azure Blob). Read by the node's backup job. */
     storageAccount?: pulumi.Output<string>;
+    /** S3 endpoint URL, when the object store is not the cloud's own (the qemu cloud's S3-compatible server). Read by the node's backup job. */
+    endpoint?: pulumi.Output<string>;
 }
 
 // ---------------------------------------------------------------- registry

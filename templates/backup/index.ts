@@ -65,7 +65,17 @@ export interface AzureRemoteParams {
     msiClientId?: string;
 }
 
-export type RcloneRemoteParams = S3RemoteParams | GcsRemoteParams | AzureRemoteParams;
+/**
+ * The qemu VM stack's S3-compatible server, reached with the credentials the stack's metadata
+ * service hands this VM's identity (the EC2 instance-role protocol), as on AWS: `env_auth`.
+ */
+export interface QemuS3RemoteParams {
+    cloud: "qemu";
+    /** `http://<ipv4>:<port>` of the S3 server on the stack's private network. */
+    endpoint: string;
+}
+
+export type RcloneRemoteParams = S3RemoteParams | GcsRemoteParams | AzureRemoteParams | QemuS3RemoteParams;
 
 /** One INI section: name → ordered key/value pairs. */
 export type IniSection = Array<[string, string | number | boolean]>;
@@ -146,8 +156,19 @@ export function rcloneRemote(p: RcloneRemoteParams): IniSection {
                 ...(p.msiClientId ? ([["msi_client_id", p.msiClientId]] as IniSection) : []),
             ];
             break;
+        case "qemu":
+            pr.match("endpoint", p.endpoint, /^http:\/\/(\d{1,3}\.){3}\d{1,3}:\d{1,5}$/, "must be http://<ipv4>:<port>", "pass the stack's S3 endpoint, e.g. http://10.77.0.1:9000");
+            section = [
+                ["type", "s3"],
+                ["provider", "Other"],
+                ["env_auth", true], // credentials from the metadata service (instance-role protocol)
+                ["endpoint", p.endpoint],
+                ["region", "us-east-1"],
+                ["no_check_bucket", true],
+            ];
+            break;
         default:
-            pr.add("cloud", "must be aws, gcp or azure", (p as { cloud: unknown }).cloud, "pick the stack's cloud");
+            pr.add("cloud", "must be aws, gcp, azure or qemu", (p as { cloud: unknown }).cloud, "pick the stack's cloud");
             section = [];
     }
     pr.throwIfAny("rclone remote");

@@ -75,12 +75,15 @@ export const SECRET_REF_RE = {
     gcp: /^projects\/([a-z][a-z0-9-]{4,28}[a-z0-9]|\d{6,20})\/secrets\/[A-Za-z0-9_-]{1,255}(\/versions\/(latest|[1-9]\d*))?$/,
     /** Key Vault secret identifier `https://<vault>.vault.azure.net/secrets/<name>[/<version>]`. */
     azure: /^https:\/\/[a-z0-9-]{3,24}\.vault\.azure\.net\/secrets\/[A-Za-z0-9-]{1,127}(\/[0-9a-f]{32})?$/,
+    /** qemu (the VM stack on one machine): the secret's path on the stack's metadata service, `http://169.254.169.254/redisforge/v1/secrets/<name>`. */
+    qemu: /^http:\/\/169\.254\.169\.254\/redisforge\/v1\/secrets\/[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/,
 } as const;
 
 export const SECRET_REF_FIX = {
     aws: "pass the secret's ARN (aws.secretsmanager.Secret.arn), e.g. arn:aws:secretsmanager:us-east-1:123456789012:secret:prod-redis-app-AbCdEf",
     gcp: "pass the secret's resource name (gcp.secretmanager.Secret.id), e.g. projects/my-project/secrets/prod-redis-app",
     azure: "pass the Key Vault secret URI without version or with a 32-hex version, e.g. https://prodkv.vault.azure.net/secrets/redis-app",
+    qemu: "pass the secret's metadata-service URL (providers/qemu createSecret ref), e.g. http://169.254.169.254/redisforge/v1/secrets/vm-node0-tls-key",
 } as const;
 
 /**

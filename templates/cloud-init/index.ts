@@ -51,14 +51,16 @@ import {
     ZONE_RE,
 } from "./checks";
 
-export type CloudKind = "aws" | "gcp" | "azure";
-export const CLOUD_KINDS: readonly CloudKind[] = ["aws", "gcp", "azure"];
+/** `qemu`: the VM stack on this machine (providers/qemu): its metadata service plays the secret store and the instance identity. */
+export type CloudKind = "aws" | "gcp" | "azure" | "qemu";
+export const CLOUD_KINDS: readonly CloudKind[] = ["aws", "gcp", "azure", "qemu"];
 
 /**
  * A reference to a secret in the cloud secret store, never its value:
  * - aws: the Secrets Manager ARN (`arn:aws:secretsmanager:<region>:<account>:secret:<name>`);
  * - gcp: `projects/<project>/secrets/<name>` (optionally `/versions/<n>`);
- * - azure: `https://<vault>.vault.azure.net/secrets/<name>` (optionally `/<32-hex version>`).
+ * - azure: `https://<vault>.vault.azure.net/secrets/<name>` (optionally `/<32-hex version>`);
+ * - qemu: `http://169.254.169.254/redisforge/v1/secrets/<name>` (the stack's metadata service).
  * Each secret holds the exact content of one file (PEM, users.acl text, or a bare password
  * without trailing newline).
  */
@@ -174,6 +176,8 @@ export interface RedisNodeBackupParams {
     storageAccount?: string;
     /** Azure only: client id (UUID) of the VM's user-assigned managed identity; omit for a system-assigned identity. */
     msiClientId?: string;
+    /** qemu only, required there: the S3-compatible server, `http://<ipv4>:<port>` (credentials come from the metadata service, like an instance role). */
+    endpoint?: string;
     /** systemd OnCalendar of the backup timer. Default `*:0/15`. */
     onCalendar?: string;
     /** RandomizedDelaySec of the backup timer. Default 300. */
@@ -258,6 +262,8 @@ function checkBackup(cloud: CloudKind, b: RedisNodeBackupParams | undefined, pr:
     only("region", "aws");
     only("storageAccount", "azure");
     only("msiClientId", "azure");
+    only("endpoint", "qemu");
+    if (cloud === "qemu" && b.endpoint === undefined) pr.add("backup.endpoint", "is required on qemu", b.endpoint, "pass the bucket's S3 endpoint, e.g. http://10.77.0.1:9000");
     if (cloud === "aws" && b.region === undefined) pr.add("backup.region", "is required on aws", b.region, "pass the bucket's region, e.g. us-east-1");
     if (cloud === "azure" && b.storageAccount === undefined) pr.add("backup.storageAccount", "is required on azure", b.storageAccount, "pass the storage account name of the BackupBucket");
     if (pr.list.length > before) return undefined;
@@ -268,6 +274,8 @@ function checkBackup(cloud: CloudKind, b: RedisNodeBackupParams | undefined, pr:
             return { cloud };
         case "azure":
             return { cloud, account: b.storageAccount as string, ...(b.msiClientId !== undefined ? { msiClientId: b.msiClientId } : {}) };
+        case "qemu":
+            return { cloud, endpoint: b.endpoint as string };
         default:
             return undefined;
     }

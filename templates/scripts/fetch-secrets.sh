@@ -4,7 +4,7 @@
 # (tmpfs: secrets never touch the disk and are fetched again at every boot).
 #
 # Reads:
-#   /etc/redisforge/boot.env      CLOUD=aws|gcp|azure
+#   /etc/redisforge/boot.env      CLOUD=aws|gcp|azure|qemu
 #   /etc/redisforge/secrets.list  lines "<dest path> <owner uid> <format> <secret reference>"
 #                                 format: file (content as stored) | env:NAME (writes NAME=<content>)
 # Credentials and tokens never appear on a command line: curl reads them from stdin (-K -).
@@ -30,6 +30,9 @@ GCE_METADATA=${GCE_METADATA:-http://metadata.google.internal}
 GCP_SM_ENDPOINT=${GCP_SM_ENDPOINT:-https://secretmanager.googleapis.com}
 AZURE_IMDS=${AZURE_IMDS:-http://169.254.169.254}
 AZURE_KV_ENDPOINT=${AZURE_KV_ENDPOINT:-}
+# qemu (the VM stack on one machine): the stack's metadata service, which knows the caller by its
+# source address (pinned to the VM's tap by the host's nftables), like a cloud's IMDS.
+QEMU_METADATA=${QEMU_METADATA:-http://169.254.169.254}
 
 # shellcheck source=/dev/null
 . "$BOOT_ENV"
@@ -87,11 +90,20 @@ fetch_azure() {
     jq -je .value
 }
 
+# The reference is the secret's URL on the metadata service; only its path is kept, so the
+# service address can be pointed elsewhere by tests. The service answers 403 for a secret this
+# VM's identity may not read.
+fetch_qemu() {
+  local ref=$1
+  curl -fsS --max-time 20 "${QEMU_METADATA}/${ref#http://*/}"
+}
+
 fetch() {
   case "$CLOUD" in
     aws) fetch_aws "$1" ;;
     gcp) fetch_gcp "$1" ;;
     azure) fetch_azure "$1" ;;
+    qemu) fetch_qemu "$1" ;;
     *) log "unknown CLOUD=$CLOUD in $BOOT_ENV"; return 2 ;;
   esac
 }

@@ -114,7 +114,7 @@ describe("rclone.conf per cloud", () => {
         expect(() => buildRcloneConfig({ cloud: "aws", region: "us-east-1", serverSideEncryption: "aws:kms" })).toThrow(/kmsKeyArn: must be a KMS key ARN/);
         expect(() => buildRcloneConfig({ cloud: "azure", account: "Has_Upper" })).toThrow(/account: must be a storage account name/);
         expect(() => buildRcloneConfig({ cloud: "azure", account: "ok123", msiClientId: "nope" })).toThrow(/msiClientId: must be a client id/);
-        expect(() => buildRcloneConfig({ cloud: "oracle" } as unknown as RcloneRemoteParams)).toThrow(/cloud: must be aws, gcp or azure/);
+        expect(() => buildRcloneConfig({ cloud: "oracle" } as unknown as RcloneRemoteParams)).toThrow(/cloud: must be aws, gcp, azure or qemu/);
     });
 });
 

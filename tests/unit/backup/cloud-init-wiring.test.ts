@@ -20,6 +20,7 @@ const REMOTE = {
     aws: { cloud: "aws", region: BACKUP.aws.region! },
     gcp: { cloud: "gcp" },
     azure: { cloud: "azure", account: BACKUP.azure.storageAccount!, msiClientId: BACKUP.azure.msiClientId },
+    qemu: { cloud: "qemu", endpoint: BACKUP.qemu.endpoint! },
 } as const;
 
 function wired(cloud: CloudKind): CloudConfig {

@@ -228,8 +228,48 @@ const azure: CloudInspector = {
     },
 };
 
+/**
+ * qemu: the VM, firewall and load-balancer dynamic resources' raw inputs. A role is an address
+ * range of the stack network (providers/qemu/plan.ts): a source that is one of those ranges is a
+ * group reference (no CIDR), the deployer's host-link address is reported as a CIDR.
+ */
+const QEMU_ROLE_RANGE = /^10\.210\.(\d+)\.(0\/26|64\/27)$/;
+const qemu: CloudInspector = {
+    vms: (e) =>
+        e.byType("pulumi-nodejs:dynamic/qemu:Vm").map((r) => {
+            const i = plain(r);
+            return {
+                name: r.name,
+                zone: i.zone,
+                // The only NIC is a tap on the stack namespace's bridge; nothing routes out of that namespace.
+                publicIp: !(typeof i.tap === "string" && i.tap.length > 0 && typeof i.network === "string"),
+                userData: i.userData ?? "",
+                // The NoCloud seed ISO has no practical limit; GCP's 256 KiB keeps the user-data portable.
+                sentBytes: Buffer.byteLength(i.userData ?? ""),
+                limitBytes: 256 * 1024,
+            };
+        }),
+    dataDisks: (e) => e.byType("pulumi-nodejs:dynamic/qemu:Vm").filter((r) => Number(plain(r).dataDiskGb) > 0).length,
+    lbTargets: (e) =>
+        e.byType("pulumi-nodejs:dynamic/qemu:Service")
+            .filter((r) => plain(r).name === "lb")
+            .flatMap((r) => [...String(plain(r).files?.["haproxy.cfg"] ?? "").matchAll(/^\s*server \S+ (\S+)/gm)].map((m) => m[1])),
+    // No egress at all (stricter than NAT): the namespace has no default route.
+    natZones: () => [],
+    ingress: (e) =>
+        e.byType("pulumi-nodejs:dynamic/qemu:Firewall").flatMap((r) =>
+            ((plain(r).rules ?? []) as { from: string; to: string; ports?: number | [number, number]; comment?: string }[]).map((x) => {
+                const to = QEMU_ROLE_RANGE.exec(x.to);
+                const target: IngressView["target"] = to ? (to[2] === "0/26" ? "redis" : "envoy") : /^10\.210\.\d+\.4$/.test(x.to) ? "lb" : "unknown";
+                const ports = x.ports === undefined ? "*" : Array.isArray(x.ports) ? portRange(x.ports[0], x.ports[1]) : [x.ports];
+                return { label: `Firewall ${r.name} ${x.comment ?? ""} ${x.from} -> ${x.to}`, target, ports, cidrs: QEMU_ROLE_RANGE.test(x.from) ? [] : [x.from] };
+            }),
+        ),
+    bucket: () => ({ publicAccessBlocked: false, versioned: false, encryption: "none", retentionDays: [] }),
+};
+
 /** Inspectors by cloud kind. A registered cloud without one fails the tests that need it. */
-export const INSPECTORS: Record<string, CloudInspector> = { aws, gcp, azure };
+export const INSPECTORS: Record<string, CloudInspector> = { aws, gcp, azure, qemu };
 
 export function inspectorFor(kind: string): CloudInspector {
     const i = INSPECTORS[kind];
@@ -254,9 +294,10 @@ export interface GrantsView {
 
 /** Id of a stored secret, by the name of the secret resource (as adapters record it in grants). */
 export function secretIdOf(kind: string, e: MockEngine, secretResourceName: string): string {
-    const type = { aws: "aws:secretsmanager/secret:Secret", gcp: "gcp:secretmanager/secret:Secret", azure: "azure-native:keyvault:Secret" }[kind]!;
+    const type = { aws: "aws:secretsmanager/secret:Secret", gcp: "gcp:secretmanager/secret:Secret", azure: "azure-native:keyvault:Secret", qemu: "pulumi-nodejs:dynamic/qemu:Secret" }[kind]!;
     const r = e.byType(type).find((x) => x.name === secretResourceName);
     if (!r) throw new Error(`no ${type} named ${secretResourceName}`);
+    if (kind === "qemu") return String(plain(r).key);
     return kind === "aws" ? String(r.state.arn) : r.id;
 }
 
@@ -303,6 +344,11 @@ export function grantsOf(kind: string, e: MockEngine, identity: string): GrantsV
             bucketList: can("blobs/read"),
             bucketAbortMultipart: "n/a",
         };
+    }
+    if (kind === "qemu") {
+        const id = e.byType("pulumi-nodejs:dynamic/qemu:Identity").find((r) => r.name === identity);
+        // Bucket access would be the S3 server's per-identity user policy, which does not exist yet (providers/qemu/NOTES.md).
+        return { readableSecrets: (plain(id!).secrets ?? []) as string[], bucketWrite: false, bucketDelete: false, bucketRead: false, bucketList: false, bucketAbortMultipart: "n/a" };
     }
     throw new Error(`no grants reader for cloud "${kind}"`);
 }

@@ -16,6 +16,7 @@ export const STACK_FILES: Record<string, string> = {
     gcp: "Pulumi.gcp-prod.yaml",
     azure: "Pulumi.azure-prod.yaml",
     local: "Pulumi.local.yaml",
+    qemu: "Pulumi.vm.yaml",
 };
 
 export type Raw = Record<string, unknown>;

@@ -13,11 +13,13 @@ const SIZES: Record<string, { good: string[]; bad: string[] }> = {
     aws: { good: ["r7i.large", "r7g.2xlarge", "m6i.xlarge", "c7gn.medium", "x2iedn.24xlarge", "t3.micro"], bad: ["r7i", "large", "Standard_E2s_v5", "n2-highmem-2", "R7I.LARGE", "r7i.huge"] },
     gcp: { good: ["n2-highmem-2", "e2-standard-4", "c3-standard-4-lssd", "n2-custom-4-16384", "e2-micro"], bad: ["n2", "r7i.large", "Standard_E2s_v5", "N2-HIGHMEM-2", "n2-fancy-2"] },
     azure: { good: ["Standard_E2s_v5", "Standard_D2ads_v5", "Standard_E4-2s_v5", "Standard_M128ms", "Standard_B2s"], bad: ["E2s_v5", "standard_e2s_v5", "r7i.large", "n2-highmem-2", "Standard_"] },
+    qemu: { good: ["vm-512", "vm-1024", "vm-2048"], bad: ["vm-100", "vm", "r7i.large", "n2-highmem-2", "VM-512"] },
 };
 const ZONES: Record<string, { region: string; good: string[]; bad: string[] }> = {
     aws: { region: "eu-west-1", good: ["eu-west-1a", "eu-west-1c"], bad: ["eu-west-1", "us-east-1a", "eu-west-1-a", "1"] },
     gcp: { region: "europe-west1", good: ["europe-west1-b", "europe-west1-d"], bad: ["europe-west1", "europe-west2-b", "europe-west1b", "2"] },
     azure: { region: "westeurope", good: ["1", "2", "3"], bad: ["4", "westeurope-1", "a", "0"] },
+    qemu: { region: "local-vm", good: ["vm-a", "vm-c", "vm-h"], bad: ["vm-z", "a", "local-a", "1"] },
 };
 
 describe("registry", () => {
@@ -38,8 +40,9 @@ describe.each(Object.keys(SIZES))("%s formats", (kind) => {
     test.each(ZONES[kind].bad)("zone %s is rejected", (z) => expect(a.checkZone(ZONES[kind].region, z)).not.toBeNull());
     test("declares a data disk device path", () => expect(a.dataDiskDevice).toMatch(/^\/dev\//));
     test("knows which sizes are Arm (images are built for the VM's architecture)", () => {
-        const arm = { aws: ["r7g.large", "m7gd.xlarge", "c7gn.medium", "t4g.small"], gcp: ["t2a-standard-4", "c4a-highmem-4"], azure: ["Standard_D2ps_v5", "Standard_E4pds_v5"] }[kind]!;
-        const x86 = { aws: ["r7i.large", "m6i.xlarge", "c7a.medium"], gcp: ["n2-highmem-2", "c3-standard-4"], azure: ["Standard_E2s_v5", "Standard_D2ads_v5"] }[kind]!;
+        // qemu emulates amd64 only.
+        const arm = { aws: ["r7g.large", "m7gd.xlarge", "c7gn.medium", "t4g.small"], gcp: ["t2a-standard-4", "c4a-highmem-4"], azure: ["Standard_D2ps_v5", "Standard_E4pds_v5"], qemu: [] }[kind]!;
+        const x86 = { aws: ["r7i.large", "m6i.xlarge", "c7a.medium"], gcp: ["n2-highmem-2", "c3-standard-4"], azure: ["Standard_E2s_v5", "Standard_D2ads_v5"], qemu: ["vm-512", "vm-1024"] }[kind]!;
         for (const s of arm) expect([s, a.architectureOf!(s)]).toEqual([s, "arm64"]);
         for (const s of x86) expect([s, a.architectureOf!(s)]).toEqual([s, "amd64"]);
     });

@@ -122,7 +122,7 @@ describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map(
                 expect(dest).toMatch(/^\/run\/redisforge\//);
                 expect(uid).toMatch(/^\d+$/);
                 expect(format).toMatch(/^(file|env:[A-Z_]+)$/);
-                expect(ref).toMatch(cloud === "aws" ? /^arn:aws:secretsmanager:/ : cloud === "gcp" ? /^projects\// : /^https:\/\/.*\.vault\.azure\.net\/secrets\//);
+                expect(ref).toMatch({ aws: /^arn:aws:secretsmanager:/, gcp: /^projects\//, azure: /^https:\/\/.*\.vault\.azure\.net\/secrets\//, qemu: /^http:\/\/169\.254\.169\.254\/redisforge\/v1\/secrets\// }[cloud]);
             }
             expect(file(config, "/etc/redisforge/boot.env").content).toMatch(new RegExp(`^CLOUD=${cloud}$`, "m"));
             expect(text).not.toMatch(/BEGIN [A-Z ]*(PRIVATE KEY|CERTIFICATE)|requirepass|masterauth /);
@@ -300,6 +300,7 @@ describe("secret values are refused as parameters and never rendered", () => {
             aws: ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:a/b_c+d=e.f@g-h-AbCdEf", "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:x-AbCdEf"],
             gcp: ["projects/my-project-1/secrets/redis-app", "projects/123456789012/secrets/redis_app/versions/3", "projects/my-project-1/secrets/x/versions/latest"],
             azure: ["https://kv-prod-1.vault.azure.net/secrets/redis-app", `https://kvprod.vault.azure.net/secrets/redis-app/${"0a".repeat(16)}`],
+            qemu: ["http://169.254.169.254/redisforge/v1/secrets/vm-node0-tls-key", "http://169.254.169.254/redisforge/v1/secrets/vm-envoy-app-password"],
         };
         for (const cloud of CLOUD_KINDS) {
             for (const ref of forms[cloud]) {
@@ -458,7 +459,7 @@ describe("the backup param: required, checked against the cloud, names and ids o
     it.each(CLOUD_KINDS)("%s: rclone.conf names the cloud's remote with the VM identity and no credential option", (cloud) => {
         const c = buildRedisNodeUserData(redisNodeParams(cloud));
         const rc = c.write_files.find((w) => w.path === "/etc/redisforge/backup/rclone.conf")!.content;
-        expect(rc).toMatch({ aws: /type = s3\nprovider = AWS\nenv_auth = true\nregion = us-east-1/, gcp: /type = google cloud storage/, azure: /type = azureblob\naccount = prodredisbackups\nuse_msi = true\nmsi_client_id = 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9/ }[cloud]);
+        expect(rc).toMatch({ aws: /type = s3\nprovider = AWS\nenv_auth = true\nregion = us-east-1/, gcp: /type = google cloud storage/, azure: /type = azureblob\naccount = prodredisbackups\nuse_msi = true\nmsi_client_id = 0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9/, qemu: /type = s3\nprovider = Other\nenv_auth = true\nendpoint = http:\/\/10\.77\.0\.1:9000\nregion = us-east-1/ }[cloud]);
         expect(rc).not.toMatch(/^(key|secret_access_key|sas_url|service_account_file|service_account_credentials|client_secret|token|password)\s*=/m);
         const env = c.write_files.find((w) => w.path === "/etc/redisforge/backup.env")!.content;
         expect(env).toMatch(/^BACKUP_REMOTE=redisforge:prod-redis-backups$/m);

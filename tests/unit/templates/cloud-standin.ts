@@ -69,7 +69,7 @@ export async function startCloudStandin(store: Record<string, string>): Promise<
         failures: [],
         flaky: 0,
         env: () => ({
-            AWS_IMDS: st.base, AWS_SM_ENDPOINT: st.base, GCE_METADATA: st.base, GCP_SM_ENDPOINT: st.base, AZURE_IMDS: st.base, AZURE_KV_ENDPOINT: st.base,
+            AWS_IMDS: st.base, AWS_SM_ENDPOINT: st.base, GCE_METADATA: st.base, GCP_SM_ENDPOINT: st.base, AZURE_IMDS: st.base, AZURE_KV_ENDPOINT: st.base, QEMU_METADATA: st.base,
         }),
         close: () => new Promise((r) => server.close(() => r())),
     };
@@ -126,6 +126,18 @@ export async function startCloudStandin(store: Record<string, string>): Promise<
             if (a) {
                 if (req.headers.authorization !== "Bearer AZTOKEN" || u.searchParams.get("api-version") !== "7.4") return send(401, "bearer");
                 return fromStore(nameOf(a[1]), (v) => ({ value: v, id: a[1] }));
+            }
+            // qemu metadata service (providers/qemu/metadata-server.ts): the raw content, caller known by address.
+            const q = /^\/redisforge\/v1\/secrets\/([A-Za-z0-9_-]+)$/.exec(u.pathname);
+            if (q && req.method === "GET") {
+                if (st.flaky > 0) {
+                    st.flaky--;
+                    return send(500, "try again");
+                }
+                const name = nameOf(q[1]);
+                if (!(name in store)) return send(404, `no secret ${name}`);
+                res.writeHead(200, { "content-type": "application/octet-stream" });
+                return res.end(store[name]);
             }
             return send(404, "unknown");
         });

@@ -23,6 +23,8 @@ export function secretRef(cloud: CloudKind, name: string): string {
             return `projects/redisforge-prod/secrets/prod-redis-${name}`;
         case "azure":
             return `https://prodredis-kv.vault.azure.net/secrets/prod-redis-${name}`;
+        case "qemu":
+            return `http://169.254.169.254/redisforge/v1/secrets/prod-redis-${name}`;
     }
 }
 
@@ -30,15 +32,17 @@ export const DATA_DISK: Record<CloudKind, string> = {
     aws: "/dev/nvme1n1",
     gcp: "/dev/disk/by-id/google-redis-data",
     azure: "/dev/disk/azure/scsi1/lun0",
+    qemu: "/dev/disk/by-id/virtio-redisforge-data",
 };
 
-export const ZONE: Record<CloudKind, string> = { aws: "us-east-1a", gcp: "europe-west1-b", azure: "1" };
+export const ZONE: Record<CloudKind, string> = { aws: "us-east-1a", gcp: "europe-west1-b", azure: "1", qemu: "vm-a" };
 
 /** The backup target per cloud (names and ids only). */
 export const BACKUP: Record<CloudKind, RedisNodeUserDataParams["backup"]> = {
     aws: { bucket: "prod-redis-backups", region: "us-east-1" },
     gcp: { bucket: "prod-redis-backups" },
     azure: { bucket: "prod-redis-backups", storageAccount: "prodredisbackups", msiClientId: "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9" },
+    qemu: { bucket: "prod-redis-backups", endpoint: "http://10.77.0.1:9000" },
 };
 
 export function redisNodeParams(cloud: CloudKind): RedisNodeUserDataParams {

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Builds (or reuses) the container images the qemu cloud's VMs pull, on the host with buildah
+# (private config: lab/vm/containers-env.sh; no Docker Hub here):
+#   redisforge/redis-base    a trixie rootfs (mmdebstrap --variant=essential) with redis-server and
+#                            redis-tools 8.6.3 from Debian experimental, user redis = 999:999 like the
+#                            official image, imported with `buildah from scratch` + copy
+#   redisforge/redis         templates/docker/redis/Dockerfile built FROM redis-base (REDIS_BASE)
+#   redisforge/redis-exporter, redisforge/node-exporter
+#                            FROM redis-base + the Debian prometheus-redis-exporter /
+#                            prometheus-node-exporter binaries (host packages, same bookworm builds);
+#                            non-root (999 / 65534), entrypoint = the exporter, flags from the unit
+# Not built: templates/docker/envoy (FROM envoyproxy/envoy: no Envoy binary is obtainable here).
+#
+# Tags carry a hash of their inputs (this script, the Dockerfile folder, the exporter binaries),
+# so an unchanged input reuses the image. Prints one "name=localhost/<repo>:<tag>" line per image
+# at the end. Idempotent; ~2-4 min for a fresh build, seconds when cached.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lab/vm/containers-env.sh
+source lab/vm/containers-env.sh
+[[ -f $CONTAINERS_CONF ]] || bash scripts/install-vm-tools.sh >/dev/null
+
+cache_dir=${REDISFORGE_CACHE:-$HOME/.cache/redisforge}
+redis_deb=5:8.6.3-1
+redis_version=8.6.3
+redis_exporter_bin=/usr/bin/prometheus-redis-exporter
+node_exporter_bin=/usr/bin/prometheus-node-exporter
+for b in "$redis_exporter_bin" "$node_exporter_bin"; do
+  [[ -x $b ]] || { echo "container-images: $b is missing; run bash scripts/setup.sh (Debian prometheus-*-exporter packages)" >&2; exit 1; }
+done
+
+have_image() { buildah inspect --type image "$1" >/dev/null 2>&1; }
+h() { sha256sum | cut -c1-12; }
+
+# --- redis-base: trixie + Redis 8.6.3 --------------------------------------------------------
+base_hash=$( { sed -n '/^# --- redis-base/,/^# --- redis-base end/p' "$0"; echo "$redis_deb"; } | h)
+base="localhost/redisforge/redis-base:$redis_version-$base_hash"
+if ! have_image "$base"; then
+  rootfs="$cache_dir/redis-base-$base_hash/rootfs"
+  if [[ ! -f $rootfs/.complete ]]; then
+    echo "container-images: building a trixie rootfs with Redis $redis_deb into $rootfs"
+    rm -rf "$rootfs" && mkdir -p "$(dirname "$rootfs")"
+    # Hooks: $1 is the rootfs. The redis user/group get 999 BEFORE the package creates them.
+    # shellcheck disable=SC2016
+    mmdebstrap --variant=essential --quiet --mode=root \
+      --aptopt='Acquire::Check-Valid-Until "false"' \
+      --include="redis-server=$redis_deb,redis-tools=$redis_deb,mawk,ca-certificates" \
+      --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' \
+      --essential-hook='echo "redis:x:999:999::/var/lib/redis:/usr/sbin/nologin" >> "$1/etc/passwd"; echo "redis:x:999:" >> "$1/etc/group"; echo "redis:*:19000:0:99999:7:::" >> "$1/etc/shadow"' \
+      --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*; touch "$1/.complete"' \
+      trixie "$rootfs" "deb http://deb.debian.org/debian trixie main" "deb http://deb.debian.org/debian experimental main" \
+      >"$rootfs.log" 2>&1 || { echo "container-images: mmdebstrap failed; end of $rootfs.log:" >&2; tail -n 30 "$rootfs.log" >&2; exit 1; }
+  fi
+  got=$(chroot "$rootfs" redis-server --version)
+  [[ $got == *"v=$redis_version "* ]] || { echo "container-images: rootfs redis-server reports '$got', expected v=$redis_version" >&2; exit 1; }
+  [[ $(chroot "$rootfs" id -u redis) == 999 ]] || { echo "container-images: redis is not uid 999 in $rootfs" >&2; exit 1; }
+  echo "container-images: importing $rootfs as $base"
+  c=$(buildah from scratch)
+  mnt=$(buildah mount "$c")
+  tar -C "$rootfs" --exclude=./.complete -cf - . | tar -C "$mnt" -xf -
+  buildah umount "$c" >/dev/null
+  buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["redis-server"]' \
+    --label org.opencontainers.image.description="Debian trixie + Redis $redis_deb (experimental) for RedisForge" "$c"
+  buildah commit -q --rm "$c" "$base" >/dev/null
+fi
+# --- redis-base end
+
+# --- redis: the hardened image from templates/docker/redis ------------------------------------
+redis_hash=$( { echo "$base"; tar -C templates/docker/redis -cf - --sort=name --mtime=@0 --owner=0 --group=0 . ; } | h)
+redis="localhost/redisforge/redis:$redis_version-$redis_hash"
+if ! have_image "$redis"; then
+  echo "container-images: building $redis from templates/docker/redis (REDIS_BASE=$base)"
+  buildah build --quiet --isolation oci --network none --format docker \
+    --build-arg "REDIS_BASE=$base" -t "$redis" templates/docker/redis >/dev/null
+fi
+
+# --- exporters ---------------------------------------------------------------------------------
+exporter_image() { # repo, binary, uid
+  local tag name c
+  tag=$( { echo "$base $3 v2"; sha256sum "$2"; } | h)
+  name="localhost/redisforge/$1:$tag"
+  if ! have_image "$name"; then
+    echo "container-images: building $name from $2" >&2
+    c=$(buildah from "$base")
+    buildah copy --chmod 0555 "$c" "$2" "/usr/local/bin/$1" >/dev/null
+    buildah config --user "$3:$3" --entrypoint "[\"/usr/local/bin/$1\"]" --cmd '[]' \
+      --label org.opencontainers.image.description="$1 ($(basename "$2"), Debian bookworm build) for RedisForge" "$c"
+    buildah commit -q --rm --format docker "$c" "$name" >/dev/null
+  fi
+  echo "$name"
+}
+redis_exporter=$(exporter_image redis-exporter "$redis_exporter_bin" 999)
+node_exporter=$(exporter_image node-exporter "$node_exporter_bin" 65534)
+
+echo "redis-base=$base"
+echo "redis=$redis"
+echo "redis-exporter=$redis_exporter"
+echo "node-exporter=$node_exporter"

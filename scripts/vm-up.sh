@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The VM stack ("rehearse a cloud deployment on one machine"): builds or reuses the cached VM image
+# (scripts/build-vm-image.sh) and container images (infra/vm-images.ts), pins the images' digests
+# into a generated copy of Pulumi.<stack>.yaml (.vm-stack/), and runs `pulumi up --stack <stack>`
+# with the real engine on the `qemu` cloud (providers/qemu). Prints the time of each phase.
+# Usage: bash scripts/vm-up.sh [stack]   (default: vm)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stack="${1:-vm}"
+bash scripts/setup.sh >/dev/null
+# shellcheck disable=SC1091  # sourced from the repo root
+source scripts/env.sh
+t0=$(date +%s)
+phase() { echo "vm-up: $1: $(( $(date +%s) - $2 )) s"; }
+
+t=$(date +%s)
+REDISFORGE_VM_IMAGE=$(bash scripts/build-vm-image.sh | tail -n 1)
+export REDISFORGE_VM_IMAGE
+phase "VM image ($REDISFORGE_VM_IMAGE)" "$t"
+
+t=$(date +%s)
+digests=$(npx tsx infra/vm-images.ts)
+phase "container images built and pushed" "$t"
+
+mkdir -p .vm-stack
+cfg=".vm-stack/Pulumi.$stack.yaml"
+cp "Pulumi.$stack.yaml" "$cfg"
+for name in redis redis-exporter node-exporter; do
+  digest=$(sed -n "s/^$name=//p" <<<"$digests")
+  [[ $digest =~ ^sha256:[0-9a-f]{64}$ ]] || { echo "vm-up: no digest for $name" >&2; exit 1; }
+  key=$(case $name in redis) echo redisImage ;; redis-exporter) echo redisExporterImage ;; node-exporter) echo nodeExporterImage ;; esac)
+  sed -i -E "s#^(  redisforge:$key: [^@]+)@sha256:[0-9a-f]{64}#\1@$digest#" "$cfg"
+done
+grep -q "$(sed -n 's/^redis=//p' <<<"$digests")" "$cfg" || { echo "vm-up: the redis digest did not land in $cfg" >&2; exit 1; }
+
+# The passphrase provider keeps its salt in the stack file: `stack init` writes it into the committed
+# Pulumi.<stack>.yaml; move it into the generated copy and leave the committed file as it was.
+if ! pulumi stack select "$stack" >/dev/null 2>&1; then
+  cp "Pulumi.$stack.yaml" .vm-stack/committed.yaml
+  pulumi stack init "$stack" >/dev/null
+  grep '^encryptionsalt:' "Pulumi.$stack.yaml" > ".vm-stack/$stack.salt" || true
+  cp .vm-stack/committed.yaml "Pulumi.$stack.yaml"
+fi
+[[ -s ".vm-stack/$stack.salt" ]] && cat ".vm-stack/$stack.salt" >> "$cfg"
+t=$(date +%s)
+pulumi up --stack "$stack" --config-file "$cfg" --yes --skip-preview
+phase "pulumi up (VMs booted, cloud-init done, cluster formed)" "$t"
+phase "total" "$t0"
+echo "vm-up: endpoint $(pulumi stack output --stack "$stack" endpoint); tear down with: bash scripts/vm-down.sh $stack"

@@ -1,0 +1,154 @@
+/**
+ * lab/vm/network.ts + lab/vm/firewall.ts against the real kernel: a stack namespace with its
+ * bridge, extra namespaces attached as isolated bridge ports, TCP servers inside them, and
+ * connection attempts that must succeed or be refused exactly as the allow-list says. No VMs
+ * (tests/vm boots those); the endpoints are namespaces, which the bridge treats like taps.
+ */
+import { ChildProcess, spawn } from "child_process";
+import { existsSync } from "fs";
+import { addExtraNamespace, addServiceAddress, addTap, createStackNetwork, deleteStackNetwork, deleteTap, describeStackNetwork, ExtraNamespace, StackNetwork, stackNetworkExists } from "../../../lab/vm/network";
+import { checkFirewallSyntax, clearFirewall, renderFirewall, setFirewall, showFirewall } from "../../../lab/vm/firewall";
+import { run, runIn, sleep } from "../../../lab/vm/exec";
+
+let net: StackNetwork;
+let client: ExtraNamespace;
+let monitoring: ExtraNamespace;
+let internet: ExtraNamespace;
+const servers: ChildProcess[] = [];
+
+/** A TCP server (node) in namespace ns on ip:port that answers "ok <port>\n" to every connection. */
+async function serve(ns: string, ip: string, port: number): Promise<void> {
+    const code = `require("net").createServer((s) => s.end("ok ${port}\\n")).listen(${port}, "${ip}", () => console.log("up"))`;
+    const p = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+    servers.push(p);
+    await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`server ${ip}:${port} in ${ns} did not start in 10 s`)), 10000);
+        p.stdout!.once("data", () => {
+            clearTimeout(t);
+            resolve();
+        });
+    });
+}
+
+/** "open" when a TCP connect from namespace `from` (or the host) reads the server's greeting, else "refused"/"timeout". */
+function probe(from: string | undefined, ip: string, port: number): string {
+    const code = `const s=require("net").connect(${port},"${ip}");s.setTimeout(3000,()=>{console.log("timeout");process.exit(0)});s.on("data",(d)=>{console.log(String(d).startsWith("ok")?"open":"garbage");process.exit(0)});s.on("error",(e)=>{console.log(e.code==="ECONNREFUSED"?"refused":e.code);process.exit(0)})`;
+    const out = from ? runIn(from, process.execPath, ["-e", code]) : run(process.execPath, ["-e", code]);
+    return out.trim();
+}
+
+beforeAll(async () => {
+    net = createStackNetwork({ zones: ["zone-a", "zone-b", "zone-c"] });
+    client = addExtraNamespace(net, "client", 0);
+    monitoring = addExtraNamespace(net, "monitoring", 1);
+    internet = addExtraNamespace(net, "internet", 2);
+    await serve(client.netns, client.ip, 7001);
+    await serve(client.netns, client.ip, 7002);
+    await serve(monitoring.netns, monitoring.ip, 9100);
+    const svc = addServiceAddress(net, 2);
+    await serve(net.netns, svc, 5000);
+});
+
+afterAll(async () => {
+    for (const p of servers) if (p.pid && p.exitCode === null) p.kill("SIGTERM");
+    await sleep(200);
+    if (net) deleteStackNetwork(net);
+});
+
+test("the address plan: zones, services, extra namespaces and the host link in the stack's /20", () => {
+    const d = describeStackNetwork("ab12", 3, ["a", "b", "c"]);
+    expect(d.cidr).toBe("10.210.48.0/20");
+    expect(d.zones.c).toEqual({ cidr: "10.210.50.0/24", gateway: "10.210.50.1", prefixLen: 24 });
+    expect(d.services.gateway).toBe("10.210.56.1");
+    expect(d.hostLink).toEqual({ hostIfname: "rfvmab12h", hostIp: "10.210.63.2", nsIp: "10.210.63.1" });
+    expect(() => describeStackNetwork("Bad_Id", 16, [])).toThrow(/id must be 1-6 lowercase.*slot must be an integer 0..15.*zones must list 1..8/);
+    expect(() => describeStackNetwork("ok", 0, ["a", "a"])).toThrow(/zone labels must be unique/);
+});
+
+test("without a firewall every endpoint reaches every other, and the host reaches them over the host link", () => {
+    expect(stackNetworkExists(net)).toBe(true);
+    expect(probe(internet.netns, client.ip, 7001)).toBe("open");
+    expect(probe(monitoring.netns, client.ip, 7002)).toBe("open");
+    expect(probe(client.netns, monitoring.ip, 9100)).toBe("open");
+    expect(probe(undefined, client.ip, 7001)).toBe("open");
+    // The namespace has no route out: an address outside the stack is unreachable from inside.
+    const outside = probe(client.netns, "192.0.2.1", 80);
+    expect(["EHOSTUNREACH", "ENETUNREACH", "timeout"]).toContain(outside);
+});
+
+test("the allow-list: allowed ports open, everything else refused at once, replies pass, services guarded too", () => {
+    setFirewall(net, [
+        { from: internet.segment.cidr, to: client.ip, ports: 7001, comment: "internet -> client 7001" },
+        { from: monitoring.ip, to: client.ip, ports: [7001, 7002], comment: "monitoring scrape" },
+        { from: client.segment.cidr, to: `${net.services.gateway.replace(/\.1$/, ".2")}`, ports: 5000, comment: "client -> registry" },
+    ]);
+    expect(probe(internet.netns, client.ip, 7001)).toBe("open");
+    expect(probe(internet.netns, client.ip, 7002)).toBe("refused");
+    expect(probe(monitoring.netns, client.ip, 7002)).toBe("open");
+    expect(probe(client.netns, monitoring.ip, 9100)).toBe("refused");
+    expect(probe(undefined, client.ip, 7001)).toBe("refused"); // the host link is not in the list
+    expect(probe(client.netns, "10.210.".concat(String(16 * net.slot + 8), ".2"), 5000)).toBe("open");
+    expect(probe(internet.netns, "10.210.".concat(String(16 * net.slot + 8), ".2"), 5000)).toBe("refused");
+    expect(showFirewall(net)).toContain('comment "monitoring scrape"');
+    // Replacing the list is atomic and complete: the old rules are gone.
+    setFirewall(net, [{ from: "0.0.0.0/0", to: client.ip, ports: 7002 }]);
+    expect(probe(internet.netns, client.ip, 7001)).toBe("refused");
+    expect(probe(internet.netns, client.ip, 7002)).toBe("open");
+    clearFirewall(net);
+    clearFirewall(net);
+    expect(showFirewall(net)).toBe("");
+    expect(probe(internet.netns, client.ip, 7001)).toBe("open");
+});
+
+test("two endpoints on the SAME segment are filtered too: isolated ports force their traffic through the forward chain", async () => {
+    // A second endpoint on the client's segment, wired like addExtraNamespace does (isolated port).
+    const ns2 = `${net.netns}-peer`;
+    run("ip", ["netns", "add", ns2]);
+    try {
+        runIn(net.netns, "ip", ["link", "add", "x-peer", "type", "veth", "peer", "name", "eth0", "netns", ns2]);
+        runIn(net.netns, "ip", ["link", "set", "x-peer", "master", net.bridge]);
+        runIn(net.netns, "bridge", ["link", "set", "dev", "x-peer", "isolated", "on"]);
+        runIn(net.netns, "ip", ["link", "set", "x-peer", "up"]);
+        const peerIp = client.ip.replace(/\.2$/, ".3");
+        runIn(ns2, "ip", ["addr", "add", `${peerIp}/24`, "dev", "eth0"]);
+        runIn(ns2, "ip", ["link", "set", "eth0", "up"]);
+        runIn(ns2, "ip", ["link", "set", "lo", "up"]);
+        await sleep(500);
+        expect(probe(ns2, client.ip, 7001)).toBe("open");
+        setFirewall(net, [{ from: peerIp, to: client.ip, ports: 7002 }]);
+        expect(probe(ns2, client.ip, 7001)).toBe("refused");
+        expect(probe(ns2, client.ip, 7002)).toBe("open");
+    } finally {
+        clearFirewall(net);
+        run("ip", ["netns", "del", ns2]);
+    }
+});
+
+test("bad rules are rejected naming the rule and the fix; the rendered table passes nft -c", () => {
+    expect(() => renderFirewall([{ from: "10.0.0.300", to: "x", ports: 70000 }, { from: "0.0.0.0/0", to: "10.0.0.1", ports: [20, 10] }])).toThrow(
+        /rules\[0\]\.from must be an IPv4 address or CIDR.*rules\[0\]\.to.*rules\[0\]\.ports must be a port 1..65535.*rules\[1\]\.ports range 20-10 is reversed/,
+    );
+    expect(() => checkFirewallSyntax([{ from: "10.210.0.0/24", to: "10.210.1.10", proto: "udp", ports: [1000, 2000], comment: "x;y" }, { from: "0.0.0.0/0", to: "10.210.1.10", proto: "icmp" }])).not.toThrow();
+});
+
+test("taps are isolated bridge ports and are created and deleted idempotently", () => {
+    addTap(net, "vm-test0");
+    addTap(net, "vm-test0");
+    const link = runIn(net.netns, "bridge", ["-d", "link", "show", "dev", "vm-test0"]);
+    expect(link).toMatch(/master br0/);
+    expect(link).toMatch(/isolated on/);
+    deleteTap(net, "vm-test0");
+    deleteTap(net, "vm-test0");
+    expect(runIn(net.netns, "ip", ["-o", "link", "show"])).not.toContain("vm-test0");
+});
+
+test("deleteStackNetwork removes the namespaces, the host link and the route, and is idempotent", () => {
+    const other = createStackNetwork({ zones: ["a"] });
+    addExtraNamespace(other, "client", 0);
+    expect(other.slot).not.toBe(net.slot);
+    deleteStackNetwork(other);
+    deleteStackNetwork(other);
+    expect(stackNetworkExists(other)).toBe(false);
+    expect(existsSync(`/run/netns/${other.netns}-client`)).toBe(false);
+    expect(run("ip", ["-4", "route", "show"])).not.toContain(other.cidr);
+});

@@ -1,0 +1,179 @@
+/**
+ * The VM stack end to end (issue 10 item 3), on real VMs booted by `pulumi up --stack vm` on the
+ * qemu cloud from the components' own user-data: `npm run test:vm` (not in `npm test` yet).
+ *
+ * Deploys with scripts/vm-up.sh (reuses a stack that is already up), then asserts from inside the
+ * VMs (qemu-guest-agent: no ssh, no network path) and from outside (extra namespaces on the stack's
+ * bridge: "client", "monitoring", "internet"):
+ *   - cloud-init `done` without errors on every Redis VM; on the Envoy VM it ran to its end and the
+ *     only failing unit is Envoy's (no Envoy image: no Envoy binary is obtainable here);
+ *   - the data disk formatted (xfs, label redisdata) and mounted;
+ *   - sysctl values, THP `never`, nofile 100000 inside the Redis container;
+ *   - Redis in the hardened container as uid 999, TLS only (a plaintext client gets no reply);
+ *   - the cluster formed across the VMs: cluster_state ok, 6 known nodes, 3 masters in 3 zones,
+ *     no replica in its master's zone (ACL user `exporter` with its own password);
+ *   - firewall promises by connection attempts from the three namespaces;
+ *   - no secret value in any seed ISO nor in the exported state;
+ *   - the Envoy config on the Envoy VM's disk is byte-identical to the one its user-data carries.
+ * With REDISFORGE_VM_KEEP unset, afterAll destroys the stack (scripts/vm-down.sh) and checks that no
+ * QEMU, tap, namespace or disk of it is left.
+ */
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { guestSh } from "../../lab/vm/qga";
+import { addExtraNamespace, describeStackNetwork, ExtraNamespace } from "../../lab/vm/network";
+import { runIn } from "../../lab/vm/exec";
+
+jest.setTimeout(40 * 60 * 1000);
+const REPO = path.resolve(__dirname, "..", "..");
+const STACK = process.env.REDISFORGE_VM_STACK ?? "vm";
+const STATE = path.join(REPO, ".vm-stack", STACK.replace(/[^a-z0-9]/g, "").slice(0, 6));
+const env = () => ({ ...process.env, PATH: `${REPO}/.tools/bin:${process.env.PATH}`, PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_BACKEND_URL: `file://${REPO}/.pulumi-state`, PULUMI_CONFIG_PASSPHRASE_FILE: `${REPO}/.pulumi-state/.passphrase`, PULUMI_HOME: `${REPO}/.tools/pulumi-home` });
+const pulumi = (args: string[]) => execFileSync("pulumi", [...args, "--stack", STACK], { cwd: REPO, env: env(), encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 5 * 60 * 1000 });
+
+interface NodeOut { name: string; zone: string; role: string; shard: number; privateIp: string }
+let nodes: NodeOut[];
+let endpoint: string;
+let upSeconds = 0;
+const extra: Record<string, ExtraNamespace> = {};
+const cfg = parse(fs.readFileSync(path.join(REPO, `Pulumi.${STACK}.yaml`), "utf8")).config as Record<string, unknown>;
+const slot = Number(/^10\.210\.(\d+)\.0\/20$/.exec(String(cfg["redisforge:networkCidr"]))![1]) / 16;
+const zones = cfg["redisforge:zones"] as string[];
+const net = describeStackNetwork(STACK.replace(/[^a-z0-9]/g, "").slice(0, 6), slot, zones);
+
+const qga = (host: string) => path.join(STATE, "vms", host, "qga.sock");
+/** A shell command in the VM as root (guest agent); throws naming the VM unless it exits 0. */
+async function sh(host: string, script: string, timeoutMs = 60000): Promise<string> {
+    try {
+        return await guestSh(qga(host), script, timeoutMs);
+    } catch (e) {
+        throw new Error(`${host}: ${(e as Error).message}`);
+    }
+}
+/** One TCP connect from a namespace: "open" (accepted), "refused", or "timeout". */
+function tcp(ns: string, host: string, port: number): string {
+    try {
+        execFileSync("ip", ["netns", "exec", ns, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${host}/${port}`], { stdio: "pipe", timeout: 6000 });
+        return "open";
+    } catch (e) {
+        const err = String((e as { stderr?: Buffer }).stderr ?? "");
+        return /refused/i.test(err) ? "refused" : "timeout";
+    }
+}
+
+beforeAll(() => {
+    const t = Date.now();
+    execFileSync("bash", [path.join(REPO, "scripts/vm-up.sh"), STACK], { cwd: REPO, stdio: "inherit", timeout: 35 * 60 * 1000 });
+    upSeconds = Math.round((Date.now() - t) / 1000);
+    nodes = JSON.parse(pulumi(["stack", "output", "nodes", "--json"])) as NodeOut[];
+    endpoint = JSON.parse(pulumi(["stack", "output", "endpoint", "--json"])) as string;
+    for (const [name, i] of [["client", 0], ["monitor", 1], ["internet", 2]] as const) extra[name] = addExtraNamespace(net, name, i);
+    console.log(`vm-up (to a formed cluster, or a no-op when up): ${upSeconds} s; endpoint ${endpoint}`);
+});
+
+afterAll(() => {
+    if (process.env.REDISFORGE_VM_KEEP) return;
+    execFileSync("bash", [path.join(REPO, "scripts/vm-down.sh"), STACK], { cwd: REPO, stdio: "inherit", timeout: 15 * 60 * 1000 });
+    const left = execFileSync("bash", ["-c", `ip netns list | grep -c '^${net.netns}' || true; pgrep -fc '${STATE}/vms' || true; ls ${STATE}/vms 2>/dev/null | wc -l`], { encoding: "utf8" });
+    expect(left.trim().split("\n").map(Number)).toEqual([0, 0, 0]);
+});
+
+test("cloud-init finished without errors on every Redis VM", async () => {
+    expect(nodes).toHaveLength(6);
+    for (const n of nodes) {
+        const result = JSON.parse(await sh(n.name, "cat /run/cloud-init/result.json")) as { v1: { errors: string[] } };
+        const status = await sh(n.name, "cloud-init status || true");
+        expect({ vm: n.name, status: /status: (\S+)/.exec(status)?.[1], errors: result.v1.errors }).toEqual({ vm: n.name, status: "done", errors: [] });
+    }
+});
+
+test("data disk formatted (xfs, label redisdata) and mounted; sysctl, THP and nofile applied", async () => {
+    for (const n of nodes) {
+        const mnt = await sh(n.name, "findmnt -no FSTYPE,LABEL /var/lib/redisforge/data || findmnt -no FSTYPE /var/lib/redisforge/data");
+        expect({ vm: n.name, fs: mnt.trim().split(/\s+/)[0] }).toEqual({ vm: n.name, fs: "xfs" });
+        expect((await sh(n.name, "sysctl -n net.core.somaxconn vm.overcommit_memory")).trim().split("\n")).toEqual(["65535", "1"]);
+        expect(await sh(n.name, "cat /sys/kernel/mm/transparent_hugepage/enabled")).toMatch(/\[never\]/);
+        expect((await sh(n.name, "docker exec redis sh -c 'ulimit -n'")).trim()).toBe("100000");
+    }
+});
+
+test("Redis runs in the hardened container as uid 999, TLS only", async () => {
+    for (const n of nodes) {
+        expect((await sh(n.name, "docker exec redis id -u")).trim()).toBe("999");
+        expect((await sh(n.name, "docker inspect -f '{{.HostConfig.ReadonlyRootfs}} {{.HostConfig.CapDrop}}' redis")).trim()).toBe("true [ALL]");
+    }
+    // A plaintext client from the deploying machine (allowed to reach the port) gets no Redis reply.
+    const plain = execFileSync("bash", ["-c", `timeout 5 redis-cli -h ${nodes[0].privateIp} -p 6379 PING 2>&1 || true`], { encoding: "utf8" });
+    expect(plain).not.toMatch(/PONG/);
+});
+
+test("the cluster is formed across the VMs: state ok, 3 masters in 3 zones, no replica in its master's zone (ACL user exporter)", async () => {
+    const host = nodes[0].name;
+    const cli = `. /run/redisforge/exporter/exporter.env; REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --tls --cacert /run/redisforge/redis/tls/ca.crt --cert /run/redisforge/redis/tls/node.crt --key /run/redisforge/redis/tls/node.key -h ${nodes[0].privateIp} -p 6379 --user exporter`;
+    const info = await sh(host, `${cli} CLUSTER INFO`);
+    expect(info).toMatch(/cluster_state:ok/);
+    expect(info).toMatch(/cluster_known_nodes:6/);
+    expect(info).toMatch(/cluster_slots_assigned:16384/);
+    const lines = (await sh(host, `${cli} CLUSTER NODES`)).trim().split("\n").map((l) => l.split(" "));
+    const zoneOf = new Map(nodes.map((n) => [n.privateIp, n.zone]));
+    const byId = new Map(lines.map((l) => [l[0], l]));
+    const masters = lines.filter((l) => l[2].includes("master"));
+    expect(new Set(masters.map((m) => zoneOf.get(m[1].split(":")[0]))).size).toBe(3);
+    for (const r of lines.filter((l) => l[2].includes("slave"))) {
+        const m = byId.get(r[3])!;
+        expect(zoneOf.get(r[1].split(":")[0])).not.toBe(zoneOf.get(m[1].split(":")[0]));
+    }
+});
+
+test("firewall: client, monitoring and internet namespaces get exactly what the allow list promises", () => {
+    const lb = endpoint.split(":")[0];
+    const r = nodes[0].privateIp;
+    const got = {
+        clientToLb: tcp(extra.client.netns, lb, 6379),
+        clientToRedis: tcp(extra.client.netns, r, 6379),
+        clientToExporter: tcp(extra.client.netns, r, 9121),
+        monitoringToRedisExporter: tcp(extra.monitor.netns, r, 9121),
+        monitoringToNodeExporter: tcp(extra.monitor.netns, r, 9100),
+        monitoringToRedis: tcp(extra.monitor.netns, r, 6379),
+        monitoringToBus: tcp(extra.monitor.netns, r, 16379),
+        internetToLb: tcp(extra.internet.netns, lb, 6379),
+        internetToRedis: tcp(extra.internet.netns, r, 6379),
+        internetToNodeExporter: tcp(extra.internet.netns, r, 9100),
+        internetToMetadata: tcp(extra.internet.netns, "169.254.169.254", 80),
+    };
+    expect(got).toEqual({
+        clientToLb: "open", clientToRedis: "refused", clientToExporter: "refused",
+        monitoringToRedisExporter: "open", monitoringToNodeExporter: "open", monitoringToRedis: "refused", monitoringToBus: "refused",
+        internetToLb: "refused", internetToRedis: "refused", internetToNodeExporter: "refused", internetToMetadata: "refused",
+    });
+});
+
+test("no secret value in any seed ISO nor in the exported state", () => {
+    const secretsDir = path.join(STATE, "metadata", "secrets");
+    const values = fs.readdirSync(secretsDir).map((k) => fs.readFileSync(path.join(secretsDir, k), "utf8"));
+    expect(values.length).toBeGreaterThanOrEqual(20);
+    // Every secret as a whole, and every base64 line of the PEM ones (a key split across lines).
+    const needles = values.flatMap((v) => [v.trim(), ...v.split("\n").filter((l) => l.length >= 40 && !l.startsWith("-----"))]).filter((x) => x.length >= 16);
+    const isos = fs.readdirSync(path.join(STATE, "vms")).map((h) => fs.readFileSync(path.join(STATE, "vms", h, "seed.iso")).toString("latin1"));
+    expect(isos.length).toBe(7);
+    const state = pulumi(["stack", "export"]);
+    for (const n of needles) {
+        expect(isos.filter((iso) => iso.includes(n)).length).toBe(0);
+        expect(state.includes(n)).toBe(false);
+    }
+});
+
+test("Envoy VM: cloud-init ran to its end, its validated config is on disk byte-identical, the Envoy image is the only thing missing", async () => {
+    const host = `${String(cfg["redisforge:clusterName"])}-envoy0`;
+    const iso = fs.readFileSync(path.join(STATE, "vms", host, "seed.iso")).toString("utf8");
+    const ud = parse(iso.slice(iso.indexOf("#cloud-config"), iso.indexOf("\n\u0000") > 0 ? iso.indexOf("\u0000", iso.indexOf("#cloud-config")) : undefined), { version: "1.1" }) as { write_files: { path: string; content: string }[] };
+    const want = ud.write_files.find((f) => f.path.startsWith("/etc/redisforge/envoy/"))!;
+    const onDisk = await sh(host, `cat ${want.path}`);
+    expect(onDisk).toBe(want.content);
+    const failed = (await sh(host, "systemctl list-units --failed --no-legend --plain | awk '{print $1}'")).trim().split("\n").filter(Boolean);
+    expect(failed).toEqual(["envoy.service"]);
+    expect(await sh(host, "journalctl -u envoy.service --no-pager | tail -n 30")).toMatch(/envoy@sha256|manifest unknown|not found/);
+    expect(runIn(net.netns, "nft", ["list", "tables"])).toMatch(/inet rfvm/);
+});
