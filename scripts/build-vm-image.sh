@@ -62,7 +62,7 @@ if ! mmdebstrap --variant=minbase --quiet --mode=root \
   --customize-hook=': > "$1/etc/apt/sources.list"; rm -rf "$1"/var/lib/apt/lists/*' \
   --customize-hook='echo redisforge-vm > "$1/etc/hostname"; : > "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd.service' \
-  --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer systemd-timesyncd.service getty@tty1.service' \
+  --customize-hook='chroot "$1" systemctl mask apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer systemd-timesyncd.service getty@tty1.service serial-getty@ttyS0.service' \
   --customize-hook='chroot "$1" systemctl disable docker.service containerd.service' \
   --customize-hook='rm -f "$1/etc/init.d/docker" "$1/etc/default/docker"' \
   --customize-hook='echo "en_US.UTF-8 UTF-8" > "$1/etc/locale.gen"; chroot "$1" locale-gen; chroot "$1" update-locale LANG=en_US.UTF-8' \

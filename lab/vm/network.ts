@@ -189,8 +189,18 @@ export function deleteStackNetwork(net: StackNetwork): void {
         if (name.startsWith(`${net.netns}-`)) attempt(() => run("ip", ["netns", "del", name]));
     }
     if (netnsExists(net.netns)) attempt(() => run("ip", ["netns", "del", net.netns]));
-    // Deleting the namespace deletes the veth pair; the host end goes with it (checked anyway).
-    if (linkExists(net.hostLink.hostIfname)) attempt(() => run("ip", ["link", "del", net.hostLink.hostIfname]));
+    // Deleting the namespace deletes the veth pair, asynchronously once its last user is gone:
+    // wait (bounded, 5 s) for the host end to go, then delete it ourselves.
+    for (let i = 0; i < 50 && linkExists(net.hostLink.hostIfname); i++) run("sleep", ["0.1"]);
+    if (linkExists(net.hostLink.hostIfname)) {
+        attempt(() => {
+            try {
+                run("ip", ["link", "del", net.hostLink.hostIfname]);
+            } catch (e) {
+                if (linkExists(net.hostLink.hostIfname)) throw e;
+            }
+        });
+    }
     if (errors.length) throw new Error(`stack network ${net.id}: delete: ${errors.join("; ")}`);
 }
 

@@ -287,7 +287,7 @@ export async function waitForCloudInit(vm: VmHandle, timeoutMs: number, startedA
     const deadline = Date.now() + timeoutMs;
     const tail = () => (existsSync(vm.serialLog) ? readFileSync(vm.serialLog, "utf8").split("\n").slice(-25).join("\n") : "(no serial log)");
     try {
-        await waitForAgent(vm.qgaSocket, timeoutMs);
+        await waitForAgent(vm.qgaSocket, timeoutMs, () => alive(vm.pid));
     } catch (e) {
         throw new Error(`VM ${vm.name}: ${(e as Error).message}\n--- serial log tail ---\n${tail()}`);
     }

@@ -99,11 +99,12 @@ export async function guestSh(socketPath: string, script: string, timeoutMs = 60
     return r.stdout;
 }
 
-/** Waits (bounded) until the guest agent answers guest-ping. */
-export async function waitForAgent(socketPath: string, timeoutMs: number): Promise<void> {
+/** Waits (bounded) until the guest agent answers guest-ping; gives up early when stillRunning() turns false (QEMU exited). */
+export async function waitForAgent(socketPath: string, timeoutMs: number, stillRunning: () => boolean = () => true): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let last = "";
     for (let i = 0; Date.now() < deadline && i < 10000; i++) {
+        if (!stillRunning()) throw new GuestAgentError(`guest agent ${socketPath}: the VM stopped before its agent answered`);
         try {
             await qgaCall(socketPath, "guest-ping", undefined, Math.max(1000, Math.min(5000, deadline - Date.now())));
             return;

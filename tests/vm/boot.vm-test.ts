@@ -21,9 +21,10 @@ import { guestExec, guestSh } from "../../lab/vm/qga";
 import { buildContainerImages, pushImage, RegistryHandle, startRegistry, stopRegistry } from "../../lab/vm/registry";
 import { runIn } from "../../lab/vm/exec";
 
-jest.setTimeout(25 * 60 * 1000);
 const REPO = resolve(__dirname, "..", "..");
-const BOOT_TIMEOUT_MS = 15 * 60 * 1000;
+// 100-150 s on an idle 2-core machine; far more when other work shares the cores (REDISFORGE_VM_BOOT_TIMEOUT_S overrides).
+const BOOT_TIMEOUT_MS = Number(process.env.REDISFORGE_VM_BOOT_TIMEOUT_S ?? 15 * 60) * 1000;
+jest.setTimeout(BOOT_TIMEOUT_MS + 10 * 60 * 1000);
 
 let image: VmImage;
 let net: StackNetwork;
@@ -173,7 +174,7 @@ test("one VM: cloud-init done without errors, Docker pulls the Redis image by di
     console.log(`rf-one: QEMU RSS ${Math.round(rss / 2 ** 20)} MiB`);
     expect(rss).toBeGreaterThan(100 * 2 ** 20);
 
-    const how = await stopVm(b.vm.dir, 90000);
+    const how = await stopVm(b.vm.dir, 180000);
     phases.push(["one VM: ACPI power-down", secs(Date.now() - t)]);
     expect(how).toBe("powerdown");
     expect(runningVmPid(b.vm.dir)).toBeUndefined();
@@ -209,7 +210,7 @@ test("three VMs at once, one per zone: all finish cloud-init, reach each other a
     expect(redisPing(client.netns, a.ip)).toBe("PONG");
     expect(() => redisPing(client.netns, b.ip)).toThrow(/Connection refused/);
     const t = Date.now();
-    expect((await Promise.all(vms.map((v) => stopVm(v.vm.dir, 90000)))).every((h) => h === "powerdown")).toBe(true);
+    expect((await Promise.all(vms.map((v) => stopVm(v.vm.dir, 180000)))).every((h) => h === "powerdown")).toBe(true);
     phases.push(["three VMs: ACPI power-down (wall)", secs(Date.now() - t)]);
     const serial = readFileSync(a.vm.serialLog, "utf8");
     expect(serial.length).toBeGreaterThan(0);

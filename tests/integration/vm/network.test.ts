@@ -8,7 +8,11 @@ import { ChildProcess, spawn } from "child_process";
 import { existsSync } from "fs";
 import { addExtraNamespace, addServiceAddress, addTap, createStackNetwork, deleteStackNetwork, deleteTap, describeStackNetwork, ExtraNamespace, StackNetwork, stackNetworkExists } from "../../../lab/vm/network";
 import { checkFirewallSyntax, clearFirewall, renderFirewall, setFirewall, showFirewall } from "../../../lab/vm/firewall";
-import { run, runIn, sleep } from "../../../lab/vm/exec";
+import { alive, run, runIn, sleep } from "../../../lab/vm/exec";
+import { runningDaemonPid, startNetnsDaemon, stopNetnsDaemon } from "../../../lab/vm/netns-daemon";
+import { mkdtempSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
 
 let net: StackNetwork;
 let client: ExtraNamespace;
@@ -121,6 +125,25 @@ test("two endpoints on the SAME segment are filtered too: isolated ports force t
     } finally {
         clearFirewall(net);
         run("ip", ["netns", "del", ns2]);
+    }
+});
+
+test("a daemon in a namespace: started detached, ready when it accepts TCP inside the namespace, stopped by its PID only", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rfvm-daemon-"));
+    try {
+        const code = `require("net").createServer((s) => s.end("ok 7100\\n")).listen(7100, "${client.ip}")`;
+        const spec = { dir, name: "probe", netns: client.netns, cmd: process.execPath, args: ["-e", code], ready: { ip: client.ip, port: 7100 } };
+        const pid = await startNetnsDaemon(spec);
+        expect(await startNetnsDaemon(spec)).toBe(pid); // idempotent
+        expect(probe(internet.netns, client.ip, 7100)).toBe("open");
+        await stopNetnsDaemon(dir, "probe");
+        await stopNetnsDaemon(dir, "probe");
+        expect(alive(pid)).toBe(false);
+        expect(runningDaemonPid(dir, "probe")).toBeUndefined();
+        await expect(startNetnsDaemon({ ...spec, name: "never", args: ["-e", "setTimeout(() => {}, 60000)"], ready: { ip: client.ip, port: 7101, timeoutMs: 1500 } })).rejects.toThrow(/did not accept TCP on .*:7101 within 1.5 s/);
+        expect(runningDaemonPid(dir, "never")).toBeUndefined();
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
     }
 });
 
