@@ -26,6 +26,8 @@ import * as fs from "fs";
 import * as http from "http";
 import * as os from "os";
 import * as path from "path";
+import type { DrillReport } from "../../../infra/restore-drill/drill";
+import { writeDrillMetrics } from "../../../infra/restore-drill/report";
 import { stringify } from "yaml";
 import { Lab } from "../../../lab/lab";
 import { convergeLab } from "../../../lab/form";
@@ -217,6 +219,8 @@ test("real redis_exporter and node_exporter output holds every metric the rules 
             path.join(textfiles, "redisforge_backup.prom"),
             `# HELP ${BACKUP_LAST_SUCCESS_METRIC} Unix time of the last successful backup.\n# TYPE ${BACKUP_LAST_SUCCESS_METRIC} gauge\n${BACKUP_LAST_SUCCESS_METRIC} ${now}\n`,
         );
+        // The restore drill's textfile, as the drill writes it (on the machine that runs the drill).
+        if (i === 0) writeDrillMetrics(textfiles, { cluster: "monitoring-test", ok: true, mismatches: [] } as unknown as DrillReport, now);
         exporters.push(startRedisExporter(i, redisExporterPort[i]));
         exporters.push(procs.start(`node_exporter node${i}`, "prometheus-node-exporter", [
             ...nodeExporterFlags({ listenAddress: `127.0.0.1:${nodeExporterPort[i]}`, textfileDir: textfiles }),

