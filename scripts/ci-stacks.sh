@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Which cloud stacks a change can affect, as a JSON matrix for the workflows (one line on stdout:
 # stacks=[{"stack":"prod","cloud":"aws","region":"eu-west-1"},...]), read from the Pulumi.<stack>.yaml
-# files (the local stack is not a cloud stack and never listed).
+# files (the local stack and the VM stack run on one machine, not on a cloud: never listed).
 #
 #   bash scripts/ci-stacks.sh <base-commit>     # files changed between <base-commit> and HEAD
 #   REDISFORGE_CHANGED_FILES=$'a\nb' bash scripts/ci-stacks.sh   # the files given (tests)
@@ -26,7 +26,7 @@ for f in Pulumi.*.yaml; do
   s=${f#Pulumi.}
   s=${s%.yaml}
   cloud=$(sed -n 's/^ *redisforge:cloud: *"\{0,1\}\([a-z0-9-]*\)"\{0,1\} *$/\1/p' "$f" | head -1)
-  [[ -n $cloud && $cloud != local ]] && all+=("$s")
+  [[ -n $cloud && $cloud != local && $cloud != qemu ]] && all+=("$s")
 done
 
 affected=()
