@@ -254,13 +254,10 @@ test("100 ms latency + 5 % loss between zones for 60 s: no failover, no flapping
                 }
                 // The forced reconnect is this test's artefact (real latency slows open links): the
                 // fault's steady state starts once every master has its replicas online again.
-                await waitFor("every master's replicas online again through the proxies", 60000, async () => {
-                    for (const m of await c.masters()) {
-                        const info = await c.lab.cli(m, ["INFO", "replication"]);
-                        if ((info.match(/state=online/g) ?? []).length < 2) return false;
-                    }
-                    return true;
-                }, 250);
+                // Steady once every shard acknowledged a write (WAIT 1: a replica link is back) issued after the cut.
+                const cutAt = Date.now();
+                const shards = await Promise.all((await c.masters()).map((m) => c.slotsOf([m], m)));
+                await waitFor("a write acknowledged on every shard through the proxies", 90000, async () => shards.every((sl) => w.gapAfter(cutAt, sl) >= 0), 250);
                 steadyAt = Date.now();
                 // Proof that the delay is on the path: a PING round trip from zone 1 to a node of zone 0.
                 pingDuring = zonePingMs(1, c.zoneNodes(0)[0]);
