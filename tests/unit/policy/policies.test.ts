@@ -5,6 +5,7 @@
  * own resource types and encodings (gzip+base64 user-data on AWS/Azure, GCP labels, Azure NSG rules).
  * The same policy objects run in the engine: tests/e2e/policy-pack.test.ts.
  */
+import { generateKeyPairSync, randomBytes } from "crypto";
 import { gzipSync } from "zlib";
 import { parse, stringify } from "yaml";
 import { adapters } from "../../../providers/registry";
@@ -57,8 +58,9 @@ const redisVm = (rs: R[], kind: string, role?: string) =>
     one(rs, `Redis VM${role ? ` (${role})` : ""}`, (r) => r.type === (kind === "local" ? T.localRedisProcess : VM[kind]) && (kind === "local" || (tagOf(r, "redisforge:role") === "redis" && (!role || tagOf(r, "redisforge:redis-role") === role))));
 
 const byPolicy = (f: Finding[], name: string) => f.filter((x) => x.policy === name);
-const SECRET = "Zq9vT3xKp2Lm8NwR4sYb7HcJ1dFg6";
-const PEM = `-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB${SECRET}\n-----END EC PRIVATE KEY-----\n`;
+// Generated at test time: a real key and a random password-shaped secret, never committed.
+const SECRET = randomBytes(24).toString("base64url");
+const PEM = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "sec1", format: "pem" }).toString();
 
 // qemu (the VM stack on this machine) registers its VMs, firewall and bucket as dynamic resources
 // whose types the pack does not read yet: its policies are per cloud resource type. The pack runs
