@@ -76,7 +76,8 @@ export interface LabOptions {
     tlsHosts?: string[];
 }
 
-function freePort(host: string): Promise<number> {
+/** A TCP port free on `host` right now (the OS picks it). */
+export function freePort(host: string): Promise<number> {
     return new Promise((resolve, reject) => {
         const srv = net.createServer();
         srv.unref();

@@ -29,10 +29,10 @@
  * backup user is created over the admin API (a signed request, see sigv4 below).
  */
 import { ChildProcess, spawn } from "child_process";
+import { freePort } from "./lab";
 import { createHash, createHmac, randomBytes } from "crypto";
 import * as fs from "fs";
 import * as http from "http";
-import * as net from "net";
 import * as path from "path";
 
 const TOOLS_BIN = path.resolve(__dirname, "../.tools/bin");
@@ -49,17 +49,6 @@ export function randomSecret(): string {
     return randomBytes(24).toString("base64url");
 }
 
-function freePort(host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.unref();
-        srv.on("error", reject);
-        srv.listen(0, host, () => {
-            const port = (srv.address() as net.AddressInfo).port;
-            srv.close(() => resolve(port));
-        });
-    });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

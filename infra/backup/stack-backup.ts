@@ -4,7 +4,7 @@
  * user (INFO only) with the operator's client certificate, to any BackupStore (a directory remote
  * by default, or an S3/GCS/Azure emulator or bucket).
  */
-import { spawn } from "child_process";
+import { runScript } from "./run-script";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -57,21 +57,6 @@ export function directoryStore(dir: string, confDir: string): BackupStore {
     return { rcloneConfig: conf, remote: `${RCLONE_REMOTE_NAME}:${path.resolve(dir)}`, env: {}, label: `directory ${path.resolve(dir)}` };
 }
 
-function run(args: string[], env: Record<string, string>, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve, reject) => {
-        const p = spawn(BACKUP_SH, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-        p.stdout.on("data", (d) => (stdout += d));
-        p.stderr.on("data", (d) => (stderr += d));
-        p.on("error", reject);
-        p.on("close", (code) => {
-            clearTimeout(timer);
-            resolve({ code, stdout, stderr });
-        });
-    });
-}
 
 /** Backs up every node, one after the other (as the timers' random delay spreads them on VMs). */
 export async function backupStack(a: StackBackupArgs): Promise<NodeBackupResult[]> {
@@ -103,7 +88,7 @@ export async function backupStack(a: StackBackupArgs): Promise<NodeBackupResult[
                 TEXTFILE_DIR: textfileDir,
             };
             const t0 = Date.now();
-            const r = await run([], env, 600_000);
+            const r = await runScript(BACKUP_SH, [], env, 600_000);
             const ms = Date.now() - t0;
             if (r.code === 0) {
                 results.push({ node: n.name, ok: true, dest: r.stdout.trim(), ms });

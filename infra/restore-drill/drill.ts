@@ -21,7 +21,7 @@
  *
  * Any difference is a mismatch; the caller exits non-zero on any. Every wait is bounded.
  */
-import { spawn } from "child_process";
+import { runScript } from "../backup/run-script";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -91,27 +91,7 @@ export interface DrillReport {
     labDir: string;
 }
 
-interface Run {
-    code: number | null;
-    stdout: string;
-    stderr: string;
-}
 
-function runScript(script: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<Run> {
-    return new Promise((resolve, reject) => {
-        const p = spawn(script, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-        p.stdout.on("data", (d) => (stdout += d));
-        p.stderr.on("data", (d) => (stderr += d));
-        p.on("error", reject);
-        p.on("close", (code) => {
-            clearTimeout(timer);
-            resolve({ code, stdout, stderr });
-        });
-    });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sha256File = (f: string) => createHash("sha256").update(fs.readFileSync(f)).digest("hex");

@@ -12,6 +12,7 @@
  * node whose redis is down (fails, metric untouched).
  */
 import { spawn } from "child_process";
+import { runScript as runScriptWith } from "../../../infra/backup/run-script";
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as os from "os";
@@ -51,19 +52,7 @@ export function backupRestoreSuite(kind: StoreKind): void {
     }
 
     function runScript(script: string, args: string[], env: Record<string, string>, timeoutMs = 90000): Promise<Run> {
-        return new Promise((resolve, reject) => {
-            const p = spawn(script, args, { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, ...rcloneEnv, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-            let stdout = "";
-            let stderr = "";
-            const timer = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-            p.stdout.on("data", (d) => (stdout += d));
-            p.stderr.on("data", (d) => (stderr += d));
-            p.on("error", reject);
-            p.on("close", (code) => {
-                clearTimeout(timer);
-                resolve({ code, stdout, stderr });
-            });
-        });
+        return runScriptWith(script, args, { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: root, ...rcloneEnv, ...env }, timeoutMs);
     }
 
     const textfileDir = (i: number) => path.join(root, "textfile", `node${i}`);
