@@ -63,19 +63,3 @@ export function stackNodes(stack: string, o: StackOutputsLike): { nodes: StackNo
         exporterPassword: o.exporterPassword,
     };
 }
-
-/** Tiny flag parsing shared by the two entries: `--name value` pairs and boolean `--name`. */
-export function parseFlags(argv: string[], valued: string[], booleans: string[], usage: string): Record<string, string | boolean> {
-    const out: Record<string, string | boolean> = {};
-    for (let i = 0; i < argv.length; i++) {
-        const a = argv[i];
-        const name = a.replace(/^--/, "");
-        if (a.startsWith("--") && valued.includes(name)) {
-            const v = argv[++i];
-            if (v === undefined || v.startsWith("--")) throw new Error(`${a} needs a value\n${usage}`);
-            out[name] = v;
-        } else if (a.startsWith("--") && booleans.includes(name)) out[name] = true;
-        else throw new Error(`unknown argument ${JSON.stringify(a)}\n${usage}`);
-    }
-    return out;
-}

@@ -28,6 +28,15 @@ export class CliError extends Error {
     }
 }
 
+/** Runs `f`; an error it throws (a bad flag value, named in the message) becomes a usage error (exit 2). */
+export function usage<T>(f: () => T): T {
+    try {
+        return f();
+    } catch (e) {
+        throw e instanceof CliError ? e : new CliError((e as Error).message, EXIT.usage);
+    }
+}
+
 /** The options every command takes (declared by `withCommonOptions`). */
 export interface CommonOptions {
     stack: string;

@@ -441,7 +441,12 @@ test("the provider SIGKILLed during a planned failover (masters re-spread): the 
         const me = seen.find((n) => n.myself)!;
         const shardMaster = me.master ? accepted : c.indexOf(seen.find((n) => n.id === me.masterId)!);
         const slots = await c.slotsOf([shardMaster], accepted);
-        const gapMs = await w.waitResumed(faultAt, slots);
+        const gapMs = await w.waitResumed(faultAt, slots).catch(async (e) => {
+            // What the shard looked like when no write came back: its nodes' roles and links.
+            const view = await c.lab.cli(accepted, ["CLUSTER", "NODES"]).catch((x) => String(x));
+            const repl = await Promise.all(c.lab.nodes.map((n, i) => c.lab.cli(i, ["INFO", "replication"]).then((r) => `node${i}: ${r.split(/\r?\n/).filter((l) => /^(role|master_host|master_port|master_link_status|connected_slaves|slave\d)/.test(l)).join(" ")}`, (x) => `node${i}: ${x}`)));
+            throw new Error(`${(e as Error).message}\nshard master node${shardMaster} (accepted node${accepted}, myself ${me.master ? "master" : "replica"}); provider output: ${out.slice(-1500)}\nCLUSTER NODES via node${accepted}:\n${view}\n${repl.join("\n")}`);
+        });
         note = `provider killed after node${accepted} accepted CLUSTER FAILOVER (${sawDone ? "after" : "before"} the provider saw it done)`;
         return { faultAt, endedAt: faultAt, gapMs, note };
     });

@@ -185,7 +185,7 @@ export class TimedWriter extends AckedWriter {
 
     /** Waits (bounded) until a write issued after `faultAt` on `slots` is acknowledged; returns the gap. */
     async waitResumed(faultAt: number, slots: Set<number> | null, ms = 45000): Promise<number> {
-        return waitFor(() => `an acknowledged write on the affected shard after the fault (writer errors so far: ${JSON.stringify(this.errors)}, clusterdown ${this.clusterDownSeen})`, ms, async () => {
+        return waitFor(() => `an acknowledged write on the affected shard after the fault (writer so far: issued ${this.issued}, acked ${this.acked.size}, unacked (WAIT 1 answered 0) ${this.unacked}, redirects ${this.redirects}, errors ${JSON.stringify(this.errors)}, clusterdown ${this.clusterDownSeen}; slots watched ${slots ? slots.size : "all"})`, ms, async () => {
             const g = this.gapAfter(faultAt, slots);
             return g >= 0 ? g + 1 : false; // +1 keeps a 0 ms gap truthy
         }).then((g) => g - 1);

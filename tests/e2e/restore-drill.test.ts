@@ -46,8 +46,8 @@ maybe("local-stack backups and the restore drill", () => {
         });
     }
     const storeArgs = (s: TestStore) => ["--remote", `${RCLONE_REMOTE_NAME}:${s.bucket}`, "--rclone-config", s.rcloneConfig];
-    const backup = (s?: TestStore) => entry("infra/backup/cli.ts", ["--stack", st.stack, ...(s ? storeArgs(s) : [])], s?.env);
-    const drill = (s?: TestStore, extra: string[] = []) => entry("infra/restore-drill/cli.ts", ["--stack", st.stack, ...(s ? storeArgs(s) : []), "--textfile-dir", textfileDir, ...extra], s?.env);
+    const backup = (s?: TestStore) => entry("infra/cli/index.ts", ["backup", "--stack", st.stack, ...(s ? storeArgs(s) : [])], s?.env);
+    const drill = (s?: TestStore, extra: string[] = []) => entry("infra/cli/index.ts", ["restore-drill", "--stack", st.stack, ...(s ? storeArgs(s) : []), "--textfile-dir", textfileDir, ...extra], s?.env);
     const dirStoreRoot = () => path.join(ROOT, ".local-stack", `${st.stack}.backups`);
 
     /** The live cluster's CLUSTER NODES (without ping/pong times), read as admin from node 0. */

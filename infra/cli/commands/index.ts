@@ -9,5 +9,7 @@ import { register as removeShard } from "./remove-shard";
 import { register as addReplica } from "./add-replica";
 import { register as removeReplica } from "./remove-replica";
 import { register as check } from "./check";
+import { register as backup } from "./backup";
+import { register as restoreDrill } from "./restore-drill";
 
-export const COMMANDS: Register[] = [status, addShard, removeShard, addReplica, removeReplica, check];
+export const COMMANDS: Register[] = [status, addShard, removeShard, addReplica, removeReplica, check, backup, restoreDrill];

@@ -26,7 +26,7 @@ describe("commands", () => {
     const names = program.commands.map((c) => c.name());
 
     test("the scale commands and check are registered", () => {
-        expect(names).toEqual(expect.arrayContaining(["status", "add-shard", "remove-shard", "add-replica", "remove-replica", "check"]));
+        expect(names).toEqual(expect.arrayContaining(["status", "add-shard", "remove-shard", "add-replica", "remove-replica", "check", "backup", "restore-drill"]));
     });
 
     test.each(names)("%s --help lists --stack, --yes and --json", (name) => {
@@ -60,6 +60,20 @@ describe("exit codes of the real process", () => {
         expect(r.code).toBe(EXIT.usage);
         expect(r.stderr).toMatch(/--min-cert-days "soon" must be a whole number of days/);
     }, 130_000);
+
+    test("restore-drill: a bad --at is a usage error naming the accepted forms", async () => {
+        const r = await cli(["restore-drill", "--stack", "x", "--at", "last tuesday"]);
+        expect(r.code).toBe(EXIT.usage);
+        expect(r.stderr).toMatch(/--at "last tuesday" is not a backup timestamp; use the form 20261127T051500Z/);
+    }, 130_000);
+
+    test("backup and restore-drill open the stack like every command: a missing stack cannot run (3)", async () => {
+        for (const cmd of ["backup", "restore-drill"]) {
+            const r = await cli([cmd, "--stack", `no-such-stack-${process.pid}`]);
+            expect({ cmd, code: r.code }).toEqual({ cmd, code: EXIT.failed });
+            expect(r.stderr).toMatch(/no-such-stack-\d+/);
+        }
+    }, 260_000);
 
     test("a stack that does not exist cannot run (3) and says how to list stacks", async () => {
         const r = await cli(["check", "--stack", `no-such-stack-${process.pid}`]);
