@@ -4,23 +4,40 @@ import { Pool, Target } from "../primitives/connections";
 import { ClusterExecError, Resolved, sleep } from "../primitives/options";
 import { parseInfo } from "../primitives/protocol";
 
-/** Planned CLUSTER FAILOVER: waits for the replica's link, promotes it, waits until roles swapped. */
+/**
+ * How long one CLUSTER FAILOVER is given before it is sent again, ms. The server abandons a manual
+ * failover after CLUSTER_MF_TIMEOUT (5 s: "Manual failover timed out") without telling the caller,
+ * e.g. when the master did not answer MFSTART in time or the masters refused their votes (a master
+ * votes for a replica of the same failed-over master at most once per 2 x cluster-node-timeout, so a
+ * failover started by a deploy that was killed blocks the next one for a while).
+ */
+export const FAILOVER_RESEND_MS = 6000;
+
+/**
+ * Planned CLUSTER FAILOVER: waits for the replica's link, promotes it, waits until roles swapped.
+ * Re-sends the command every FAILOVER_RESEND_MS while the replica is still a replica (bounded by
+ * convergeTimeoutMs); the error names the attempts and the last state seen.
+ */
 export async function plannedFailover(pool: Pool, replica: Target, master: Target, o: Resolved): Promise<void> {
     o.progress({ phase: "failover", message: `failover: ${replica.label} takes over from ${master.label}` });
     const c = await pool.get(replica);
     const deadline = Date.now() + o.convergeTimeoutMs;
-    let sent = false;
+    let sentAt = 0;
+    let attempts = 0;
     let last = "";
     while (Date.now() < deadline) {
         const info = parseInfo(String(await c.info("replication")));
         if (info.role === "master") {
-            o.log(`failover done: ${replica.label} is master`);
+            o.log(`failover done: ${replica.label} is master${attempts > 1 ? ` (CLUSTER FAILOVER sent ${attempts} times)` : ""}`);
             return;
         }
-        if (!sent && info.master_link_status === "up") {
+        if (info.master_link_status === "up" && (!sentAt || Date.now() - sentAt >= FAILOVER_RESEND_MS)) {
+            if (sentAt) o.log(`failover: ${replica.label} is still a replica ${Math.round((Date.now() - sentAt) / 1000)} s after CLUSTER FAILOVER (the server gave it up); sending it again`);
             try {
+                attempts++;
+                sentAt = Date.now();
                 await c.cluster("FAILOVER");
-                sent = true;
+                last = "";
             } catch (e) {
                 last = (e as Error).message;
             }
@@ -28,5 +45,10 @@ export async function plannedFailover(pool: Pool, replica: Target, master: Targe
         last = last || `role:${info.role} master_link_status:${info.master_link_status}`;
         await sleep(o.pollIntervalMs);
     }
-    throw ClusterExecError(`CLUSTER FAILOVER on ${replica.label} (taking over ${master.label}) failed after ${Math.round(o.convergeTimeoutMs / 1000)} s: ${last}`, nodeAddress(replica), "failover");
+    throw ClusterExecError(
+        `CLUSTER FAILOVER on ${replica.label} (taking over ${master.label}) failed after ${Math.round(o.convergeTimeoutMs / 1000)} s and ${attempts} attempt(s): ${last}. ` +
+            `Check the nodes' logs for "Manual failover" and "Failover auth denied"; run again once every master is reachable.`,
+        nodeAddress(replica),
+        "failover",
+    );
 }
