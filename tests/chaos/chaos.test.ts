@@ -437,10 +437,17 @@ test("the provider SIGKILLed during a planned failover (masters re-spread): the 
         const sawDone = /failover done/.test(out);
         // The shard being handed over: the accepting node's slots if the failover already finished,
         // else its master's (a manual failover can also time out on the servers; converge redoes it).
-        const seen = await c.nodesSeenBy(accepted);
-        const me = seen.find((n) => n.myself)!;
-        const shardMaster = me.master ? accepted : c.indexOf(seen.find((n) => n.id === me.masterId)!);
-        const slots = await c.slotsOf([shardMaster], accepted);
+        // Read until the view names them: on 8.6.3 the promoted node's first view can show it a master
+        // with no slots yet.
+        let me = (await c.nodesSeenBy(accepted)).find((n) => n.myself)!;
+        let shardMaster = -1;
+        const slots = await waitFor(`the slots of node${accepted}'s shard in its own view`, 10000, async () => {
+            const seen = await c.nodesSeenBy(accepted);
+            me = seen.find((n) => n.myself)!;
+            shardMaster = me.master ? accepted : c.indexOf(seen.find((n) => n.id === me.masterId)!);
+            const sl = await c.slotsOf([shardMaster], accepted);
+            return sl.size > 0 ? sl : false;
+        }, 50);
         const gapMs = await w.waitResumed(faultAt, slots).catch(async (e) => {
             // What the shard looked like when no write came back: its nodes' roles and links.
             const view = await c.lab.cli(accepted, ["CLUSTER", "NODES"]).catch((x) => String(x));

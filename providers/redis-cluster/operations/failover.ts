@@ -32,14 +32,17 @@ export async function plannedFailover(pool: Pool, replica: Target, master: Targe
             return;
         }
         if (info.master_link_status === "up" && (!sentAt || Date.now() - sentAt >= FAILOVER_RESEND_MS)) {
-            if (sentAt) o.log(`failover: ${replica.label} is still a replica ${Math.round((Date.now() - sentAt) / 1000)} s after CLUSTER FAILOVER (the server gave it up); sending it again`);
+            if (sentAt && !last.startsWith("CLUSTER FAILOVER answered")) o.log(`failover: ${replica.label} is still a replica ${Math.round((Date.now() - sentAt) / 1000)} s after CLUSTER FAILOVER (the server gave it up); sending it again`);
             try {
                 attempts++;
                 sentAt = Date.now();
                 await c.cluster("FAILOVER");
                 last = "";
             } catch (e) {
-                last = (e as Error).message;
+                // Refused at once (e.g. the replica's view of its master is not settled yet): retry at the next poll.
+                last = `CLUSTER FAILOVER answered: ${(e as Error).message}`;
+                o.log(`failover: ${replica.label}: ${last}; retrying`);
+                sentAt = Date.now() - FAILOVER_RESEND_MS + Math.max(o.pollIntervalMs, 500);
             }
         }
         last = last || `role:${info.role} master_link_status:${info.master_link_status}`;
