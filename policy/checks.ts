@@ -29,7 +29,12 @@ function linked(r: ResourceLike, prop: string, owner: ResourceLike, ctx: StackCo
 }
 
 // ---------------------------------------------------------------- public IPs
-/** RedisForge VMs (tagged with a role) and their NICs that get a public address. */
+/**
+ * RedisForge VMs (tagged with a role) and their NICs that get a public address. qemu VMs are not
+ * read: no QemuVm input can express a public address (its only NIC is the `tap` on the stack's
+ * private bridge, started with `-nodefaults`, so no user-mode NIC; providers/qemu/resources/vm.ts),
+ * and the stack namespace has no route out. tests/unit/policy/policies.test.ts fails if one appears.
+ */
 export function publicIpViolations(ctx: StackContext): Violation[] {
     const out: Violation[] = [];
     const vms = ctx.resources.filter((r) => VM_TYPES.includes(r.type) && roleOf(r) !== undefined);
@@ -64,6 +69,8 @@ export function publicIpViolations(ctx: StackContext): Violation[] {
 }
 
 // ---------------------------------------------------------------- backup bucket
+// The qemu cloud's bucket is record only (no resource; providers/qemu/NOTES.md): nothing to read
+// until its S3 server is a resource. tests/unit/policy/policies.test.ts fails when one appears.
 const on = (v: unknown) => v === true || v === "true";
 
 /** Every bucket of the stack: private, versioned, encrypted, with retention. */

@@ -4,7 +4,8 @@
  *
  * Read per resource type: AWS security groups (inline `ingress`) and their rule resources
  * (SecurityGroupRule, vpc.SecurityGroupIngressRule), GCP VPC firewalls, Azure NSGs (inline
- * `securityRules`) and SecurityRule resources. "Reachable from the internet" means the sources of the
+ * `securityRules`) and SecurityRule resources, and the qemu cloud's one QemuFirewall (its `rules`
+ * allow list, see qemuRules below). "Reachable from the internet" means the sources of the
  * allow rules that reach one target on one port cover a whole address family TOGETHER: "0.0.0.0/1" +
  * "128.0.0.0/1" in two rules is as open as "0.0.0.0/0" (infra/cidr-cover.ts merges the ranges).
  *
@@ -14,8 +15,8 @@
  * `<name>-redis`, `<name>-envoy`, `<name>-lb`), else from its own name; a rule whose target cannot be
  * told is never exempt.
  */
-import { familiesCovered } from "../infra/cidr-cover";
-import { arr, ResourceLike, T } from "./resources";
+import { cidrInterval, familiesCovered } from "../infra/cidr-cover";
+import { arr, ResourceLike, roleOf, T } from "./resources";
 
 export type Target = "redis" | "envoy" | "lb" | "all" | "unknown";
 
@@ -29,6 +30,8 @@ export interface IngressRule {
     ports: [number, number][];
     /** Source CIDRs; "*" / "Internet" become both whole families. */
     cidrs: string[];
+    /** Which entry of a resource that holds many (reported with it), e.g. `rules[3] redis-from-monitoring`. */
+    entry?: string;
 }
 
 export interface IngressContext {
@@ -124,9 +127,59 @@ export function ingressRulesOf(r: ResourceLike, ctx: IngressContext): IngressRul
             const group = groupOf(r, "networkSecurityGroupName", ctx);
             return azureRule(r, p, group ? group.urn : `unresolved:${String(p.networkSecurityGroupName ?? r.name)}`, group ? targetOfName(group.name) : targetOfRuleName(r.name));
         }
+        case T.qemuFirewall:
+            return qemuRules(r, ctx);
         default:
             return [];
     }
+}
+
+/** [first, last] of an IPv4 address or CIDR (lab/vm/firewall.ts takes both). */
+const span = (a: string) => cidrInterval(a.includes("/") ? a : `${a}/32`);
+const within = (inner: string, outer: string) => {
+    const i = span(inner);
+    const o = span(outer);
+    return !!i && !!o && i.family === o.family && o.first <= i.first && i.last <= o.last;
+};
+
+/**
+ * The qemu cloud's allow list (providers/qemu/plan.ts firewallPlan -> QemuFirewall `rules`: `from`,
+ * `to` as IPv4 addresses or CIDRs, `proto` default tcp, no `ports` = every port). A rule reaches
+ * the machines whose address is in its `to`. CIDRs either nest or are disjoint, so the rules that
+ * reach the machines of one `to` are exactly those whose `to` contains it: each distinct `to` is a
+ * target whose sources add up over all of them. Its role is told by the stack's machines in it (a
+ * QemuVm's `ip` and role tag, the `lb` QemuService's probe address): a comment cannot exempt a range
+ * that holds a Redis VM. A range that holds none of them yet (a zone without an Envoy) is named by
+ * its rules' comment (`envoy-from-clients`, `lb-from-clients`: components/firewall-rules.ts keys).
+ */
+function qemuRules(fw: ResourceLike, ctx: IngressContext): IngressRule[] {
+    const rules = arr<Record<string, any>>(fw.props.rules)
+        .map((x, i) => ({ x, entry: `rules[${i}]${x.comment ? ` ${String(x.comment)}` : ""}: ${String(x.from)} -> ${String(x.to)}` }))
+        .filter(({ x }) => typeof x.from === "string" && typeof x.to === "string" && isTcp(x.proto));
+    const machines = ctx.resources.flatMap((r) => {
+        if (r.type === T.qemuVm && typeof r.props.ip === "string") return [{ ip: r.props.ip as string, role: roleOf(r) ?? "unknown" }];
+        if (r.type === T.qemuService && r.props.name === "lb" && typeof r.props.probe?.host === "string") return [{ ip: r.props.probe.host as string, role: "lb" }];
+        return [];
+    });
+    const targetOf = (to: string): Target => {
+        const roles = new Set(machines.filter((m) => within(m.ip, to)).map((m) => m.role));
+        if (roles.size === 0) {
+            const named = new Set(rules.filter(({ x }) => x.to === to).map(({ x }) => targetOfName(String(x.comment ?? "").replace(/-from-.*$/, ""))));
+            return named.size === 1 ? [...named][0] : "unknown";
+        }
+        if ([...roles].every((role) => role === "envoy" || role === "lb")) return roles.has("envoy") ? "envoy" : "lb";
+        if (roles.size === 1 && roles.has("redis")) return "redis";
+        return roles.has("redis") ? "all" : "unknown";
+    };
+    const out: IngressRule[] = [];
+    for (const to of new Set(rules.map(({ x }) => x.to as string))) {
+        const target = targetOf(to);
+        for (const { x, entry } of rules.filter(({ x }) => within(to, x.to))) {
+            const ports: [number, number][] = x.ports === undefined ? [[0, 65535]] : Array.isArray(x.ports) ? [portRange(x.ports[0], x.ports[1])] : [portRange(x.ports, x.ports)];
+            out.push({ resource: fw, targetKey: `${fw.urn}:${to}`, target, ports, cidrs: [x.from], entry });
+        }
+    }
+    return out;
 }
 
 function azureRule(r: ResourceLike, s: Record<string, any>, targetKey: string, target: Target): IngressRule[] {
@@ -150,6 +203,8 @@ export interface PortExposure {
     target: Target;
     families: string[];
     resources: ResourceLike[];
+    /** The entries of those resources that open it, where a resource holds many (qemu's rules). */
+    entries: string[];
 }
 
 /**
@@ -166,7 +221,7 @@ export function exposedPorts(rules: IngressRule[], policy: PortPolicy): PortExpo
             const relevant = open.filter((g) => !(port === policy.clientPort && (g.target === "envoy" || g.target === "lb")));
             if (relevant.length === 0) continue;
             const families = familiesCovered(relevant.flatMap((g) => g.cidrs));
-            if (families.length) out.push({ port, target: relevant[0].target, families, resources: [...new Set(relevant.map((g) => g.resource))] });
+            if (families.length) out.push({ port, target: relevant[0].target, families, resources: [...new Set(relevant.map((g) => g.resource))], entries: relevant.flatMap((g) => (g.entry ? [g.entry] : [])) });
         }
     }
     return out;

@@ -2,7 +2,8 @@
  * What the policies read from a resource: its type token, its properties as the engine hands them
  * to the analyzer, and the identity tags the adapters set (components/tags.ts: `redisforge:role`,
  * `redisforge:zone`, `redisforge:redis-role`, `redisforge:shard`; GCP carries them as labels with
- * `:` turned into `_`, see gcpLabels in providers/gcp). Pure: no engine, no SDK.
+ * `:` turned into `_`, see gcpLabels in providers/gcp; the qemu VM records them as its `tags` input).
+ * Pure: no engine, no SDK.
  */
 
 /** The part of a resource every policy reads (PolicyResource and ResourceValidationArgs both fit). */
@@ -45,17 +46,21 @@ export const T = {
     azureContainer: "azure-native:storage:BlobContainer",
     azureManagementPolicy: "azure-native:storage:ManagementPolicy",
     localRedisProcess: "pulumi-nodejs:dynamic/local:RedisProcess",
+    // The qemu cloud (providers/qemu/resources): dynamic resources of this machine's VM stack.
+    qemuVm: "pulumi-nodejs:dynamic/qemu:Vm",
+    qemuFirewall: "pulumi-nodejs:dynamic/qemu:Firewall",
+    qemuService: "pulumi-nodejs:dynamic/qemu:Service",
 } as const;
 
 /** The virtual machine types the VM policies look at. */
-export const VM_TYPES: readonly string[] = [T.awsInstance, T.gcpInstance, T.azureVm];
+export const VM_TYPES: readonly string[] = [T.awsInstance, T.gcpInstance, T.azureVm, T.qemuVm];
 
 /** GCP label key of a tag key (what gcpLabels does to keys). */
 export function labelKey(key: string): string {
     return key.toLowerCase().replace(/[^a-z0-9_-]/g, "_").slice(0, 63);
 }
 
-/** A RedisForge identity tag of a resource: AWS/Azure `tags`, GCP `labels` (key mangled, value lower-cased). */
+/** A RedisForge identity tag of a resource: AWS/Azure/qemu `tags`, GCP `labels` (key mangled, value lower-cased). */
 export function tagOf(r: Pick<ResourceLike, "props">, key: string): string | undefined {
     const tags = r.props.tags;
     if (tags && typeof tags === "object" && !Array.isArray(tags) && typeof tags[key] === "string") return tags[key];

@@ -3,7 +3,8 @@
  *
  * Decoding follows what each cloud does with the field the adapters fill: AWS `userDataBase64` and
  * Azure `customData`/`userData` are base64 (RedisForge gzips first; cloud-init gunzips), AWS
- * `userData` and GCP `metadata["user-data"]`/`startup-script` are plain text; a `#cloud-config`
+ * `userData`, GCP `metadata["user-data"]`/`startup-script` and the qemu VM's `userData` (written
+ * byte for byte into its NoCloud seed) are plain text; a `#cloud-config`
  * document's `write_files` are decoded by their `encoding` (b64, gzip+b64), since that is what lands
  * on the disk. On the local stack the files that land on the machine are RedisProcess's `redisConf`
  * and `usersAcl` (its `secretsInclude` and `tlsKey` are secret inputs by design and not read).
@@ -54,6 +55,9 @@ function fieldsOf(r: ResourceLike): [string, string, boolean][] {
         case T.azureVm:
             add("osProfile.customData", p.osProfile?.customData, true);
             add("userData", p.userData, true);
+            break;
+        case T.qemuVm:
+            add("userData", p.userData, false);
             break;
         case T.localRedisProcess:
             add("redisConf", p.redisConf, false);

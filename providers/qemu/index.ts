@@ -251,6 +251,7 @@ export const qemuAdapter: CloudAdapter = {
             dir,
             storeDir: a.network.native.stateDir.apply((d) => path.join(d, "metadata")),
             identity: a.identity.principal,
+            tags: a.tags,
         }, o(a.parent, { dependsOn: [] }));
         // Whatever depends on the node's component (the RedisCluster resource) waits for cloud-init.
         new QemuVmReady(`${name}-ready`, { hostName: a.hostName, dir: vm.dir, instanceId: vm.instanceId }, o(a.parent));

@@ -39,6 +39,12 @@ export interface QemuVmInputs {
     /** Metadata service store and the identity this VM runs as. */
     storeDir: string;
     identity: string;
+    /**
+     * Identity tags for humans and the policy pack (components/tags.ts: `redisforge:role`, `zone`,
+     * `redis-role`, `shard`), like a cloud instance's tags. Recorded only: changing them never
+     * touches the VM. Optional: state written before they existed has none.
+     */
+    tags?: Record<string, string>;
 }
 
 export interface QemuVmOutputs extends Omit<QemuVmInputs, "userData"> {
@@ -129,6 +135,11 @@ function outs(i: QemuVmInputs, pid: number): QemuVmOutputs {
     return { ...rest, pid, running: pid > 0, userDataSha256: sha(i.userData), instanceId: instanceIdOf(i) };
 }
 
+const replacesOf = (olds: QemuVmOutputs, news: QemuVmInputs) => (["network", "hostName", "ip", "tap", "mac", "dir", "dataDiskGb", "zone"] as const).filter((k) => String(olds[k]) !== String(news[k]));
+/** A change the VM itself must see (a restart or a re-provision), as opposed to recorded tags. */
+const touchesVm = (olds: QemuVmOutputs, news: QemuVmInputs) => !olds.running || olds.userDataSha256 !== sha(news.userData) || olds.identity !== news.identity || olds.memoryMiB !== news.memoryMiB || olds.imageDir !== news.imageDir;
+const sameTags = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) => JSON.stringify(Object.entries(a ?? {}).sort()) === JSON.stringify(Object.entries(b ?? {}).sort());
+
 export const qemuVmProvider: pulumi.dynamic.ResourceProvider = {
     async check(_olds: QemuVmInputs, news: QemuVmInputs) {
         const failures: pulumi.dynamic.CheckFailure[] = [];
@@ -138,8 +149,8 @@ export const qemuVmProvider: pulumi.dynamic.ResourceProvider = {
         return { inputs: news, failures };
     },
     async diff(_id: string, olds: QemuVmOutputs, news: QemuVmInputs) {
-        const replaces = (["network", "hostName", "ip", "tap", "mac", "dir", "dataDiskGb", "zone"] as const).filter((k) => String(olds[k]) !== String(news[k]));
-        const changed = replaces.length > 0 || !olds.running || olds.userDataSha256 !== sha(news.userData) || olds.identity !== news.identity || olds.memoryMiB !== news.memoryMiB || olds.imageDir !== news.imageDir;
+        const replaces = replacesOf(olds, news);
+        const changed = replaces.length > 0 || touchesVm(olds, news) || !sameTags(olds.tags, news.tags);
         return { changes: changed, replaces, deleteBeforeReplace: true };
     },
     async create(i: QemuVmInputs) {
@@ -152,6 +163,8 @@ export const qemuVmProvider: pulumi.dynamic.ResourceProvider = {
         return { id, props: { ...props, pid, running: pid > 0 } };
     },
     async update(_id: string, olds: QemuVmOutputs, news: QemuVmInputs) {
+        // Only the tags changed: record them, leave the running VM alone.
+        if (replacesOf(olds, news).length === 0 && !touchesVm(olds, news)) return { outs: outs(news, olds.pid) };
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const fs = require("fs") as typeof import("fs");
         const reprovision = olds.userDataSha256 !== sha(news.userData) || olds.imageDir !== news.imageDir;

@@ -2,7 +2,8 @@
  * The policy pack (policy/) over the resources the REAL program registers for every cloud in
  * providers/registry.ts (mocked engine, the cloud's prod stack file): the program as it is passes
  * every policy, and each policy catches a violation planted in those real inputs, through the cloud's
- * own resource types and encodings (gzip+base64 user-data on AWS/Azure, GCP labels, Azure NSG rules).
+ * own resource types and encodings (gzip+base64 user-data on AWS/Azure, GCP labels, Azure NSG rules,
+ * qemu's plain user-data, tags and one allow-list firewall).
  * The same policy objects run in the engine: tests/e2e/policy-pack.test.ts.
  */
 import { generateKeyPairSync, randomBytes } from "crypto";
@@ -22,7 +23,7 @@ function one(rs: R[], what: string, pred: (r: R) => boolean): R {
     return found[0];
 }
 
-const VM: Record<string, string> = { aws: T.awsInstance, gcp: T.gcpInstance, azure: T.azureVm };
+const VM: Record<string, string> = { aws: T.awsInstance, gcp: T.gcpInstance, azure: T.azureVm, qemu: T.qemuVm };
 
 function setTag(r: R, key: string, value: string): void {
     if (r.props.labels) r.props.labels[labelKey(key)] = value;
@@ -39,6 +40,7 @@ function editCloudConfig(r: R, edit: (doc: { write_files: { path: string; conten
     if (r.type === T.awsInstance) r.props.userDataBase64 = gz();
     else if (r.type === T.azureVm) r.props.osProfile.customData = gz();
     else if (r.type === T.gcpInstance) r.props.metadata["user-data"] = out;
+    else if (r.type === T.qemuVm) r.props.userData = out;
     else throw new Error(`no user-data encoding known for ${r.type}`);
 }
 
@@ -62,13 +64,29 @@ const byPolicy = (f: Finding[], name: string) => f.filter((x) => x.policy === na
 const SECRET = randomBytes(24).toString("base64url");
 const PEM = generateKeyPairSync("ec", { namedCurve: "prime256v1" }).privateKey.export({ type: "sec1", format: "pem" }).toString();
 
-// qemu (the VM stack on this machine) registers its VMs, firewall and bucket as dynamic resources
-// whose types the pack does not read yet: its policies are per cloud resource type. The pack runs
-// over the clouds it knows; qemu is listed here so that a new cloud is not skipped silently.
-const NOT_COVERED_BY_THE_PACK = ["qemu"];
+// The pack's policies are per cloud resource type: a cloud registered later is listed here until
+// they read its types, so that it is not skipped silently.
+const NOT_COVERED_BY_THE_PACK: string[] = [];
 test("every registered cloud is either covered by the pack's tests or named as not covered", () => {
-    expect(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.includes(k)).sort()).toEqual(["aws", "azure", "gcp", "local"]);
+    expect(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.includes(k)).sort()).toEqual(["aws", "azure", "gcp", "local", "qemu"]);
 });
+
+/**
+ * What the pack does with each qemu resource type: read (VMs, the firewall, the load balancer's
+ * address) or nothing to check. A new type (a bucket server, a second NIC) fails the qemu tests
+ * until the pack says what it does with it.
+ */
+const QEMU_TYPES: Record<string, string> = {
+    [T.qemuVm]: "user-data, tags, address (its only NIC is a tap on the private bridge: no public IP)",
+    [T.qemuFirewall]: "allow list",
+    [T.qemuService]: "the lb's address (a target of the client port)",
+    "pulumi-nodejs:dynamic/qemu:VmReady": "nothing (waits for cloud-init)",
+    "pulumi-nodejs:dynamic/qemu:Network": "nothing (namespace and bridge; no route out)",
+    "pulumi-nodejs:dynamic/qemu:Secret": "nothing (a secret input by design)",
+    "pulumi-nodejs:dynamic/qemu:Identity": "nothing (which secrets an identity reads)",
+};
+/** The QemuVm inputs/outputs (providers/qemu/resources/vm.ts): none of them can attach another NIC or a public address. */
+const QEMU_VM_PROPS = ["__provider", "network", "hostName", "zone", "ip", "tap", "mac", "userData", "dataDiskGb", "memoryMiB", "imageDir", "dir", "storeDir", "identity", "tags", "pid", "running", "userDataSha256", "instanceId"];
 
 describe.each(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.includes(k)))("policy pack over the mocked %s program", (kind) => {
     let base: R[];
@@ -132,6 +150,13 @@ describe.each(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.inclu
             fw.props.sourceRanges = [halves[0]];
             expect(byPolicy(await runPolicies(rs), "redis-ports-not-public")).toEqual([]);
             fw.props.sourceRanges = halves;
+        } else if (kind === "qemu") {
+            // One allow-list entry per source, target range and port: the second half is a second entry.
+            const fw = one(rs, "firewall", (r) => r.type === T.qemuFirewall);
+            const rule = fw.props.rules.find((x: { comment?: string; ports?: number }) => x.comment === "redis-from-monitoring" && x.ports === 9121);
+            rule.from = halves[0];
+            expect(byPolicy(await runPolicies(rs), "redis-ports-not-public")).toEqual([]);
+            fw.props.rules.push({ ...rule, from: halves[1] });
         } else {
             const nsg = one(rs, "redis NSG", (r) => r.type === T.azureNsg && r.name.endsWith("-redis"));
             const rule = nsg.props.securityRules.find((s: { name: string }) => s.name === "redis-from-monitoring");
@@ -140,9 +165,13 @@ describe.each(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.inclu
             rule.sourceAddressPrefixes = halves;
         }
         const found = byPolicy(await runPolicies(rs), "redis-ports-not-public");
-        const expected = [expect.stringMatching(/^port 9121 \(redis nodes\) is reachable from the whole ipv4 internet through .*twin|^port 9121 \(redis nodes\) is reachable from the whole ipv4 internet/)];
-        // GCP and Azure open both exporter ports in one rule; AWS has one rule resource per port.
-        if (kind !== "aws") expected.push(expect.stringMatching(/^port 9100 \(redis nodes\) is reachable from the whole ipv4 internet/));
+        const expected = [
+            kind === "qemu"
+                ? expect.stringMatching(/^port 9121 \(redis nodes\) is reachable from the whole ipv4 internet through pulumi-nodejs:dynamic\/qemu:Firewall \S+ \(rules\[\d+\] redis-from-monitoring: 0\.0\.0\.0\/1 -> (\S+); rules\[\d+\] redis-from-monitoring: 128\.0\.0\.0\/1 -> \1\)/)
+                : expect.stringMatching(/^port 9121 \(redis nodes\) is reachable from the whole ipv4 internet through .*twin|^port 9121 \(redis nodes\) is reachable from the whole ipv4 internet/),
+        ];
+        // GCP and Azure open both exporter ports in one rule; AWS and qemu have one rule per port.
+        if (kind !== "aws" && kind !== "qemu") expected.push(expect.stringMatching(/^port 9100 \(redis nodes\) is reachable from the whole ipv4 internet/));
         expect(found.map((f) => f.message)).toEqual(expected);
     });
 
@@ -162,6 +191,15 @@ describe.each(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.inclu
             one(rs, "envoy-from-clients firewall", (r) => r.type === T.gcpFirewall && r.name.endsWith("-envoy-from-clients")).props.sourceRanges = ["0.0.0.0/0"];
             expect(byPolicy(await runPolicies(rs), "redis-ports-not-public")).toEqual([]);
             one(rs, "redis-from-redis firewall", (r) => r.type === T.gcpFirewall && r.name.endsWith("-redis-from-redis")).props.sourceRanges = ["::/0"];
+        } else if (kind === "qemu") {
+            const fw = one(rs, "firewall", (r) => r.type === T.qemuFirewall);
+            const clients = fw.props.rules.filter((x: { comment?: string }) => x.comment === "envoy-from-clients" || x.comment === "lb-from-clients");
+            expect(clients.length).toBeGreaterThan(1);
+            for (const x of clients) x.from = "0.0.0.0/0";
+            expect(byPolicy(await runPolicies(rs), "redis-ports-not-public")).toEqual([]);
+            // Labelled as the client rule but aimed at a Redis VM's range: the machines in it decide, not the comment.
+            const redisRange = fw.props.rules.find((x: { comment?: string }) => x.comment === "redis-from-envoy").to;
+            for (const port of [6379, 16379]) fw.props.rules.push({ from: "0.0.0.0/0", to: redisRange, ports: port, comment: "envoy-from-clients" });
         } else {
             const envoy = one(rs, "envoy NSG", (r) => r.type === T.azureNsg && r.name.endsWith("-envoy"));
             envoy.props.securityRules.find((s: { name: string }) => s.name === "envoy-from-clients").sourceAddressPrefixes = ["*"];
@@ -172,20 +210,37 @@ describe.each(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.inclu
         }
         const found = byPolicy(await runPolicies(rs), "redis-ports-not-public");
         expect(found.length).toBeGreaterThan(0);
-        expect(found.every((f) => /^port (6379|16379) \(redis nodes\) is reachable from the whole/.test(f.message))).toBe(true);
+        expect(found.filter((f) => !/^port (6379|16379) \(redis nodes\) is reachable from the whole/.test(f.message)).map((f) => f.message)).toEqual([]);
     });
 
-    it("no-public-ip-on-vms: catches a public address on a Redis VM", async () => {
-        const rs = clone(base);
-        if (kind === "aws") redisVm(rs, kind).props.associatePublicIpAddress = true;
-        else if (kind === "gcp") redisVm(rs, kind).props.networkInterfaces[0].accessConfigs = [{ networkTier: "PREMIUM" }];
-        else one(rs, "Redis NIC", (r) => r.type === T.azureNic && tagOf(r, "redisforge:role") === "redis").props.ipConfigurations[0].publicIPAddress = { id: "/subscriptions/x/publicIPAddresses/leak" };
-        const found = byPolicy(await runPolicies(rs), "no-public-ip-on-vms");
-        expect(found).toHaveLength(1);
-        expect(found[0].message).toMatch(/public IP/);
-    });
+    if (kind === "qemu") {
+        it("no-public-ip-on-vms: nothing to catch on qemu, since no QemuVm property can give it a public address or a second NIC", async () => {
+            const vms = base.filter((r) => r.type === T.qemuVm);
+            expect(vms.length).toBeGreaterThan(6);
+            for (const vm of vms) {
+                // A new property (a NIC list, user-mode networking) must be read by publicIpViolations first.
+                expect({ vm: vm.name, unknown: Object.keys(vm.props).filter((k) => !QEMU_VM_PROPS.includes(k)) }).toEqual({ vm: vm.name, unknown: [] });
+                expect(vm.props.tap).toMatch(/^t[ne]\d+$/);
+            }
+        });
+        it("backup-bucket-protected: nothing to check on qemu, whose bucket is record only (providers/qemu/NOTES.md); every qemu type is one the pack reads or has nothing to check on", async () => {
+            const unknown = [...new Set(base.map((r) => r.type).filter((t) => t.startsWith("pulumi-nodejs:dynamic/qemu:") && !(t in QEMU_TYPES)))];
+            expect({ unknown, hint: "say in policy/ and in QEMU_TYPES what the pack does with these" }).toEqual({ unknown: [], hint: expect.any(String) });
+            expect(byPolicy(await runPolicies(base), "backup-bucket-protected")).toEqual([]);
+        });
+    } else {
+        it("no-public-ip-on-vms: catches a public address on a Redis VM", async () => {
+            const rs = clone(base);
+            if (kind === "aws") redisVm(rs, kind).props.associatePublicIpAddress = true;
+            else if (kind === "gcp") redisVm(rs, kind).props.networkInterfaces[0].accessConfigs = [{ networkTier: "PREMIUM" }];
+            else one(rs, "Redis NIC", (r) => r.type === T.azureNic && tagOf(r, "redisforge:role") === "redis").props.ipConfigurations[0].publicIPAddress = { id: "/subscriptions/x/publicIPAddresses/leak" };
+            const found = byPolicy(await runPolicies(rs), "no-public-ip-on-vms");
+            expect(found).toHaveLength(1);
+            expect(found[0].message).toMatch(/public IP/);
+        });
+    }
 
-    it("backup-bucket-protected: catches a bucket that is public, unversioned, unencrypted or without retention", async () => {
+    if (kind !== "qemu") it("backup-bucket-protected: catches a bucket that is public, unversioned, unencrypted or without retention", async () => {
         const cases: [string, (rs: R[]) => void, RegExp][] =
             kind === "aws"
                 ? [
