@@ -258,7 +258,10 @@ export class S3Server extends ServerProcess {
         const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
         const account = `<Account><Access>${esc(backupUser.accessKeyId)}</Access><Secret>${esc(backupUser.secretAccessKey)}</Secret><Role>user</Role><UserID>0</UserID><GroupID>0</GroupID><ProjectID>0</ProjectID></Account>`;
         const cu = await this.request("PATCH", "/create-user", account);
-        if (cu.status < 200 || cu.status > 299) throw new Error(`create backup user ${backupUser.accessKeyId}: HTTP ${cu.status} ${cu.body}`);
+        // A restart on the same IAM dir (the VM stack's S3 service) finds the user it made before:
+        // its keys come from the same file, so the existing user is the one asked for.
+        const exists = cu.status === 409 && /XAdminUserExists/.test(cu.body);
+        if (!exists && (cu.status < 200 || cu.status > 299)) throw new Error(`create backup user ${backupUser.accessKeyId}: HTTP ${cu.status} ${cu.body}`);
         const policy = {
             Version: "2012-10-17",
             Statement: [

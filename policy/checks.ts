@@ -69,8 +69,9 @@ export function publicIpViolations(ctx: StackContext): Violation[] {
 }
 
 // ---------------------------------------------------------------- backup bucket
-// The qemu cloud's bucket is record only (no resource; providers/qemu/NOTES.md): nothing to read
-// until its S3 server is a resource. tests/unit/policy/policies.test.ts fails when one appears.
+// The qemu cloud's bucket (a qemu:Service "s3" running versitygw's posix backend, providers/qemu/NOTES.md)
+// has no versioning, lifecycle or encryption settings: nothing to read. tests/unit/policy/policies.test.ts
+// fails when a new qemu resource type appears.
 const on = (v: unknown) => v === true || v === "true";
 
 /** Every bucket of the stack: private, versioned, encrypted, with retention. */

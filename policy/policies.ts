@@ -57,7 +57,7 @@ export const noPublicIp: StackValidationPolicy = {
 
 export const bucketProtected: StackValidationPolicy = {
     name: "backup-bucket-protected",
-    description: "Every bucket is private, versioned, encrypted and has retention (S3 + its public-access block, versioning, encryption and lifecycle resources; GCS; Azure storage account + blob service, containers and management policy). The qemu cloud registers no bucket resource yet (providers/qemu/NOTES.md): nothing to check there.",
+    description: "Every bucket is private, versioned, encrypted and has retention (S3 + its public-access block, versioning, encryption and lifecycle resources; GCS; Azure storage account + blob service, containers and management policy). The qemu cloud's bucket server (versitygw, posix backend) has no versioning, lifecycle or encryption settings (providers/qemu/NOTES.md): nothing to check there.",
     validateStack: (args, report) => reportAll(bucketViolations(contextOf(args.resources)), report),
 };
 

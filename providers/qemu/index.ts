@@ -11,7 +11,10 @@
  *   identity      QemuIdentity: which secrets (and bucket keys) an identity may read
  *   registry      QemuService running docker-registry on the services segment, serving the
  *                 blob store the host pushed the images into (scripts/vm-up.sh)
- *   bucket        the S3-compatible server on the services segment (see NOTES.md for its state)
+ *   bucket        QemuBucketKeys (root + backup user keys, generated in the provider, 0600 in the
+ *                 state dir) + QemuService running s3-service.ts: versitygw on services .3, the
+ *                 bucket, the backup user (put/get/list, no delete); identities that write the
+ *                 bucket get the backup user's keys, which the metadata service hands out
  *   address       pure: from the host name's ordinal and zone (plan.ts), known before the VM
  *   vm            QemuVm (QEMU process, tap, seed with the unmodified user-data, data disk)
  *                 + QemuVmReady (waits for cloud-init)
@@ -52,11 +55,11 @@ import type {
     VmArgs,
     VmRecord,
 } from "../types";
-import { addressFor, firewallPlan, METADATA_IP, METADATA_PORT, REGISTRY_PORT, S3_PORT, serviceAddress, slotOf, stackIdOf, tapNameOf } from "./plan";
+import { addressFor, firewallPlan, METADATA_IP, METADATA_PORT, REGISTRY_PORT, S3_PORT, s3Endpoint, serviceAddress, slotOf, stackIdOf, tapNameOf } from "./plan";
 import { QemuFirewall } from "./resources/firewall";
 import { QemuNetwork } from "./resources/network";
-import { QemuService } from "./resources/service";
-import { QemuIdentity, QemuSecret } from "./resources/store";
+import { QemuService, QemuServiceInputs } from "./resources/service";
+import { QemuBucketKeys, QemuIdentity, QemuSecret } from "./resources/store";
 import { QemuVm } from "./resources/vm";
 import { QemuVmReady } from "./resources/vm-ready";
 
@@ -73,7 +76,53 @@ export const settings = () => ({
     registryData: process.env.REDISFORGE_VM_REGISTRY_DATA ?? path.join(os.homedir(), ".cache", "redisforge", "vm-registry", "data"),
     tsx: path.join(REPO_ROOT, "node_modules", ".bin", "tsx"),
     metadataServer: path.join(__dirname, "metadata-server.ts"),
+    s3Service: path.join(__dirname, "s3-service.ts"),
 });
+
+/** The metadata service's store (secrets, identities, members) in a stack's state dir. */
+export const storeDirOf = (stateDir: string) => path.join(stateDir, "metadata");
+
+/** A QemuService's inputs but the namespace (which the network resource's output carries). */
+export type ServiceSpec = Omit<QemuServiceInputs, "netns">;
+
+/** The QemuService inputs of the metadata service (plain: the adapter and the namespace tests run the same). */
+export function metadataServiceSpec(stateDir: string): ServiceSpec {
+    const s = settings();
+    return {
+        name: "metadata",
+        dir: path.join(stateDir, "metadata-service"),
+        // The trailing {dir} (ignored by the server) puts the service dir on its command line, which is
+        // how QemuService recognises its own PID: without it refresh saw the service as dead, `up`
+        // restarted it and the old process outlived `destroy` (found on the first vm-up).
+        argv: [process.execPath, s.tsx, s.metadataServer, storeDirOf(stateDir), METADATA_IP, String(METADATA_PORT), "{dir}"],
+        files: {},
+        probe: { host: METADATA_IP, port: METADATA_PORT },
+    };
+}
+
+/** S3 bucket name from the resource name (3-63 lower-case letters, digits and -). */
+export const bucketNameOf = (name: string) => name.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63).replace(/-+$/, "");
+
+/** Where QemuBucketKeys keeps a bucket's keys (0600; outside the server's dir, which a replace removes). */
+export const bucketKeysFileOf = (stateDir: string, bucket: string) => path.join(stateDir, "s3-keys", `${bucket}.json`);
+
+/**
+ * The QemuService inputs of the backup bucket's server (s3-service.ts: versitygw on services .3,
+ * data under `<state>/s3/`). The keys file is named, never read, here; its digest is the one
+ * "file" so that new keys restart the server.
+ */
+export function s3ServiceSpec(a: { stateDir: string; slot: number; bucket: string; keysFile: string; keysDigest: string }): ServiceSpec {
+    const s = settings();
+    const ip = serviceAddress(a.slot, "s3");
+    return {
+        name: "s3",
+        dir: path.join(a.stateDir, "s3"),
+        argv: [process.execPath, s.tsx, s.s3Service, "{dir}", ip, String(S3_PORT), a.keysFile, a.bucket],
+        files: { "keys.sha256": `${a.keysDigest}\n` },
+        probe: { host: ip, port: S3_PORT },
+        readyFile: "ready",
+    };
+}
 
 const o = (parent: pulumi.Resource, extra?: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions => ({ parent, ...extra });
 
@@ -152,20 +201,9 @@ export const qemuAdapter: CloudAdapter = {
 
     createSecretStore(name: string, a: SecretStoreArgs): SecretStoreRecord {
         const p = planFor(a.network);
-        const s = settings();
-        const storeDir = path.join(stateDirOf(p.stackId), "metadata");
-        const svc = new QemuService(`${name}`, {
-            name: "metadata",
-            netns: a.network.native.netns,
-            dir: path.join(stateDirOf(p.stackId), "metadata-service"),
-            // The trailing {dir} (ignored by the server) puts the service dir on its command line, which is
-            // how QemuService recognises its own PID: without it refresh saw the service as dead, `up`
-            // restarted it and the old process outlived `destroy` (found on the first vm-up).
-            argv: [process.execPath, s.tsx, s.metadataServer, storeDir, METADATA_IP, String(METADATA_PORT), "{dir}"],
-            files: {},
-            probe: { host: METADATA_IP, port: METADATA_PORT },
-        }, o(a.parent));
-        return { id: svc.id, native: { storeDir: pulumi.output(storeDir), service: svc.id } };
+        const spec = metadataServiceSpec(stateDirOf(p.stackId));
+        const svc = new QemuService(`${name}`, { ...spec, netns: a.network.native.netns }, o(a.parent));
+        return { id: svc.id, native: { storeDir: pulumi.output(storeDirOf(stateDirOf(p.stackId))), service: svc.id } };
     },
 
     createSecret(name: string, a: SecretArgs): SecretRecord {
@@ -174,12 +212,30 @@ export const qemuAdapter: CloudAdapter = {
     },
 
     createBucket(name: string, a: BucketArgs): BucketRecord {
-        void a;
-        // The bucket's server (services .3) and its keys: see providers/qemu/NOTES.md.
-        const bucket = name.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63);
-        const slot = currentPlan("createBucket").slot;
-        const endpoint = `http://${serviceAddress(slot, "s3")}:${S3_PORT}`;
-        return { name: pulumi.output(bucket), url: pulumi.output(`s3://${bucket}`), id: pulumi.output(bucket), native: {}, endpoint: pulumi.output(endpoint) };
+        // versitygw's posix backend has no versioning, lifecycle or encryption: a.retentionDays is
+        // not enforced on qemu (providers/qemu/NOTES.md).
+        const p = currentPlan("createBucket");
+        const bucket = bucketNameOf(name);
+        const stateDir = stateDirOf(p.stackId);
+        const keysFile = bucketKeysFileOf(stateDir, bucket);
+        const keys = new QemuBucketKeys(`${name}-keys`, { file: keysFile }, o(a.parent));
+        // Everything but the keys' digest is known at program time (previews show it); the digest
+        // (a file of the spec) orders the server after its keys and restarts it on new keys.
+        const spec = s3ServiceSpec({ stateDir, slot: p.slot, bucket, keysFile, keysDigest: "" });
+        const svc = new QemuService(`${name}`, {
+            ...spec,
+            netns: p.network.id.apply(() => describeStackNetwork(p.stackId, p.slot, p.zones).netns),
+            files: keys.digest.apply((keysDigest) => s3ServiceSpec({ stateDir, slot: p.slot, bucket, keysFile, keysDigest }).files),
+        }, o(a.parent));
+        const ready = svc.id.apply(() => bucket);
+        return {
+            name: ready,
+            url: pulumi.interpolate`s3://${ready}`,
+            id: svc.id,
+            // The keys file and its digest: createIdentity copies the backup key into identities that write.
+            native: { keysFile: pulumi.output(keysFile), keysDigest: keys.digest },
+            endpoint: svc.id.apply(() => s3Endpoint(p.slot)),
+        };
     },
 
     createRegistry(name: string, a: RegistryArgs): RegistryRecord {
@@ -219,6 +275,7 @@ export const qemuAdapter: CloudAdapter = {
             storeDir: a.store.native.storeDir,
             name: name.toLowerCase().replace(/[^a-z0-9-]/g, "-"),
             secrets: a.readSecrets.map((s) => s.id),
+            s3Keys: a.writeBucket ? { file: a.writeBucket.native.keysFile, digest: a.writeBucket.native.keysDigest } : undefined,
         }, o(a.parent));
         return { id: id.name, principal: id.name, native: { bucket: pulumi.output(a.writeBucket ? "write-read-list" : "none") } };
     },
@@ -249,7 +306,7 @@ export const qemuAdapter: CloudAdapter = {
             memoryMiB: Number(m[1]),
             imageDir: s.imageDir,
             dir,
-            storeDir: a.network.native.stateDir.apply((d) => path.join(d, "metadata")),
+            storeDir: a.network.native.stateDir.apply(storeDirOf),
             identity: a.identity.principal,
             tags: a.tags,
         }, o(a.parent, { dependsOn: [] }));

@@ -73,6 +73,11 @@ export function serviceAddress(slot: number, which: keyof typeof SERVICE_HOSTS):
     return `${VM_NET_PREFIX}.${third(slot, 8)}.${SERVICE_HOSTS[which]}`;
 }
 
+/** The backup bucket's S3 endpoint on the services segment (rclone's `endpoint` on the VMs). */
+export function s3Endpoint(slot: number): string {
+    return `http://${serviceAddress(slot, "s3")}:${S3_PORT}`;
+}
+
 export function hostLinkAddress(slot: number): string {
     return `${VM_NET_PREFIX}.${third(slot, 15)}.2`;
 }

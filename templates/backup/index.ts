@@ -164,6 +164,9 @@ export function rcloneRemote(p: RcloneRemoteParams): IniSection {
                 ["env_auth", true], // credentials from the metadata service (instance-role protocol)
                 ["endpoint", p.endpoint],
                 ["region", "us-east-1"],
+                // The server is addressed by IP: bucket in the path, not in a host name. rclone's
+                // default for provider Other is path style too; explicit so no default change breaks it.
+                ["force_path_style", true],
                 ["no_check_bucket", true],
             ];
             break;

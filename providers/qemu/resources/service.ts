@@ -22,6 +22,12 @@ export interface QemuServiceInputs {
     files: Record<string, string>;
     /** Address and TCP port that accept once the service is up (probed from inside the namespace). */
     probe: { host: string; port: number };
+    /**
+     * A file (relative to `dir`) the service writes once it is fully set up, beyond accepting TCP
+     * (the S3 service: bucket, user and policy made). Removed before each start; ready = probe
+     * accepts AND the file exists. Absent = the probe alone.
+     */
+    readyFile?: string;
     /** Seconds to wait for the probe. Default 30. */
     startTimeoutSec?: number;
     /** Keep `dir` on delete. */
@@ -73,6 +79,8 @@ async function start(i: QemuServiceInputs): Promise<number> {
         fs.renameSync(`${p}.tmp`, p);
     }
     const argv = i.argv.map((a) => a.split("{dir}").join(i.dir));
+    const ready = () => !i.readyFile || fs.existsSync(`${i.dir}/${i.readyFile}`);
+    if (i.readyFile) fs.rmSync(`${i.dir}/${i.readyFile}`, { force: true });
     const log = fs.openSync(`${i.dir}/service.log`, "a");
     const child = cp.spawn("ip", ["netns", "exec", i.netns, ...argv], { detached: true, stdio: ["ignore", log, log] });
     fs.closeSync(log);
@@ -88,12 +96,12 @@ async function start(i: QemuServiceInputs): Promise<number> {
         } catch {
             break;
         }
-        if (accepts(i.netns, i.probe.host, i.probe.port)) return pid;
+        if (accepts(i.netns, i.probe.host, i.probe.port) && ready()) return pid;
         await new Promise((r) => setTimeout(r, 250));
     }
     const tail = fs.existsSync(`${i.dir}/service.log`) ? fs.readFileSync(`${i.dir}/service.log`, "utf8").split("\n").slice(-15).join("\n") : "";
     if (pidOf(i.dir)) process.kill(pid, "SIGKILL");
-    throw new Error(`qemu service ${i.name}: ${argv[0]} did not accept on ${i.probe.host}:${i.probe.port} in ${i.netns} within ${i.startTimeoutSec ?? 30} s; log:\n${tail}`);
+    throw new Error(`qemu service ${i.name}: ${argv[0]} did not accept on ${i.probe.host}:${i.probe.port}${i.readyFile ? ` (and write ${i.readyFile})` : ""} in ${i.netns} within ${i.startTimeoutSec ?? 30} s; log:\n${tail}`);
 }
 
 async function stop(dir: string): Promise<void> {
@@ -108,7 +116,7 @@ async function stop(dir: string): Promise<void> {
 export const qemuServiceProvider: pulumi.dynamic.ResourceProvider = {
     async diff(_id: string, olds: QemuServiceOutputs, news: QemuServiceInputs) {
         const replaces = (["dir", "netns"] as const).filter((k) => olds[k] !== news[k]);
-        const changed = replaces.length > 0 || olds.digest !== digestOf(news) || !pidOf(olds.dir) || JSON.stringify(olds.probe) !== JSON.stringify(news.probe);
+        const changed = replaces.length > 0 || olds.digest !== digestOf(news) || !pidOf(olds.dir) || JSON.stringify(olds.probe) !== JSON.stringify(news.probe) || olds.readyFile !== news.readyFile;
         return { changes: changed, replaces, deleteBeforeReplace: true };
     },
     async create(i: QemuServiceInputs) {

@@ -8,23 +8,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Lab } from "../../../lab/lab";
+import { processesUsing } from "../../helpers/processes";
 
 const ROOT = path.resolve(__dirname, "../../..");
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
-
-/** PIDs of processes whose command line mentions `dir` (none may be left after the bench). */
-function processesUsing(dir: string): number[] {
-    const found: number[] = [];
-    for (const p of fs.readdirSync("/proc")) {
-        if (!/^\d+$/.test(p)) continue;
-        try {
-            if (fs.readFileSync(`/proc/${p}/cmdline`, "utf8").includes(dir)) found.push(Number(p));
-        } catch {
-            // process exited while we looked
-        }
-    }
-    return found;
-}
 
 test("npm run bench (tiny mode) prints both ratios and the provider's peak memory, and leaves nothing behind", async () => {
     const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "redisforge-bench-smoke-")), "lab");

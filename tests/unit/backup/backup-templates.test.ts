@@ -33,6 +33,7 @@ const REMOTES: Record<string, RcloneRemoteParams> = {
     gcp: { cloud: "gcp" },
     azure: { cloud: "azure", account: "prodredisbackups" },
     "azure-uami": { cloud: "azure", account: "prodredisbackups", msiClientId: "0a1b2c3d-4e5f-6789-abcd-ef0123456789" },
+    qemu: { cloud: "qemu", endpoint: "http://10.210.8.3:9000" },
 };
 
 const ENV = { clusterName: "prod-redis", nodeName: "prod-redis-shard0-master", bucket: "prod-redis-backups", redisHost: "10.0.1.10" };
@@ -95,6 +96,8 @@ describe("rclone.conf per cloud", () => {
         if (params.cloud === "aws") expect(remote).toMatchObject({ type: "s3", provider: "AWS", env_auth: "true", no_check_bucket: "true" });
         if (params.cloud === "gcp") expect(remote).toMatchObject({ type: "google cloud storage", bucket_policy_only: "true", no_check_bucket: "true" });
         if (params.cloud === "azure") expect(remote).toMatchObject({ type: "azureblob", account: "prodredisbackups", use_msi: "true" });
+        // qemu: the metadata service's instance-role keys, the server by IP (bucket in the path)
+        if (params.cloud === "qemu") expect(remote).toMatchObject({ type: "s3", provider: "Other", env_auth: "true", endpoint: "http://10.210.8.3:9000", force_path_style: "true", no_check_bucket: "true" });
     });
 
     it("rclone would reject an option the backend does not have (the check above can fail)", () => {

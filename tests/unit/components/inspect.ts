@@ -6,6 +6,7 @@
  */
 import { gunzipSync } from "zlib";
 import { MockEngine, RecordedResource, unwrap } from "../../helpers/mocks";
+import { BACKUP_USER_ACTIONS } from "../../../lab/object-stores";
 
 export interface VmView {
     name: string;
@@ -347,8 +348,21 @@ export function grantsOf(kind: string, e: MockEngine, identity: string): GrantsV
     }
     if (kind === "qemu") {
         const id = e.byType("pulumi-nodejs:dynamic/qemu:Identity").find((r) => r.name === identity);
-        // Bucket access would be the S3 server's per-identity user policy, which does not exist yet (providers/qemu/NOTES.md).
-        return { readableSecrets: (plain(id!).secrets ?? []) as string[], bucketWrite: false, bucketDelete: false, bucketRead: false, bucketList: false, bucketAbortMultipart: "n/a" };
+        // Bucket access: the identity holds the keys of a bucket's backup user (s3Keys names a
+        // QemuBucketKeys file), and an S3 service (s3-service.ts) runs with that file, giving that
+        // user S3Server's bucket policy, BACKUP_USER_ACTIONS.
+        const keysFile = (plain(id!).s3Keys as { file?: string } | undefined)?.file;
+        const keys = keysFile !== undefined && e.byType("pulumi-nodejs:dynamic/qemu:BucketKeys").some((r) => plain(r).file === keysFile);
+        const server = keysFile !== undefined && e.byType("pulumi-nodejs:dynamic/qemu:Service").some((r) => plain(r).name === "s3" && ((plain(r).argv ?? []) as string[]).includes(keysFile));
+        const actions: string[] = keys && server ? BACKUP_USER_ACTIONS : [];
+        return {
+            readableSecrets: (plain(id!).secrets ?? []) as string[],
+            bucketWrite: actions.includes("s3:PutObject"),
+            bucketDelete: actions.some((a) => /^s3:Delete/.test(a) || a === "s3:*"),
+            bucketRead: actions.includes("s3:GetObject"),
+            bucketList: actions.includes("s3:ListBucket"),
+            bucketAbortMultipart: actions.includes("s3:AbortMultipartUpload"),
+        };
     }
     throw new Error(`no grants reader for cloud "${kind}"`);
 }

@@ -337,8 +337,6 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
 
     test("identities: a node reads its own key and the shared secrets, not another node's key; writes backups, never deletes", () => {
         if (!inspector) return;
-        // qemu: secrets are checked below only for reading; its bucket server is not there yet (providers/qemu/NOTES.md).
-        const bucketPending = kind === "qemu";
         const c = cases[0];
         const e = c.run!.engine;
         const cn = clusterOf(c);
@@ -351,12 +349,11 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
             expect(g.readableSecrets).not.toContain(id(`${cn}-node${1 - k}-tls-key`));
             expect(g.readableSecrets).not.toContain(id(`${cn}-acl-admin-password`));
             expect(g.bucketDelete).toBe(false);
-            if (bucketPending) continue;
             expect(g.bucketWrite).toBe(true);
             // The backup job lists, reads back (rclone check, restore) and, on S3, aborts multipart uploads.
             expect(g.bucketRead).toBe(true);
             expect(g.bucketList).toBe(true);
-            expect(g.bucketAbortMultipart).toBe(kind === "aws" ? true : "n/a");
+            expect(g.bucketAbortMultipart).toBe(kind === "aws" || kind === "qemu" ? true : "n/a");
         }
         // Envoys read the app password and their own keys, and have no bucket access.
         const envoy = grantsOf(kind, e, `${cn}-envoy-identity`);
@@ -370,7 +367,10 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
 
     test("backup bucket: private, versioned, encrypted, retention from config", () => {
         if (!inspector) return;
-        if (kind === "qemu") return; // the S3-compatible server of the qemu cloud is not there yet (providers/qemu/NOTES.md)
+        // qemu: versitygw's posix backend as run here has no versioning, lifecycle or encryption, so
+        // none of these holds; what the qemu bucket does hold (private, put/get/list, no delete) is
+        // shown against the real server in tests/integration/vm/bucket.test.ts.
+        if (kind === "qemu") return;
         const c = cases[0];
         const b = inspector.bucket(c.run!.engine);
         expect(b.publicAccessBlocked).toBe(true);

@@ -79,11 +79,12 @@ test("every registered cloud is either covered by the pack's tests or named as n
 const QEMU_TYPES: Record<string, string> = {
     [T.qemuVm]: "user-data, tags, address (its only NIC is a tap on the private bridge: no public IP)",
     [T.qemuFirewall]: "allow list",
-    [T.qemuService]: "the lb's address (a target of the client port)",
+    [T.qemuService]: "the lb's address (a target of the client port); the s3 service: nothing (versitygw's posix backend has no versioning, lifecycle or encryption to require)",
     "pulumi-nodejs:dynamic/qemu:VmReady": "nothing (waits for cloud-init)",
     "pulumi-nodejs:dynamic/qemu:Network": "nothing (namespace and bridge; no route out)",
     "pulumi-nodejs:dynamic/qemu:Secret": "nothing (a secret input by design)",
-    "pulumi-nodejs:dynamic/qemu:Identity": "nothing (which secrets an identity reads)",
+    "pulumi-nodejs:dynamic/qemu:Identity": "nothing (which secrets an identity reads, whether it has the bucket's keys)",
+    "pulumi-nodejs:dynamic/qemu:BucketKeys": "nothing (the bucket keys' file path and digest)",
 };
 /** The QemuVm inputs/outputs (providers/qemu/resources/vm.ts): none of them can attach another NIC or a public address. */
 const QEMU_VM_PROPS = ["__provider", "network", "hostName", "zone", "ip", "tap", "mac", "userData", "dataDiskGb", "memoryMiB", "imageDir", "dir", "storeDir", "identity", "tags", "pid", "running", "userDataSha256", "instanceId"];
@@ -223,7 +224,7 @@ describe.each(Object.keys(adapters).filter((k) => !NOT_COVERED_BY_THE_PACK.inclu
                 expect(vm.props.tap).toMatch(/^t[ne]\d+$/);
             }
         });
-        it("backup-bucket-protected: nothing to check on qemu, whose bucket is record only (providers/qemu/NOTES.md); every qemu type is one the pack reads or has nothing to check on", async () => {
+        it("backup-bucket-protected: nothing to check on qemu, whose bucket server has no versioning, lifecycle or encryption settings (providers/qemu/NOTES.md); every qemu type is one the pack reads or has nothing to check on", async () => {
             const unknown = [...new Set(base.map((r) => r.type).filter((t) => t.startsWith("pulumi-nodejs:dynamic/qemu:") && !(t in QEMU_TYPES)))];
             expect({ unknown, hint: "say in policy/ and in QEMU_TYPES what the pack does with these" }).toEqual({ unknown: [], hint: expect.any(String) });
             expect(byPolicy(await runPolicies(base), "backup-bucket-protected")).toEqual([]);

@@ -1,0 +1,161 @@
+/**
+ * The qemu cloud's backup bucket for real, without VMs: a stack namespace (lab/vm/network.ts) with
+ * the adapter's firewall plan, the metadata service and the S3 service started by the qemu
+ * resources' own providers from the adapter's own specs, and a "Redis VM" that is a namespace on
+ * the bridge whose source address is a Redis VM's (the metadata service's identity). From there
+ * the real rclone, with the exact rclone.conf a qemu Redis VM renders (env_auth: keys from the
+ * metadata service over the EC2 instance-role protocol), writes, reads and lists, and may not
+ * delete. An Envoy's address gets nothing. Then destroy leaves no process and no directory.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { addExtraNamespace, addServiceAddress, createStackNetwork, deleteStackNetwork, ExtraNamespace, StackNetwork } from "../../../lab/vm/network";
+import { setFirewall } from "../../../lab/vm/firewall";
+import { alive, runIn } from "../../../lab/vm/exec";
+import { bucketKeysFileOf, metadataServiceSpec, s3ServiceSpec, storeDirOf } from "../../../providers/qemu/index";
+import { addressFor, firewallPlan, METADATA_IP, s3Endpoint, SERVICE_HOSTS } from "../../../providers/qemu/plan";
+import { qemuServiceProvider, QemuServiceInputs } from "../../../providers/qemu/resources/service";
+import { BucketKeys, qemuBucketKeysProvider, qemuIdentityProvider } from "../../../providers/qemu/resources/store";
+import { buildRcloneConfig, RCLONE_REMOTE_NAME } from "../../../templates/backup";
+import { processesUsing } from "../../helpers/processes";
+
+jest.setTimeout(120000);
+
+const BUCKET = "bk-backups-bucket";
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "rf-qemu-bucket-"));
+const stateDir = path.join(root, "state");
+let net: StackNetwork;
+let metadata: { inputs: QemuServiceInputs; outs: Record<string, unknown> } | undefined;
+let s3: { inputs: QemuServiceInputs; outs: Record<string, unknown> } | undefined;
+let keysFile = "";
+let keysDigest = "";
+let node: ExtraNamespace;
+let envoy: ExtraNamespace;
+let conf = "";
+
+/** Gives namespace x the address `ip` and makes it the source of everything x sends (a VM with that address). */
+function becomeVm(x: ExtraNamespace, ip: string): void {
+    runIn(x.netns, "ip", ["addr", "add", `${ip}/32`, "dev", "eth0"]);
+    runIn(x.netns, "ip", ["route", "replace", "default", "via", x.segment.gateway, "src", ip]);
+}
+
+/** rclone in namespace `ns` with the rendered rclone.conf; no credential in its environment (env_auth finds the metadata service). */
+function rclone(ns: string, args: string[], input?: string): { code: number; out: string } {
+    const home = path.join(root, "home");
+    fs.mkdirSync(home, { recursive: true });
+    const r = spawnSync("ip", ["netns", "exec", ns, "rclone", "--config", conf, "--retries", "1", "--low-level-retries", "1", "--contimeout", "5s", "--timeout", "15s", ...args], {
+        input,
+        encoding: "utf8",
+        timeout: 60000,
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home },
+    });
+    return { code: r.status ?? -1, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+}
+
+beforeAll(async () => {
+    net = createStackNetwork({ zones: ["vm-a", "vm-b", "vm-c"] });
+    // What QemuNetwork adds: the metadata address and the service addresses on the bridge.
+    runIn(net.netns, "ip", ["addr", "add", `${METADATA_IP}/32`, "dev", net.bridge]);
+    for (const n of Object.values(SERVICE_HOSTS)) addServiceAddress(net, n);
+    // The adapter's firewall with no component rules: its own VM -> metadata / registry / S3 rules.
+    setFirewall(net, firewallPlan({ slot: net.slot, zoneCount: 3, rules: [], redisPort: 6379 }));
+    node = addExtraNamespace(net, "node0", 0);
+    becomeVm(node, addressFor(net.slot, 0, "redis", "bk-node0"));
+    envoy = addExtraNamespace(net, "envoy0", 1);
+    becomeVm(envoy, addressFor(net.slot, 1, "envoy", "bk-envoy0"));
+
+    const storeDir = storeDirOf(stateDir);
+    const m = { ...metadataServiceSpec(stateDir), netns: net.netns };
+    metadata = { inputs: m, outs: (await qemuServiceProvider.create!(m)).outs };
+    const keys = await qemuBucketKeysProvider.create!({ file: bucketKeysFileOf(stateDir, BUCKET) });
+    keysFile = keys.outs.file;
+    keysDigest = keys.outs.digest;
+    const s = { ...s3ServiceSpec({ stateDir, slot: net.slot, bucket: BUCKET, keysFile, keysDigest }), netns: net.netns };
+    s3 = { inputs: s, outs: (await qemuServiceProvider.create!(s)).outs };
+    // What createIdentity + QemuVm write: the node's identity writes the bucket, the Envoy's does not.
+    await qemuIdentityProvider.create!({ storeDir, name: "bk-node0-identity", secrets: [], s3Keys: { file: keysFile, digest: keysDigest } });
+    await qemuIdentityProvider.create!({ storeDir, name: "bk-envoy-identity", secrets: [] });
+    fs.mkdirSync(path.join(storeDir, "members"), { recursive: true });
+    fs.writeFileSync(path.join(storeDir, "members", addressFor(net.slot, 0, "redis", "bk-node0")), "bk-node0-identity\n");
+    fs.writeFileSync(path.join(storeDir, "members", addressFor(net.slot, 1, "envoy", "bk-envoy0")), "bk-envoy-identity\n");
+
+    conf = path.join(root, "rclone.conf");
+    fs.writeFileSync(conf, buildRcloneConfig({ cloud: "qemu", endpoint: s3Endpoint(net.slot) }));
+});
+
+afterAll(async () => {
+    for (const svc of [s3, metadata]) if (svc) await qemuServiceProvider.delete!("id", svc.outs).catch(() => undefined);
+    // A failed destroy test may leave a process this test started (its command line names our temp dir).
+    for (const pid of processesUsing(stateDir)) process.kill(pid, "SIGKILL");
+    if (net) deleteStackNetwork(net);
+    fs.rmSync(root, { recursive: true, force: true });
+});
+
+const remote = (p = "") => `${RCLONE_REMOTE_NAME}:${BUCKET}${p}`;
+
+test("keys: generated by the provider, 0600 in the state dir, in no state and no log", () => {
+    const keys = JSON.parse(fs.readFileSync(keysFile, "utf8")) as BucketKeys;
+    expect(fs.statSync(keysFile).mode & 0o777).toBe(0o600);
+    const secrets = [keys.root.secretAccessKey, keys.backup.secretAccessKey];
+    const state = JSON.stringify([metadata!.outs, s3!.outs, keysDigest]);
+    const logs = ["service.log", "versitygw.log"].map((f) => fs.readFileSync(path.join(s3!.inputs.dir, f), "utf8")).join("\n");
+    for (const k of secrets) {
+        expect(state).not.toContain(k);
+        expect(logs).not.toContain(k);
+    }
+    // Only the writer's identity file has the backup user's key (the root key is in none).
+    const ids = path.join(storeDirOf(stateDir), "identities");
+    expect(JSON.parse(fs.readFileSync(path.join(ids, "bk-node0-identity.json"), "utf8")).s3).toEqual({ accessKey: keys.backup.accessKeyId, secretKey: keys.backup.secretAccessKey });
+    expect(JSON.parse(fs.readFileSync(path.join(ids, "bk-envoy-identity.json"), "utf8")).s3).toBeUndefined();
+    expect(fs.readFileSync(path.join(ids, "bk-node0-identity.json"), "utf8")).not.toContain(keys.root.secretAccessKey);
+});
+
+test("a Redis VM's rclone (rendered rclone.conf, env_auth via the metadata service) writes, reads and lists; delete is refused", () => {
+    const put = rclone(node.netns, ["rcat", remote("/bk-node0/20260101T000000Z/nodes.conf")], "backup bytes\n");
+    expect(put).toEqual({ code: 0, out: "" });
+    expect(rclone(node.netns, ["cat", remote("/bk-node0/20260101T000000Z/nodes.conf")])).toEqual({ code: 0, out: "backup bytes\n" });
+    const ls = rclone(node.netns, ["lsf", "-R", remote("/bk-node0")]);
+    expect({ code: ls.code, lines: ls.out.split("\n").filter(Boolean).sort() }).toEqual({ code: 0, lines: ["20260101T000000Z/", "20260101T000000Z/nodes.conf"] });
+    const del = rclone(node.netns, ["deletefile", remote("/bk-node0/20260101T000000Z/nodes.conf")]);
+    expect(del.code).not.toBe(0);
+    expect(del.out).toMatch(/AccessDenied/);
+    // Still there.
+    expect(rclone(node.netns, ["cat", remote("/bk-node0/20260101T000000Z/nodes.conf")])).toEqual({ code: 0, out: "backup bytes\n" });
+    // The keys came from the metadata service, asked from the node's own address.
+    const asked = fs.readFileSync(path.join(metadata!.inputs.dir, "service.log"), "utf8");
+    expect(asked).toContain(`GET /latest/meta-data/iam/security-credentials/bk-node0-identity from ${addressFor(net.slot, 0, "redis", "bk-node0")}: 200`);
+});
+
+test("an Envoy's address gets no keys and no way to the S3 server", () => {
+    const r = rclone(envoy.netns, ["lsf", remote()]);
+    expect(r.code).not.toBe(0);
+    // Reached the S3 port at all? The firewall resets the connection first.
+    const tcp = spawnSync("ip", ["netns", "exec", envoy.netns, "timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${s3!.inputs.probe.host}/${s3!.inputs.probe.port}`]);
+    expect(tcp.status).not.toBe(0);
+});
+
+test("a restart (update with the same keys) serves the same bucket, user and objects", async () => {
+    const before = s3!.outs.pid as number;
+    s3 = { inputs: s3!.inputs, outs: (await qemuServiceProvider.update!("id", s3!.outs, s3!.inputs)).outs };
+    expect(s3.outs.pid).not.toBe(before);
+    expect(alive(before)).toBe(false);
+    expect(rclone(node.netns, ["cat", remote("/bk-node0/20260101T000000Z/nodes.conf")])).toEqual({ code: 0, out: "backup bytes\n" });
+});
+
+test("destroy: no process and no directory left", async () => {
+    const pids = [s3!.outs.pid as number, metadata!.outs.pid as number];
+    const versitygw = Number(fs.readFileSync(path.join(s3!.inputs.dir, "ready"), "utf8"));
+    expect(alive(versitygw)).toBe(true);
+    await qemuServiceProvider.delete!("id", s3!.outs);
+    await qemuBucketKeysProvider.delete!("id", { file: keysFile });
+    await qemuServiceProvider.delete!("id", metadata!.outs);
+    for (const p of [...pids, versitygw]) expect({ pid: p, alive: alive(p) }).toEqual({ pid: p, alive: false });
+    expect(processesUsing(stateDir)).toEqual([]);
+    expect(fs.existsSync(s3!.inputs.dir)).toBe(false);
+    expect(fs.existsSync(metadata!.inputs.dir)).toBe(false);
+    expect(fs.existsSync(keysFile)).toBe(false);
+    s3 = undefined;
+    metadata = undefined;
+});
