@@ -107,7 +107,15 @@ export class AckedWriter {
     }
 
     close(): void {
+        // ioredis 5.9.2 re-arms its slotsRefreshInterval timer from the callback of a refresh that
+        // was in flight when disconnect() cleared it, and a disconnected cluster's refresh calls
+        // back at once: the timer then runs every interval forever and keeps the test process
+        // alive (seen: jest idle 10+ min after its run with one such Timeout). A refresh after
+        // close does nothing and never calls back, so the chain ends.
+        const c = this.cluster as unknown as { refreshSlotsCache: (cb?: () => void) => void; clearNodesRefreshInterval?: () => void };
         this.cluster.disconnect();
+        c.refreshSlotsCache = () => undefined;
+        c.clearNodesRefreshInterval?.();
     }
 }
 
