@@ -489,9 +489,12 @@ test("torn AOF tail on a replica (crash mid-write): it loads the intact prefix a
         const gapMs = await w.waitResumed(faultAt, slots);
         const endedAt = Date.now();
         await c.lab.startNode(r, 30);
-        // The server saw the torn tail and loaded the prefix (aof-load-truncated yes).
-        const log = fs.readFileSync(c.lab.nodes[r].logFile, "utf8").slice(logBefore);
+        // The server saw the torn tail and loaded the prefix (aof-load-truncated yes). It answers
+        // (LOADING) before the incr file is read: wait (bounded) for the end of the load in its log.
         const torn = new RegExp(`short read while loading the AOF file ${incr.replace(/\./g, "\\.")}[\\s\\S]*loaded anyway because aof-load-truncated is enabled`);
+        const readLog = () => fs.readFileSync(c.lab.nodes[r].logFile, "utf8").slice(logBefore);
+        await waitFor(`node${r} to finish loading its AOF`, 30000, async () => torn.test(readLog()) || /Ready to accept connections|DB loaded from append only file/.test(readLog())).catch(() => undefined);
+        const log = readLog();
         if (!torn.test(log)) throw new Error(`node${r} did not report the torn tail of ${incr} (cut at ${cut} of ${body.length} bytes; manifest:\n${manifest}); its log since the restart:\n${log.split("\n").filter((l) => !/Memory overcommit/.test(l)).join("\n")}`);
         await waitFor(`node${r} to rejoin as a replica`, 30000, async () => (await role(r)) === "slave");
         return { faultAt, endedAt, gapMs, note: `${incr} cut at ${cut} of ${body.length} bytes` };
