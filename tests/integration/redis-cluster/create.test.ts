@@ -27,7 +27,13 @@ async function assertHealthy(spec: ClusterSpec, idx: number[]): Promise<void> {
         expect(Number(info.cluster_known_nodes)).toBe(spec.shards * (1 + spec.replicasPerShard));
         expect(Number(info.cluster_size)).toBe(spec.shards);
     }
-    const view = parseClusterNodes(await lab.cli(idx[0], ["CLUSTER", "NODES"]));
+    // A replica's new role reaches the other nodes by gossip: read idx[0]'s view until it names
+    // `shards` masters (bounded: 10 s), then assert on it.
+    let view = parseClusterNodes(await lab.cli(idx[0], ["CLUSTER", "NODES"]));
+    for (let i = 0; i < 40 && view.filter((n) => n.master).length !== spec.shards; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        view = parseClusterNodes(await lab.cli(idx[0], ["CLUSTER", "NODES"]));
+    }
     const masters = view.filter((n) => n.master);
     expect(masters).toHaveLength(spec.shards);
     const sizes = masters.map((m) => m.slots.reduce((a, r) => a + r.end - r.start + 1, 0));
