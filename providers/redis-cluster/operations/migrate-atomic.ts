@@ -58,23 +58,16 @@ export interface AtomicJob {
 
 export type TaskVerdict = { kind: "done" } | { kind: "wait" } | { kind: "give-up"; reason: string };
 
-/** The error of a task whose source (or target) runs another atomic-migration task. */
-const BUSY = /another ASM task is already in progress/i;
-
 /**
  * What to do with a task after one STATUS poll (pure). `completed` is done; `canceled` and an
- * unknown id are final failures; `failed` is transient (the server retries) until `maxRetries`
- * (retries because the source is busy with another task do not count);
+ * unknown id are final failures; `failed` is transient (the server retries) until `maxRetries`;
  * anything else waits until the deadline.
  */
 export function judgeTask(t: AtomicTask | null, now: number, deadline: number, maxRetries: number): TaskVerdict {
     if (!t) return { kind: "give-up", reason: "the importing node no longer knows the task (restarted?)" };
     if (t.state === "completed") return { kind: "done" };
     if (isFinalState(t.state)) return { kind: "give-up", reason: `the task was canceled${t.lastError ? ` (${t.lastError})` : ""}` };
-    // "Another ASM task is already in progress" ends when the source's other task does (it is
-    // followed too): those retries do not count, only the deadline bounds them (seen: a leftover
-    // task waiting 30+ s for its source's other task on a loaded machine).
-    if (t.state === "failed" && t.retries > maxRetries && !BUSY.test(t.lastError ?? "")) return { kind: "give-up", reason: `still failing after ${t.retries} server retries (limit ${maxRetries})` };
+    if (t.state === "failed" && t.retries > maxRetries) return { kind: "give-up", reason: `still failing after ${t.retries} server retries (limit ${maxRetries})` };
     if (now >= deadline) return { kind: "give-up", reason: `still ${t.state} at the deadline` };
     return { kind: "wait" };
 }
@@ -135,6 +128,8 @@ export async function countKeys(src: RedisClient, ranges: SlotRange[]): Promise<
         return n;
     }
 }
+
+const BUSY = /another ASM task is already in progress/i;
 
 /**
  * Moves `ranges` from -> to in one atomic task: counts the keys, IMPORTs (after waiting for a task

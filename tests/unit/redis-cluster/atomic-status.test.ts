@@ -85,9 +85,7 @@ describe("judgeTask", () => {
         ["running before the deadline", running, 0, "wait", ""],
         ["running at the deadline", running, 1000, "give-up", "still handshake-reply at the deadline"],
         ["failed, retries within the limit (transient)", failed, 0, "wait", ""],
-        ["failed, retries above the limit", { ...failed, retries: 31, lastError: "Main channel - Failed to connect to source node" }, 0, "give-up", "still failing after 31 server retries (limit 30)"],
-        ["failed because the source runs another task: retries above the limit wait", { ...failed, retries: 31 }, 0, "wait", ""],
-        ["failed because the source runs another task, at the deadline", { ...failed, retries: 31 }, 1000, "give-up", "still failed at the deadline"],
+        ["failed, retries above the limit", { ...failed, retries: 31 }, 0, "give-up", "still failing after 31 server retries (limit 30)"],
         ["canceled (final)", canceled, 0, "give-up", "canceled (Cancelled due to user request"],
         ["unknown to the importing node", null, 0, "give-up", "no longer knows the task"],
     ])("%s", (_name, task, now, kind, reason) => {
