@@ -23,33 +23,39 @@ export async function plannedFailover(pool: Pool, replica: Target, master: Targe
     const c = await pool.get(replica);
     const deadline = Date.now() + o.convergeTimeoutMs;
     let sentAt = 0;
+    /** When CLUSTER FAILOVER may be sent (again): at once, FAILOVER_RESEND_MS after an accepted one, at the next poll after a refusal. */
+    let nextAt = 0;
     let attempts = 0;
+    /** The last refusal of CLUSTER FAILOVER ("" while none), and the last role/link seen. */
     let last = "";
+    let seen = "";
     while (Date.now() < deadline) {
         const info = parseInfo(String(await c.info("replication")));
         if (info.role === "master") {
             o.log(`failover done: ${replica.label} is master${attempts > 1 ? ` (CLUSTER FAILOVER sent ${attempts} times)` : ""}`);
             return;
         }
-        if (info.master_link_status === "up" && (!sentAt || Date.now() - sentAt >= FAILOVER_RESEND_MS)) {
-            if (sentAt && !last.startsWith("CLUSTER FAILOVER answered")) o.log(`failover: ${replica.label} is still a replica ${Math.round((Date.now() - sentAt) / 1000)} s after CLUSTER FAILOVER (the server gave it up); sending it again`);
+        if (info.master_link_status === "up" && Date.now() >= nextAt) {
+            if (sentAt && !last) o.log(`failover: ${replica.label} is still a replica ${Math.round((Date.now() - sentAt) / 1000)} s after CLUSTER FAILOVER (the server gave it up); sending it again`);
+            attempts++;
+            sentAt = Date.now();
             try {
-                attempts++;
-                sentAt = Date.now();
                 await c.cluster("FAILOVER");
                 last = "";
+                nextAt = sentAt + FAILOVER_RESEND_MS;
             } catch (e) {
                 // Refused at once (e.g. the replica's view of its master is not settled yet): retry at the next poll.
                 last = `CLUSTER FAILOVER answered: ${(e as Error).message}`;
                 o.log(`failover: ${replica.label}: ${last}; retrying`);
-                sentAt = Date.now() - FAILOVER_RESEND_MS + Math.max(o.pollIntervalMs, 500);
+                nextAt = 0;
             }
         }
-        last = last || `role:${info.role} master_link_status:${info.master_link_status}`;
+        seen = `role:${info.role} master_link_status:${info.master_link_status}`;
         await sleep(o.pollIntervalMs);
     }
+    const state = last || seen;
     throw ClusterExecError(
-        `CLUSTER FAILOVER on ${replica.label} (taking over ${master.label}) failed after ${Math.round(o.convergeTimeoutMs / 1000)} s and ${attempts} attempt(s): ${last}. ` +
+        `CLUSTER FAILOVER on ${replica.label} (taking over ${master.label}) failed after ${Math.round(o.convergeTimeoutMs / 1000)} s and ${attempts} attempt(s): ${state}. ` +
             `Check the nodes' logs for "Manual failover" and "Failover auth denied"; run again once every master is reachable.`,
         nodeAddress(replica),
         "failover",
