@@ -4,20 +4,18 @@
  * (.local-stack/<stack>.backups/), or `--remote <remote>:<bucket> --rclone-config <file>`.
  * Exit 1 when any node's backup failed. `npm run backup -- --stack local` is the same command.
  */
-import { EXIT, Register, usage, withCommonOptions } from "../context";
+import { EXIT, Register, withCommonOptions } from "../context";
+import { openStore, StoreOptions, withStoreOptions } from "../store-options";
 
 export const register: Register = (program, run) => {
-    withCommonOptions(program.command("backup").description("back up the AOF and nodes.conf of every node of a local stack (what the VMs' timer does)"))
-        .option("--remote <remote:bucket>", "rclone remote and bucket (default: the stack's directory remote)")
-        .option("--rclone-config <file>", "rclone config that defines --remote")
+    withStoreOptions(withCommonOptions(program.command("backup").description("back up the AOF and nodes.conf of every node of a local stack (what the VMs' timer does)")))
         .action(
             run(async (ctx) => {
                 const { runtimeForVersion } = await import("../../../lab/redis-runtime");
                 const { backupStack } = await import("../../backup/stack-backup");
-                const { readStackOutputs, resolveStore, stackCluster, stackNodes } = await import("../../backup/stack-target");
-                const opts = ctx.opts as typeof ctx.opts & { remote?: string; rcloneConfig?: string };
-                const o = await readStackOutputs(opts.stack);
-                const store = usage(() => resolveStore(opts.stack, o, { remote: opts.remote, rcloneConfig: opts.rcloneConfig }));
+                const { stackCluster, stackNodes } = await import("../../backup/stack-target");
+                const opts = ctx.opts as StoreOptions;
+                const { outputs: o, store } = await openStore(opts);
                 const { nodes, tls, exporterPassword } = stackNodes(opts.stack, o);
                 const rt = o.serverVersion ? runtimeForVersion(o.serverVersion) : undefined;
                 const cluster = stackCluster(opts.stack, o);

@@ -5,30 +5,28 @@
  * 1 a mismatch, 3 the drill could not run. Never touches the live cluster.
  * `npm run restore-drill -- --stack <stack>` is the same command.
  */
-import { CliError, EXIT, Register, usage, withCommonOptions } from "../context";
+import { CliError, EXIT, Register, withCommonOptions } from "../context";
+import { openStore, StoreOptions, withStoreOptions } from "../store-options";
 
 export const register: Register = (program, run) => {
-    withCommonOptions(program.command("restore-drill").description("restore the newest complete backups into a throw-away lab and compare them with their manifests (never touches the live cluster)"))
+    withStoreOptions(withCommonOptions(program.command("restore-drill").description("restore the newest complete backups into a throw-away lab and compare them with their manifests (never touches the live cluster)")))
         .option("--at <timestamp>", "the newest backups at or before this moment (20261127T051500Z or ISO 8601)")
-        .option("--remote <remote:bucket>", "rclone remote and bucket (default: the stack's directory remote)")
-        .option("--rclone-config <file>", "rclone config that defines --remote")
         .option("--textfile-dir <dir>", "write the drill metrics for node_exporter's textfile collector here")
         .option("--keep-lab", "leave the throw-away lab running (its directory is printed)")
         .action(
             run(async (ctx) => {
-                const { readStackOutputs, resolveStore, stackCluster } = await import("../../backup/stack-target");
+                const { stackCluster } = await import("../../backup/stack-target");
                 const { runRestoreDrill } = await import("../../restore-drill/drill");
                 const { formatReport, writeDrillMetrics } = await import("../../restore-drill/report");
                 const { normalizeTimestamp } = await import("../../restore-drill/select");
-                const opts = ctx.opts as typeof ctx.opts & { at?: string; remote?: string; rcloneConfig?: string; textfileDir?: string; keepLab?: boolean };
+                const opts = ctx.opts as StoreOptions & { at?: string; textfileDir?: string; keepLab?: boolean };
                 let at: string | undefined;
                 try {
                     at = opts.at === undefined ? undefined : normalizeTimestamp(opts.at);
                 } catch (e) {
                     throw new CliError((e as Error).message, EXIT.usage);
                 }
-                const o = await readStackOutputs(opts.stack);
-                const store = usage(() => resolveStore(opts.stack, o, { remote: opts.remote, rcloneConfig: opts.rcloneConfig }));
+                const { outputs: o, store } = await openStore(opts);
                 const report = await runRestoreDrill({ cluster: stackCluster(opts.stack, o), store, at, keepLab: !!opts.keepLab, log: (l) => process.stderr.write(`restore-drill: ${l}\n`) });
                 ctx.out.line(formatReport(report));
                 if (opts.textfileDir) ctx.out.line(`metrics: ${writeDrillMetrics(opts.textfileDir, report, Math.floor(Date.now() / 1000))}`);
