@@ -116,6 +116,7 @@ export class EnvoyProxy extends pulumi.ComponentResource {
                       .apply(([ip, scRef, skRef, ccRef, ckRef, caRef, pwRef, envoyImage, nodeExporterImage, seeds]) =>
                           renderCloudInit(buildEnvoyUserData({
                               cloud: a.kind as TemplateCloud,
+                              ...(a.timeScale !== undefined ? { timeScale: a.timeScale } : {}),
                               clusterName: args.clusterName,
                               nodeName: hostName,
                               zone: inst.zone,

@@ -137,6 +137,7 @@ export class RedisNode extends pulumi.ComponentResource {
                   .apply(([[ip, certRef, keyRef, caRef, aclRef, incRef, expRef, redisImage, redisExporterImage, nodeExporterImage], backupTarget, reloadRef]) =>
                       renderCloudInit(buildRedisNodeUserData({
                           cloud: a.kind as TemplateCloud,
+                          ...(a.timeScale !== undefined ? { timeScale: a.timeScale } : {}),
                           clusterName: args.clusterName,
                           nodeName: args.hostName,
                           zone: args.zone,

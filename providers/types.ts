@@ -296,6 +296,12 @@ export interface CloudAdapter {
     readonly capabilities: AdapterCapabilities;
     /** Where the VM sees the separate data disk (cloud-init waits for it, formats it once, mounts it). */
     readonly dataDiskDevice: string;
+    /**
+     * How many times slower than a cloud VM this substrate starts and probes containers (the
+     * user-data's start timeouts, health waits and health-check timing are multiplied by it).
+     * Optional; default 1. The qemu adapter (software emulation) sets more.
+     */
+    readonly timeScale?: number;
     /** Checks a VM size string for this cloud; returns null if valid, else the rule it breaks. */
     checkInstanceSize(size: string): string | null;
     /**

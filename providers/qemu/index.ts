@@ -148,6 +148,9 @@ function planFor(n: NetworkRecord): StackPlan {
     return p;
 }
 
+/** See CloudAdapter.timeScale. */
+export const QEMU_TIME_SCALE = 12;
+
 function currentPlan(what: string): StackPlan {
     if (!current) throw new Error(`qemu: ${what} needs the stack network first (createNetwork)`);
     return current;
@@ -157,6 +160,10 @@ export const qemuAdapter: CloudAdapter = {
     kind: "qemu",
     capabilities: { firewall: true, loadBalancer: true, containerRegistry: true, cloudInit: true },
     dataDiskDevice: DATA_DISK_DEVICE,
+    // Software emulation (TCG) on a shared 2-core host: a container start took ~15 s (vs ~1 s on a
+    // cloud VM) and the Redis image's 5 s TLS health probe never answered in time in the third
+    // vm-up (redis.service failed after wait-healthy's 300 s). x12 gives the probe 60 s.
+    timeScale: QEMU_TIME_SCALE,
 
     checkInstanceSize(size: string): string | null {
         return QEMU_SIZE_RE.test(size) ? null : "is not a qemu VM size; use vm-<guest RAM MiB>, one of vm-512, vm-768, vm-1024, vm-1536, vm-2048 (e.g. vm-512)";

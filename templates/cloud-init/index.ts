@@ -36,7 +36,7 @@ import { loadTemplate, render } from "../render";
 import { renderRedisConf } from "../redis";
 import { buildEnvoyConfig, ENVOY_CONFIG_PATH, ENVOY_FILES, EnvoyConfigParams, renderEnvoyYaml } from "../envoy";
 import { buildBackupFiles, RcloneRemoteParams } from "../backup";
-import { LOG_LIMITS, NOFILE, renderContainerUnit, renderHostUnit, SECRET_REFRESH_RANDOM_DELAY } from "../systemd";
+import { LOG_LIMITS, MAX_TIME_SCALE, NOFILE, renderContainerUnit, renderHostUnit, SECRET_REFRESH_RANDOM_DELAY } from "../systemd";
 import {
     assertNoSecretContent,
     CREDENTIAL_FLAG_RE,
@@ -52,7 +52,7 @@ import {
 } from "./checks";
 
 export * from "./params";
-import { CloudKind, CLOUD_KINDS, SecretRef, RedisNodeSecretRefs, EnvoySecretRefs, VmUserDataParams, RedisNodeUserDataParams, RedisNodeBackupParams, EnvoyUserDataParams, WriteFile, CloudConfig, HOST, REDIS_UID, ENVOY_UID, REDIS_CONTAINER } from "./params";
+import { CloudKind, CLOUD_KINDS, SecretRef, RedisNodeSecretRefs, EnvoySecretRefs, VmUserDataParams, RedisNodeUserDataParams, RedisNodeBackupParams, EnvoyUserDataParams, WriteFile, CloudConfig, HOST, REDIS_UID, ENVOY_UID, REDIS_CONTAINER, IMAGE_HEALTHCHECK } from "./params";
 
 const DEFAULTS = { redisPort: 6379, busPort: 16379, redisExporterPort: 9121, nodeExporterPort: 9100 } as const;
 const FLAG_RE = /^--[a-z0-9][a-z0-9._-]*(=[A-Za-z0-9._:\/,=+@^()|?*$-]*)?$/;
@@ -105,6 +105,9 @@ function checkCommon(p: VmUserDataParams, pr: Problems): void {
     pr.match("nodeExporterImage", p.nodeExporterImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use repo/name@sha256:<64 hex>");
     if (p.nodeExporterPort !== undefined) pr.port("nodeExporterPort", p.nodeExporterPort);
     checkFlags("nodeExporterFlags", p.nodeExporterFlags, pr);
+    if (p.timeScale !== undefined && (!Number.isInteger(p.timeScale) || p.timeScale < 1 || p.timeScale > MAX_TIME_SCALE)) {
+        pr.add("timeScale", `must be an integer from 1 to ${MAX_TIME_SCALE}`, p.timeScale, "use 1 on a cloud (the default), more on a slower substrate");
+    }
 }
 
 function checkFlags(param: string, flags: string[] | undefined, pr: Problems): void {
@@ -231,6 +234,7 @@ function nodeExporterUnit(p: VmUserDataParams): string {
         ],
         healthTimeoutSec: 60,
         stopTimeoutSec: 10,
+        timeScale: p.timeScale,
     });
 }
 
@@ -247,8 +251,8 @@ function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice:
         script("disable-thp.sh"),
         script("wait-healthy.sh"),
         unitFile("redisforge-thp", renderHostUnit("redisforge-thp")),
-        unitFile("redisforge-secrets", renderHostUnit("redisforge-secrets", { nodeName: p.nodeName })),
-        unitFile("redisforge-secrets-refresh", renderHostUnit("redisforge-secrets-refresh", { nodeName: p.nodeName, restartUnits, reloadHook })),
+        unitFile("redisforge-secrets", renderHostUnit("redisforge-secrets", { nodeName: p.nodeName }, "service", p.timeScale)),
+        unitFile("redisforge-secrets-refresh", renderHostUnit("redisforge-secrets-refresh", { nodeName: p.nodeName, restartUnits, reloadHook }, "service", p.timeScale)),
         {
             path: "/etc/systemd/system/redisforge-secrets-refresh.timer",
             content: renderHostUnit("redisforge-secrets-refresh", { nodeName: p.nodeName, randomDelay: SECRET_REFRESH_RANDOM_DELAY }, "timer"),
@@ -345,7 +349,9 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             "-v", `${HOST.redisConfDir}:${c.confDir}:ro`, "-v", `${s}:${c.secretsDir}:ro`, "-v", `${HOST.dataMount}:${c.dataDir}`,
         ],
         healthTimeoutSec: 300, // loading a large AOF takes a while
+        imageHealthCheck: IMAGE_HEALTHCHECK.redis,
         stopTimeoutSec: 120,
+        timeScale: p.timeScale,
     });
     const exporterUnit = renderContainerUnit({
         unitName: "redis-exporter",
@@ -366,6 +372,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         ],
         healthTimeoutSec: 60,
         stopTimeoutSec: 10,
+        timeScale: p.timeScale,
     });
     const config: CloudConfig = {
         package_update: true,
@@ -376,7 +383,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             script("data-disk.sh"),
             script("reload-redis-tls.sh"),
             { path: HOST.tlsReloadEnv, content: tlsReloadEnv(p.privateIp, redisPort), owner: "root:root", permissions: "0644" },
-            unitFile("redisforge-data-disk", renderHostUnit("redisforge-data-disk", { dataMount: HOST.dataMount })),
+            unitFile("redisforge-data-disk", renderHostUnit("redisforge-data-disk", { dataMount: HOST.dataMount }, "service", p.timeScale)),
             { path: `${HOST.redisConfDir}/redis.conf`, content: redisConf, owner: "root:root", permissions: "0644" },
             unitFile("redis", redisUnit),
             unitFile("redis-exporter", exporterUnit),
@@ -436,7 +443,9 @@ export function buildEnvoyUserData(p: EnvoyUserDataParams): CloudConfig {
             "--env", `ENVOY_ADMIN=${p.privateIp}:${p.envoy.adminPort ?? 9901}`,
         ],
         healthTimeoutSec: 120,
+        imageHealthCheck: IMAGE_HEALTHCHECK.envoy,
         stopTimeoutSec: 30,
+        timeScale: p.timeScale,
     });
     const config: CloudConfig = {
         package_update: true,

@@ -53,10 +53,26 @@ export interface EnvoySecretRefs {
     upstreamPassword: SecretRef;
 }
 
+/**
+ * The HEALTHCHECK timing of the images in templates/docker (tests/unit/templates/docker.test.ts
+ * checks these against the Dockerfiles): a unit scales them when the substrate is slower.
+ */
+export const IMAGE_HEALTHCHECK = {
+    redis: { intervalSec: 10, timeoutSec: 5 },
+    envoy: { intervalSec: 10, timeoutSec: 3 },
+} as const;
+
 /** Parameters common to every RedisForge VM. */
 export interface VmUserDataParams {
     /** Which cloud's secret store and metadata service the boot script talks to. */
     cloud: CloudKind;
+    /**
+     * How many times slower than a cloud VM this substrate runs processes: multiplies the systemd
+     * start timeouts, the health waits and the images' health-check timing (a TLS health probe
+     * that answers in well under 5 s on a cloud VM takes longer under QEMU's software emulation).
+     * 1 (the default) on the clouds; the adapter's `timeScale`.
+     */
+    timeScale?: number;
     /** Cluster name (DNS label), e.g. `prod-redis`. */
     clusterName: string;
     /** This VM's name (DNS label), e.g. `prod-redis-shard0-master`. */

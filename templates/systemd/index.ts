@@ -41,6 +41,17 @@ export interface ContainerUnitParams {
     requires?: string[];
     /** Seconds to wait for health after start. Default 120. */
     healthTimeoutSec?: number;
+    /**
+     * The image's HEALTHCHECK timing (seconds), when it has one. Only used when `timeScale` > 1:
+     * the unit then overrides it with scaled `--health-timeout` / `--health-interval` flags.
+     */
+    imageHealthCheck?: { timeoutSec: number; intervalSec: number };
+    /**
+     * How many times slower than a cloud VM the substrate runs processes (see VmUserDataParams.timeScale).
+     * Multiplies the start timeout (pull + start + health, 600 s), healthTimeoutSec and the image's
+     * health-check timing. Default 1.
+     */
+    timeScale?: number;
     /** Seconds `docker stop` waits before SIGKILL. Default 60 (Redis flushes its AOF on SIGTERM). */
     stopTimeoutSec?: number;
 }
@@ -55,7 +66,13 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
         pr.match(`args[${i}]`, a, DOCKER_ARG_RE, "must be one word (no spaces, quotes, backslashes or ;)", "split it into separate arguments"),
     );
     (p.requires ?? []).forEach((u, i) => pr.match(`requires[${i}]`, u, /^[a-z0-9@.-]+\.(service|mount|target)$/, "must be a unit name", "use e.g. redisforge-secrets.service"));
+    const scale = p.timeScale ?? 1;
+    if (!Number.isInteger(scale) || scale < 1 || scale > MAX_TIME_SCALE) {
+        pr.add("timeScale", `must be an integer from 1 to ${MAX_TIME_SCALE}`, p.timeScale, "use 1 on a cloud, more on a slower substrate");
+    }
     pr.throwIfAny(`systemd unit ${p.unitName}`);
+    const hc = p.imageHealthCheck;
+    const healthFlags = hc && scale > 1 ? [`--health-timeout=${hc.timeoutSec * scale}s`, `--health-interval=${hc.intervalSec * scale}s`] : [];
     return render(
         loadTemplate("systemd/container.service.tmpl"),
         {
@@ -63,13 +80,14 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
             containerName: p.unitName,
             description: p.description,
             image: p.image,
-            runArgs: p.runArgs.map(systemdEscape).join(" "),
+            runArgs: [...healthFlags, ...p.runArgs].map(systemdEscape).join(" "),
             command: (p.command ?? []).map(systemdEscape).join(" "),
             requires: (p.requires ?? []).join(" "),
             nofile: NOFILE,
             logMaxSize: LOG_LIMITS.maxSize,
             logMaxFiles: LOG_LIMITS.maxFiles,
-            healthTimeoutSec: p.healthTimeoutSec ?? 120,
+            healthTimeoutSec: (p.healthTimeoutSec ?? 120) * scale,
+            startTimeoutSec: CONTAINER_START_TIMEOUT_SEC * scale,
             stopTimeoutSec: p.stopTimeoutSec ?? 60,
         },
         `${p.unitName}.service`,
@@ -78,9 +96,22 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
 
 export type HostUnit = "redisforge-thp" | "redisforge-secrets" | "redisforge-data-disk" | "redisforge-secrets-refresh";
 
+/** Upper bound of `timeScale` (software emulation on a busy host is ~10-15x slower than a cloud VM). */
+export const MAX_TIME_SCALE = 60;
+/** A container unit's TimeoutStartSec on a cloud VM: image pull, start and health wait together. */
+export const CONTAINER_START_TIMEOUT_SEC = 600;
+/** TimeoutStartSec of the host services on a cloud VM (multiplied by timeScale). */
+const HOST_UNIT_TIMEOUT_SEC: Partial<Record<HostUnit, number>> = {
+    "redisforge-data-disk": 300,
+    "redisforge-secrets": 900,
+    "redisforge-secrets-refresh": 900,
+};
+
 /** Renders one of the RedisForge host units (a `.service`, or the refresh `.timer`). */
-export function renderHostUnit(name: HostUnit, vars: Record<string, string> = {}, kind: "service" | "timer" = "service"): string {
-    return render(loadTemplate(`systemd/${name}.${kind}.tmpl`), vars, `${name}.${kind}`);
+export function renderHostUnit(name: HostUnit, vars: Record<string, string> = {}, kind: "service" | "timer" = "service", timeScale = 1): string {
+    const base = kind === "service" ? HOST_UNIT_TIMEOUT_SEC[name] : undefined;
+    const all = base === undefined ? vars : { timeoutStartSec: String(base * timeScale), ...vars };
+    return render(loadTemplate(`systemd/${name}.${kind}.tmpl`), all, `${name}.${kind}`);
 }
 
 /** Spread of the daily secret refresh over a cluster's nodes (each restarts only if a secret changed). */

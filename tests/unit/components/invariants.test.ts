@@ -321,6 +321,11 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
             expect(rc).not.toMatch(/^(key|secret_access_key|access_key_id|sas_url|service_account_file|service_account_credentials|client_secret|token|password)\s*=/m);
             expect(doc.packages).toEqual(expect.arrayContaining(["rclone", "redis-tools", "jq"]));
             expect(doc.runcmd.map((r) => r.join(" "))).toContain("systemctl enable --now redisforge-backup.timer");
+            // The adapter's timeScale reaches the units: clouds render the cloud timing, qemu (software
+            // emulation) waits 12x longer for its containers and probes the Redis image with a 60 s timeout.
+            const scale = kind === "qemu" ? 12 : 1;
+            expect(file("/etc/systemd/system/redis.service")).toMatch(new RegExp(`^TimeoutStartSec=${600 * scale}$[\\s\\S]*wait-healthy\\.sh redis ${300 * scale}$`, "m"));
+            expect(file("/etc/systemd/system/redis.service").includes("--health-timeout=60s")).toBe(kind === "qemu");
         }
         for (const vm of vms.filter((v) => /-envoy\d+-vm$/.test(v.name))) expect({ vm: vm.name, backup: vm.userData.includes("redisforge-backup") }).toEqual({ vm: vm.name, backup: false });
         // One node's user-data, as the cloud receives it, through the real `cloud-init schema`.

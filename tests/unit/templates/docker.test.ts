@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { shellcheck } from "./tools";
+import { IMAGE_HEALTHCHECK } from "../../../templates/cloud-init/params";
 
 const DOCKER = path.resolve(__dirname, "../../../templates/docker");
 
@@ -90,6 +91,13 @@ describe.each(["redis", "envoy"])("templates/docker/%s", (image) => {
         const r = shellcheck(files);
         expect(r.out).toBe("");
         expect(r.code).toBe(0);
+    });
+
+    it("has the HEALTHCHECK timing the units scale on slow substrates (IMAGE_HEALTHCHECK)", () => {
+        const hc = parseDockerfile(dockerfile).filter((i) => i.op === "HEALTHCHECK").at(-1)!.args;
+        const sec = (flag: string) => Number(new RegExp(`--${flag}=(\\d+)s`).exec(hc)?.[1]);
+        const want = IMAGE_HEALTHCHECK[image as keyof typeof IMAGE_HEALTHCHECK];
+        expect({ intervalSec: sec("interval"), timeoutSec: sec("timeout") }).toEqual(want);
     });
 
     it("runs as the uid the systemd unit and the secret files use", () => {

@@ -72,6 +72,40 @@ it("the daily secret refresh: timer spread over 12 h, restarts only the units th
     }
 });
 
+describe("timeScale (a slower substrate: the qemu adapter's software emulation)", () => {
+    const unit = (c: CloudConfig, name: string) => c.write_files.find((w) => w.path === `/etc/systemd/system/${name}`)!.content;
+    const directive = (text: string, key: string) => [...text.matchAll(new RegExp(`^${key}=(.*)$`, "gm"))].map((m) => m[1]);
+
+    it("multiplies every start timeout and health wait, and overrides only the health checks the images have", () => {
+        const plain = buildRedisNodeUserData(redisNodeParams("qemu"));
+        const slow = buildRedisNodeUserData({ ...redisNodeParams("qemu"), timeScale: 12 });
+        for (const name of ["redis.service", "redis-exporter.service", "node-exporter.service", "redisforge-data-disk.service", "redisforge-secrets.service", "redisforge-secrets-refresh.service"]) {
+            const [before] = directive(unit(plain, name), "TimeoutStartSec").map(Number);
+            expect([name, directive(unit(slow, name), "TimeoutStartSec").map(Number)]).toEqual([name, [before * 12]]);
+        }
+        expect(unit(plain, "redis.service")).toMatch(/wait-healthy\.sh redis 300$/m);
+        expect(unit(slow, "redis.service")).toMatch(/wait-healthy\.sh redis 3600$/m);
+        expect(unit(plain, "redis.service")).not.toContain("--health-");
+        // The Redis image's 5 s / 10 s probe, x12; exporters have no image health check to override.
+        expect(unit(slow, "redis.service")).toContain(" --health-timeout=60s --health-interval=120s ");
+        expect(unit(slow, "redis-exporter.service")).not.toContain("--health-");
+        expect(unit(slow, "node-exporter.service")).not.toContain("--health-");
+        const envoy = buildEnvoyUserData({ ...envoyParams("qemu"), timeScale: 12 });
+        expect(unit(envoy, "envoy.service")).toContain(" --health-timeout=36s --health-interval=120s ");
+        const { root, units } = scratchRoot("time-scale", slow);
+        const r = verify(root, units);
+        expect(r.out).toBe("");
+        expect(r.code).toBe(0);
+    });
+
+    it("refuses a scale that is not a whole number from 1 to 60, naming the fix", () => {
+        for (const bad of [0, 1.5, 61, -2]) {
+            expect(() => buildRedisNodeUserData({ ...redisNodeParams("qemu"), timeScale: bad })).toThrow(/timeScale: must be an integer from 1 to 60[\s\S]*use 1 on a cloud/);
+            expect(() => renderContainerUnit({ unitName: "x", description: "x", image: IMAGES.redis, runArgs: [], timeScale: bad })).toThrow(/timeScale: must be an integer from 1 to 60/);
+        }
+    });
+});
+
 describe("the verification can fail", () => {
     it("reports a bad directive value and a missing command", () => {
         const config = buildRedisNodeUserData(redisNodeParams("aws"));
