@@ -98,6 +98,16 @@ function paths(dir: string) {
     };
 }
 
+/**
+ * TCG translation cache per VM, MiB (REDISFORGE_VM_TB_SIZE_MIB overrides). When the guest's hot code
+ * outgrows it, QEMU flushes every translation and translates again.
+ */
+export function tbSizeMiB(): number {
+    const v = Number(process.env.REDISFORGE_VM_TB_SIZE_MIB ?? 64);
+    if (!Number.isInteger(v) || v < 16 || v > 2048) throw new Error(`REDISFORGE_VM_TB_SIZE_MIB=${process.env.REDISFORGE_VM_TB_SIZE_MIB}: must be an integer from 16 to 2048 (MiB)`);
+    return v;
+}
+
 /** The QEMU argument list for a spec (pure; exported for tests and logs). */
 export function qemuArgs(s: VmSpec): string[] {
     const p = paths(s.dir);
@@ -106,7 +116,7 @@ export function qemuArgs(s: VmSpec): string[] {
         "-name", s.name,
         "-nodefaults",
         "-machine", "pc",
-        "-accel", "tcg,tb-size=64",
+        "-accel", `tcg,tb-size=${tbSizeMiB()}`,
         "-m", String(s.memoryMiB ?? 512),
         "-smp", String(s.cpus ?? 1),
         "-display", "none",

@@ -37,7 +37,7 @@ const maybe = PULUMI ? describe : describe.skip;
 type Node = { name: string; host: string; port: number };
 
 maybe(`certificate rotation on a local stack (Redis ${runtime.version})`, () => {
-    const st = new ThrowAwayStack({ prefix: "e2ecert", portBase: 42000, config: { "redisforge:redisVersion": runtime.version.split(".").slice(0, 2).join(".") } });
+    const st = new ThrowAwayStack({ prefix: "e2ecert", portBase: 21000, config: { "redisforge:redisVersion": runtime.version.split(".").slice(0, 2).join(".") } });
     const figures: Record<string, unknown> = { redis: runtime.version };
 
     beforeAll(() => st.init());

@@ -35,7 +35,7 @@ interface CheckJson {
 }
 
 maybe("forge check on a live local stack, healthy and with each failure planted", () => {
-    const st = new ThrowAwayStack({ prefix: "e2e-check", portBase: 38000 });
+    const st = new ThrowAwayStack({ prefix: "e2e-check", portBase: 14000 });
     const timings: Record<string, number> = {};
     let nodes: { name: string; host: string; port: number; zone: string }[] = [];
     let creds: { password: string; ca: Buffer; cert: Buffer; key: Buffer };

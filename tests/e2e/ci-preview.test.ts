@@ -10,7 +10,7 @@ const maybe = PULUMI ? describe : describe.skip;
 if (!PULUMI) console.warn("tests/e2e/ci-preview.test.ts SKIPPED: no pulumi binary; run `bash scripts/install-pulumi.sh` (CI does, via scripts/setup.sh)");
 
 maybe("scripts/ci-preview.sh on a local stack", () => {
-    const st = new ThrowAwayStack({ prefix: "cipreview", portBase: 36000, config: { "redisforge:redisVersion": "7.0" } });
+    const st = new ThrowAwayStack({ prefix: "cipreview", portBase: 12000, config: { "redisforge:redisVersion": "7.0" } });
     const preview = () => st.run("bash", ["scripts/ci-preview.sh", st.stack], 300_000);
 
     beforeAll(async () => {

@@ -28,7 +28,7 @@ if (!PULUMI) console.warn("tests/e2e/restore-drill.test.ts SKIPPED: no pulumi bi
 const maybe = PULUMI ? describe : describe.skip;
 
 maybe("local-stack backups and the restore drill", () => {
-    const st = new ThrowAwayStack({ prefix: "drill", portBase: 40000, config: { "redisforge:redisVersion": runtime.version.split(".").slice(0, 2).join(".") } });
+    const st = new ThrowAwayStack({ prefix: "drill", portBase: 16000, config: { "redisforge:redisVersion": runtime.version.split(".").slice(0, 2).join(".") } });
     const stores = new Map<string, TestStore>();
     const textfileDir = path.join(st.tmp, "textfile");
     const figures: string[] = [];

@@ -12,6 +12,19 @@ import * as path from "path";
 import { Cluster } from "ioredis";
 import { parse, stringify } from "yaml";
 
+/**
+ * The stack's listening ports (Redis, bus = +10000, exporter = +1000; up to 20 nodes) must lie
+ * outside the kernel's ephemeral range: any outgoing connection on the machine may take a port from
+ * it, and Redis then fails with "Failed listening on port ... aborting" (seen in CI: ci-preview's
+ * old base 36000 was inside 32768-60999).
+ */
+function checkOutsideEphemeralRange(base: number): void {
+    const [lo, hi] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    for (const start of [base, base + 1000, base + 10000]) {
+        if (start + 20 > lo && start <= hi) throw new Error(`ThrowAwayStack: ports ${start}-${start + 19} overlap the ephemeral range ${lo}-${hi}; pick a portBase whose Redis, exporter (+1000) and bus (+10000) ports stay below ${lo}`);
+    }
+}
+
 export const ROOT = path.resolve(__dirname, "..", "..");
 
 /** The project's Pulumi CLI (.tools/bin, built by scripts/install-pulumi.sh) or one on PATH. */
@@ -53,6 +66,7 @@ export class ThrowAwayStack {
         this.stackFile = path.join(ROOT, `Pulumi.${this.stack}.yaml`);
         this.stateDir = path.join(ROOT, ".local-stack", this.stack);
         this.basePort = opts.portBase + (process.pid % 40) * 20;
+        checkOutsideEphemeralRange(this.basePort);
     }
 
     /** beforeAll: the engine's environment (scripts/env.sh over a private backend), the stack file, `stack init`. */
