@@ -26,7 +26,7 @@ import { guestSh } from "../../lab/vm/qga";
 import { addExtraNamespace, describeStackNetwork, ExtraNamespace } from "../../lab/vm/network";
 import { runIn } from "../../lab/vm/exec";
 
-jest.setTimeout(40 * 60 * 1000);
+jest.setTimeout(60 * 60 * 1000);
 const REPO = path.resolve(__dirname, "..", "..");
 const STACK = process.env.REDISFORGE_VM_STACK ?? "vm";
 const STATE = path.join(REPO, ".vm-stack", STACK.replace(/[^a-z0-9]/g, "").slice(0, 6));
@@ -65,7 +65,7 @@ function tcp(ns: string, host: string, port: number): string {
 
 beforeAll(() => {
     const t = Date.now();
-    execFileSync("bash", [path.join(REPO, "scripts/vm-up.sh"), STACK], { cwd: REPO, stdio: "inherit", timeout: 35 * 60 * 1000 });
+    execFileSync("bash", [path.join(REPO, "scripts/vm-up.sh"), STACK], { cwd: REPO, stdio: "inherit", timeout: 50 * 60 * 1000 });
     upSeconds = Math.round((Date.now() - t) / 1000);
     nodes = JSON.parse(pulumi(["stack", "output", "nodes", "--json"])) as NodeOut[];
     endpoint = JSON.parse(pulumi(["stack", "output", "endpoint", "--json"])) as string;
