@@ -2,6 +2,8 @@
 # Waits (bounded) until a container is healthy (or running, when its image has no health check),
 # so that `systemctl start` fails loudly on a container that never becomes healthy.
 # Usage: wait-healthy.sh <container> <timeout seconds>
+# As ExecStartPost, systemd passes MAINPID (the unit's `docker run`): when that has exited and no
+# container is up, there is nothing to wait for (e.g. the image could not be pulled) and it fails at once.
 set -euo pipefail
 name=${1:?container name}
 timeout=${2:-120}
@@ -13,6 +15,12 @@ while ((waited < timeout)); do
     healthy) exit 0 ;;
     running) [[ -z $(docker inspect -f '{{if .State.Health}}x{{end}}' "$name") ]] && exit 0 ;;
     exited | dead) echo "container $name is $status" >&2; exit 1 ;;
+    missing)
+      if [[ -n ${MAINPID:-} ]] && ! kill -0 "$MAINPID" 2>/dev/null; then
+        echo "container $name: docker run (pid $MAINPID) exited and no container is up (image not pullable?); see journalctl -u $name" >&2
+        exit 1
+      fi
+      ;;
   esac
   sleep "$poll"
   waited=$((waited + poll))

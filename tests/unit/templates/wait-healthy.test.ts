@@ -23,14 +23,14 @@ n=$(wc -l <"$STATE/states")
 if ((n > 1)); then head -1 "$STATE/states"; sed -i 1d "$STATE/states"; else cat "$STATE/states"; fi
 `;
 
-function run(states: string[], opts: { hasHealth?: boolean; timeout?: number; name?: string } = {}) {
+function run(states: string[], opts: { hasHealth?: boolean; timeout?: number; name?: string; mainPid?: number } = {}) {
     const d = fs.mkdtempSync(path.join(dir, "case-"));
     fs.mkdirSync(path.join(d, "bin"));
     fs.writeFileSync(path.join(d, "bin/docker"), DOCKER, { mode: 0o755 });
     fs.writeFileSync(path.join(d, "states"), `${states.join("\n")}\n`);
     const started = Date.now();
     const r = spawnSync("bash", [SCRIPT, opts.name ?? "redis", String(opts.timeout ?? 20)], {
-        env: { PATH: `${path.join(d, "bin")}:/usr/bin:/bin`, STATE: d, EXPECT_NAME: "redis", POLL_SECONDS: "1", HAS_HEALTH: opts.hasHealth === false ? "0" : "1" },
+        env: { PATH: `${path.join(d, "bin")}:/usr/bin:/bin`, STATE: d, EXPECT_NAME: "redis", POLL_SECONDS: "1", HAS_HEALTH: opts.hasHealth === false ? "0" : "1", ...(opts.mainPid ? { MAINPID: String(opts.mainPid) } : {}) },
         encoding: "utf8",
         timeout: 30000,
     });
@@ -69,6 +69,20 @@ describe("wait-healthy.sh", () => {
         expect(r.out).toContain("container redis not healthy after 4s (last status: unhealthy)");
         expect(r.ms).toBeGreaterThanOrEqual(3000);
         expect(r.ms).toBeLessThan(15000);
+    });
+
+    it("fails at once when the unit's docker run (MAINPID, as systemd passes it) exited and no container is up", () => {
+        // Found on the VM stack: the Envoy image cannot be pulled, `docker run` exits 125, and the
+        // script waited out its whole (scaled) timeout on a container that could never appear.
+        const gone = spawnSync("bash", ["-c", "echo $$"], { encoding: "utf8" });
+        const r = run(["healthy"], { timeout: 20, name: "other", mainPid: Number(gone.stdout.trim()) });
+        expect(r.code).toBe(1);
+        expect(r.out).toMatch(/container other: docker run \(pid \d+\) exited and no container is up/);
+        expect(r.ms).toBeLessThan(8000);
+        // While docker run is alive (this test process stands in for it), a missing container is waited for.
+        const alive = run(["healthy"], { timeout: 2, name: "other", mainPid: process.pid });
+        expect(alive.out).toContain("last status: missing");
+        expect(alive.ms).toBeGreaterThanOrEqual(1500);
     });
 
     it("treats a missing container as not (yet) healthy, bounded", () => {
