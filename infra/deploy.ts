@@ -70,6 +70,7 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
                       // the cluster resource then verifies that every node runs at least this version.
                       targetVersion: config.redisVersion,
                       allowDowngrade: config.allowDowngrade,
+                      ...substrateTimings(adapter.timeScale),
                   }, { parent, dependsOn: a.dependsOn })
             : undefined,
     });
@@ -84,6 +85,15 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
             bucket: cluster.bucketUrl,
         },
     };
+}
+
+/**
+ * The cluster resource's bounds on a substrate slower than a cloud VM (CloudAdapter.timeScale > 1):
+ * converge waits scaled, and formation keeps the nodes' own cluster-node-timeout (a MEET over TLS
+ * takes longer than the 1 s formation value there). Nothing on the clouds.
+ */
+export function substrateTimings(timeScale: number | undefined): { convergeTimeoutSec?: number; formationNodeTimeoutMs?: number } {
+    return timeScale !== undefined && timeScale > 1 ? { convergeTimeoutSec: 60 * timeScale, formationNodeTimeoutMs: 0 } : {};
 }
 
 export function main(): StackOutputs | ReturnType<typeof deployLocalStack> {

@@ -70,6 +70,13 @@ export interface RedisClusterArgs {
     /** Keys per MIGRATE batch. Default 1000. */
     migrateBatchKeys?: pulumi.Input<number>;
     /**
+     * cluster-node-timeout (ms) set on forming/joining nodes while they meet, so that a lone master's
+     * rejoin delay is short; 0 keeps each node's own value. Default 1000. A slow substrate needs 0: a
+     * MEET handshake (TLS on the bus) not done within max(node timeout, 1 s) is dropped and retried
+     * forever (the VM stack under software emulation never met at 1000 ms).
+     */
+    formationNodeTimeoutMs?: pulumi.Input<number>;
+    /**
      * The redis_version every node must run (e.g. "8.6.3", or a prefix "8.6"). A change rolls the
      * cluster node by node through `rollingRestart`; unset: versions are not managed.
      */
@@ -107,6 +114,7 @@ export interface RedisClusterInputs {
     deleteAction?: "keep" | "reset";
     convergeTimeoutSec?: number;
     migrateBatchKeys?: number;
+    formationNodeTimeoutMs?: number;
     targetVersion?: string;
     allowDowngrade?: boolean;
     rollingRestart?: RollingRestart;
@@ -137,7 +145,7 @@ export type RedisClusterOutputs = RedisClusterInputs & RedisClusterStatusOutputs
 
 /** Properties whose change reshapes the cluster; the rest only update stored settings. */
 const TOPOLOGY_KEYS = ["nodes", "shards", "replicasPerShard", "allowZoneDegradation"] as const;
-const SETTING_KEYS = ["adminUsername", "adminPassword", "caCert", "clientCert", "clientKey", "tlsServername", "deleteAction", "convergeTimeoutSec", "migrateBatchKeys"] as const;
+const SETTING_KEYS = ["adminUsername", "adminPassword", "caCert", "clientCert", "clientKey", "tlsServername", "deleteAction", "convergeTimeoutSec", "migrateBatchKeys", "formationNodeTimeoutMs"] as const;
 /** Properties of the server version: a change of `targetVersion` rolls the nodes. */
 const VERSION_KEYS = ["targetVersion", "allowDowngrade", "rollingRestart", "nodeReturnTimeoutSec"] as const;
 /** Marked secret in state and outputs. */
@@ -272,6 +280,7 @@ function executorOpts(i: RedisClusterInputs, formerNodes?: string[]) {
     return {
         convergeTimeoutMs: (i.convergeTimeoutSec ?? 60) * 1000,
         migrateBatchKeys: i.migrateBatchKeys,
+        formationNodeTimeoutMs: i.formationNodeTimeoutMs,
         formerNodes,
     };
 }
@@ -469,6 +478,7 @@ export class RedisCluster extends pulumi.dynamic.Resource {
                 deleteAction: args.deleteAction ?? "keep",
                 convergeTimeoutSec: args.convergeTimeoutSec,
                 migrateBatchKeys: args.migrateBatchKeys,
+                formationNodeTimeoutMs: args.formationNodeTimeoutMs,
                 targetVersion: args.targetVersion,
                 allowDowngrade: args.allowDowngrade,
                 rollingRestart: args.rollingRestart,

@@ -263,6 +263,10 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         for (const k of ["adminPassword", "caCert", "clientCert", "clientKey"]) {
             expect({ input: k, secret: stringLeaves((rc.inputs as Record<string, unknown>)[k]).every((l) => l.secret) }).toEqual({ input: k, secret: true });
         }
+        // Software emulation (qemu, timeScale 12): converge waits x12 and formation keeps the nodes'
+        // own node timeout (the first VM formation never met at 1000 ms). The clouds keep the defaults.
+        const timing = unwrap(rc.inputs) as { convergeTimeoutSec?: number; formationNodeTimeoutMs?: number };
+        expect([timing.convergeTimeoutSec, timing.formationNodeTimeoutMs]).toEqual(kind === "qemu" ? [720, 0] : [undefined, undefined]);
     });
 
     test("the user-data each adapter sends passes the real `cloud-init schema` (a Redis node and an Envoy)", () => {
