@@ -36,7 +36,7 @@ import { loadTemplate, render } from "../render";
 import { renderRedisConf } from "../redis";
 import { buildEnvoyConfig, ENVOY_CONFIG_PATH, ENVOY_FILES, EnvoyConfigParams, renderEnvoyYaml } from "../envoy";
 import { buildBackupFiles, RcloneRemoteParams } from "../backup";
-import { LOG_LIMITS, MAX_TIME_SCALE, NOFILE, renderContainerUnit, renderHostUnit, SECRET_REFRESH_RANDOM_DELAY } from "../systemd";
+import { checkTimeScale, LOG_LIMITS, NOFILE, renderContainerUnit, renderHostUnit, SECRET_REFRESH_RANDOM_DELAY } from "../systemd";
 import {
     assertNoSecretContent,
     CREDENTIAL_FLAG_RE,
@@ -105,9 +105,7 @@ function checkCommon(p: VmUserDataParams, pr: Problems): void {
     pr.match("nodeExporterImage", p.nodeExporterImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "use repo/name@sha256:<64 hex>");
     if (p.nodeExporterPort !== undefined) pr.port("nodeExporterPort", p.nodeExporterPort);
     checkFlags("nodeExporterFlags", p.nodeExporterFlags, pr);
-    if (p.timeScale !== undefined && (!Number.isInteger(p.timeScale) || p.timeScale < 1 || p.timeScale > MAX_TIME_SCALE)) {
-        pr.add("timeScale", `must be an integer from 1 to ${MAX_TIME_SCALE}`, p.timeScale, "use 1 on a cloud (the default), more on a slower substrate");
-    }
+    checkTimeScale(p.timeScale, pr);
 }
 
 function checkFlags(param: string, flags: string[] | undefined, pr: Problems): void {

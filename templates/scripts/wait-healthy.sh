@@ -8,8 +8,11 @@ set -euo pipefail
 name=${1:?container name}
 timeout=${2:-120}
 poll=${POLL_SECONDS:-2}
-waited=0
-while ((waited < timeout)); do
+# The bound is wall-clock time (ms since the epoch): on a slow VM each `docker inspect` takes seconds,
+# and counting only the sleeps let the wait run 2-3x past its bound (VM stack, fourth run).
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t / 1000)); }
+deadline=$(($(now_ms) + timeout * 1000))
+while (($(now_ms) < deadline)); do
   status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$name" 2>/dev/null || echo missing)
   case "$status" in
     healthy) exit 0 ;;
@@ -23,7 +26,6 @@ while ((waited < timeout)); do
       ;;
   esac
   sleep "$poll"
-  waited=$((waited + poll))
 done
 echo "container $name not healthy after ${timeout}s (last status: ${status:-unknown})" >&2
 exit 1

@@ -66,11 +66,9 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
         pr.match(`args[${i}]`, a, DOCKER_ARG_RE, "must be one word (no spaces, quotes, backslashes or ;)", "split it into separate arguments"),
     );
     (p.requires ?? []).forEach((u, i) => pr.match(`requires[${i}]`, u, /^[a-z0-9@.-]+\.(service|mount|target)$/, "must be a unit name", "use e.g. redisforge-secrets.service"));
-    const scale = p.timeScale ?? 1;
-    if (!Number.isInteger(scale) || scale < 1 || scale > MAX_TIME_SCALE) {
-        pr.add("timeScale", `must be an integer from 1 to ${MAX_TIME_SCALE}`, p.timeScale, "use 1 on a cloud, more on a slower substrate");
-    }
+    checkTimeScale(p.timeScale, pr);
     pr.throwIfAny(`systemd unit ${p.unitName}`);
+    const scale = p.timeScale ?? 1;
     const hc = p.imageHealthCheck;
     const healthFlags = hc && scale > 1 ? [`--health-timeout=${hc.timeoutSec * scale}s`, `--health-interval=${hc.intervalSec * scale}s`] : [];
     return render(
@@ -98,6 +96,13 @@ export type HostUnit = "redisforge-thp" | "redisforge-secrets" | "redisforge-dat
 
 /** Upper bound of `timeScale` (software emulation on a busy host is ~10-15x slower than a cloud VM). */
 export const MAX_TIME_SCALE = 60;
+/** Adds a problem unless `timeScale` is unset or an integer from 1 to MAX_TIME_SCALE. */
+export function checkTimeScale(timeScale: unknown, pr: Problems): void {
+    if (timeScale !== undefined && (!Number.isInteger(timeScale) || (timeScale as number) < 1 || (timeScale as number) > MAX_TIME_SCALE)) {
+        pr.add("timeScale", `must be an integer from 1 to ${MAX_TIME_SCALE}`, timeScale, "use 1 on a cloud (the default), more on a slower substrate");
+    }
+}
+
 /** A container unit's TimeoutStartSec on a cloud VM: image pull, start and health wait together. */
 export const CONTAINER_START_TIMEOUT_SEC = 600;
 /** TimeoutStartSec of the host services on a cloud VM (multiplied by timeScale). */

@@ -17,20 +17,21 @@ const DOCKER = `#!/bin/bash
 # docker stand-in: 'inspect -f FORMAT NAME'. Health status comes from $STATE/states (one per call, last one sticks).
 [[ $1 == inspect && $2 == -f ]] || exit 2
 echo "$3 $4" >>"$STATE/calls"
+[[ -n $SLOW_INSPECT ]] && sleep "$SLOW_INSPECT"
 [[ $4 == "$EXPECT_NAME" ]] || { echo "no such container" >&2; exit 1; }
 if [[ $3 == *'x{{end}}'* ]]; then [[ $HAS_HEALTH == 1 ]] && echo x; exit 0; fi
 n=$(wc -l <"$STATE/states")
 if ((n > 1)); then head -1 "$STATE/states"; sed -i 1d "$STATE/states"; else cat "$STATE/states"; fi
 `;
 
-function run(states: string[], opts: { hasHealth?: boolean; timeout?: number; name?: string; mainPid?: number } = {}) {
+function run(states: string[], opts: { hasHealth?: boolean; timeout?: number; name?: string; mainPid?: number; slowInspectSec?: number } = {}) {
     const d = fs.mkdtempSync(path.join(dir, "case-"));
     fs.mkdirSync(path.join(d, "bin"));
     fs.writeFileSync(path.join(d, "bin/docker"), DOCKER, { mode: 0o755 });
     fs.writeFileSync(path.join(d, "states"), `${states.join("\n")}\n`);
     const started = Date.now();
     const r = spawnSync("bash", [SCRIPT, opts.name ?? "redis", String(opts.timeout ?? 20)], {
-        env: { PATH: `${path.join(d, "bin")}:/usr/bin:/bin`, STATE: d, EXPECT_NAME: "redis", POLL_SECONDS: "1", HAS_HEALTH: opts.hasHealth === false ? "0" : "1", ...(opts.mainPid ? { MAINPID: String(opts.mainPid) } : {}) },
+        env: { PATH: `${path.join(d, "bin")}:/usr/bin:/bin`, STATE: d, EXPECT_NAME: "redis", POLL_SECONDS: "1", HAS_HEALTH: opts.hasHealth === false ? "0" : "1", ...(opts.mainPid ? { MAINPID: String(opts.mainPid) } : {}), SLOW_INSPECT: opts.slowInspectSec ? String(opts.slowInspectSec) : "" },
         encoding: "utf8",
         timeout: 30000,
     });
@@ -83,6 +84,15 @@ describe("wait-healthy.sh", () => {
         const alive = run(["healthy"], { timeout: 2, name: "other", mainPid: process.pid });
         expect(alive.out).toContain("last status: missing");
         expect(alive.ms).toBeGreaterThanOrEqual(1500);
+    });
+
+    it("bounds wall-clock time, not the sum of its sleeps, when each docker inspect is slow", () => {
+        // 1 s per inspect + 1 s poll: counting sleeps only would stop after 3 rounds, ~6 s.
+        const r = run(["unhealthy"], { timeout: 3, slowInspectSec: 1 });
+        expect(r.code).toBe(1);
+        expect(r.out).toContain("container redis not healthy after 3s (last status: unhealthy)");
+        expect(r.ms).toBeGreaterThanOrEqual(2900);
+        expect(r.ms).toBeLessThan(5500);
     });
 
     it("treats a missing container as not (yet) healthy, bounded", () => {
