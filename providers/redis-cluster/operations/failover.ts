@@ -14,7 +14,9 @@ import { parseInfo } from "../primitives/protocol";
 export const FAILOVER_RESEND_MS = 6000;
 
 /**
- * Planned CLUSTER FAILOVER: waits for the replica's link, promotes it, waits until roles swapped.
+ * Planned CLUSTER FAILOVER: waits for the replica's link, promotes it, waits until roles swapped
+ * (the replica reports master, then the old master reports replica: until it does, the shard's
+ * other replicas may still follow it).
  * Re-sends the command every FAILOVER_RESEND_MS while the replica is still a replica (bounded by
  * convergeTimeoutMs); the error names the attempts and the last state seen.
  */
@@ -33,6 +35,7 @@ export async function plannedFailover(pool: Pool, replica: Target, master: Targe
         const info = parseInfo(String(await c.info("replication")));
         if (info.role === "master") {
             o.log(`failover done: ${replica.label} is master${attempts > 1 ? ` (CLUSTER FAILOVER sent ${attempts} times)` : ""}`);
+            await waitDemoted(pool, master, deadline, o);
             return;
         }
         if (info.master_link_status === "up" && Date.now() >= nextAt) {
@@ -60,4 +63,19 @@ export async function plannedFailover(pool: Pool, replica: Target, master: Targe
         nodeAddress(replica),
         "failover",
     );
+}
+
+/** After the promotion: the old master turns replica at the new master's next gossip (bounded by the failover's deadline; a node that does not answer is left to the final convergence wait). */
+async function waitDemoted(pool: Pool, master: Target, deadline: number, o: Resolved): Promise<void> {
+    let role = "";
+    while (Date.now() < deadline) {
+        try {
+            role = parseInfo(String(await (await pool.get(master)).info("replication"))).role ?? "";
+        } catch (e) {
+            role = `unreachable (${(e as Error).message})`;
+        }
+        if (role === "slave") return;
+        await sleep(o.pollIntervalMs);
+    }
+    o.log(`failover: ${master.label} still reports role ${role || "?"} at the deadline; the convergence wait checks it`);
 }

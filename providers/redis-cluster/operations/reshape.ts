@@ -6,7 +6,7 @@ import { ClusterExecError, Resolved, sleep } from "../primitives/options";
 import { NodeProbe, probeAll, probeOne, specTarget, topologyFromProbes } from "../primitives/probes";
 import { parseClusterNodes, versionAtLeast } from "../primitives/protocol";
 import { SavedConfig, overrideConfig, restoreConfig } from "../primitives/runtime-config";
-import { waitConverged, waitKnownByAll, waitStateOk } from "../primitives/waits";
+import { observedReplicaOf, waitConverged, waitKnownByAll, waitStateOk } from "../primitives/waits";
 import { replicateAll } from "./create";
 import { plannedFailover } from "./failover";
 import { runAtomicMigrations, settleLeftoverTasks } from "./migrate-atomic";
@@ -189,10 +189,16 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
         }
 
         // Wait for agreement over the final members.
-        const finalProbes = await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a))));
-        const byId = new Map(finalProbes.filter((p) => p.ok).map((p) => [p.myId!, p.addr]));
-        const replicaOf = new Map<string, string>();
-        for (const p of finalProbes) if (p.ok && p.me && !p.me.master && p.me.masterId && byId.has(p.me.masterId)) replicaOf.set(p.addr, byId.get(p.me.masterId)!);
+        // The replication to wait for is the one the nodes report once no replica still follows a
+        // master that a failover step just demoted (bounded; if it never settles, the wait names it).
+        const settleBy = Date.now() + o.convergeTimeoutMs;
+        let observed = observedReplicaOf(await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a)))));
+        for (let k = 0; observed.unsettled && Date.now() < settleBy && k < 1e5; k++) {
+            await sleep(o.pollIntervalMs);
+            observed = observedReplicaOf(await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a)))));
+        }
+        if (observed.unsettled) throw ClusterExecError(`reshape: replication did not settle within ${Math.round(o.convergeTimeoutMs / 1000)} s: ${observed.unsettled}`, undefined, "converge");
+        const replicaOf = observed.replicaOf;
         const memberSpecs: ClusterNodeSpec[] = currentMembers().map((a) => spec.nodes.find((n) => nodeAddress(n) === a) ?? { id: a, host: targetOf(a).host, port: targetOf(a).port, zone: "?" });
         await waitConverged(pool, { members: memberSpecs, replicaOf, fullCoverage: true }, creds, o, "reshape");
     } finally {

@@ -17,6 +17,26 @@ export interface ConvergeTarget {
     fullCoverage: boolean;
 }
 
+/**
+ * The replication each answering node reports (replica address -> its master's address), or why it
+ * is not settled yet: a replica whose master is itself a replica in its own view is still following
+ * a master that a failover just demoted (it switches to the new master at the next gossip), so
+ * recording that pair would make the wait below expect a link the cluster is about to drop.
+ */
+export function observedReplicaOf(probes: NodeProbe[]): { replicaOf: Map<string, string>; unsettled: string | null } {
+    const ok = probes.filter((p) => p.ok && p.myId);
+    const byId = new Map(ok.map((p) => [p.myId!, p]));
+    const replicaOf = new Map<string, string>();
+    for (const p of ok) {
+        if (!p.me || p.me.master || !p.me.masterId) continue;
+        const m = byId.get(p.me.masterId);
+        if (!m) continue;
+        if (m.me && !m.me.master) return { replicaOf, unsettled: `${p.target.label} still follows ${m.target.label}, which is a replica now` };
+        replicaOf.set(p.addr, m.addr);
+    }
+    return { replicaOf, unsettled: null };
+}
+
 export function slotSignature(view: ParsedNode[]): string {
     const owners = view
         .filter((n) => n.master && n.slots.length && !n.handshake)
