@@ -135,7 +135,13 @@ test("a daemon in a namespace: started detached, ready when it accepts TCP insid
         const spec = { dir, name: "probe", netns: client.netns, cmd: process.execPath, args: ["-e", code], ready: { ip: client.ip, port: 7100 } };
         const pid = await startNetnsDaemon(spec);
         expect(await startNetnsDaemon(spec)).toBe(pid); // idempotent
-        expect(probe(internet.netns, client.ip, 7100)).toBe("open");
+        const seen = probe(internet.netns, client.ip, 7100);
+        if (seen !== "open") {
+            // What the kernel had when the probe was not answered (a CI run saw "refused" once).
+            const sh = (ns: string, cmd: string) => { try { return runIn(ns, "bash", ["-c", cmd]); } catch (e) { return String(e); } };
+            throw new Error(`probe internet -> ${client.ip}:7100 gave ${seen}; daemon ${pid} alive ${alive(pid)}; again now: ${probe(internet.netns, client.ip, 7100)}; from inside: ${probe(client.netns, client.ip, 7100)}\n` +
+                `client listeners:\n${sh(client.netns, "ss -ltnp")}\nstack ruleset:\n${sh(net.netns, "nft list ruleset")}\nstack neigh:\n${sh(net.netns, "ip neigh")}\ninternet neigh:\n${sh(internet.netns, "ip neigh; ip route")}\nclient addr:\n${sh(client.netns, "ip -o addr")}`);
+        }
         await stopNetnsDaemon(dir, "probe");
         await stopNetnsDaemon(dir, "probe");
         expect(alive(pid)).toBe(false);
