@@ -3,7 +3,9 @@
 # (private config: lab/vm/containers-env.sh; no Docker Hub here):
 #   redisforge/redis-base    a trixie rootfs (mmdebstrap --variant=essential) with redis-server and
 #                            redis-tools 8.6.3 from Debian experimental, user redis = 999:999 like the
-#                            official image, imported with `buildah from scratch` + copy
+#                            official image; imported with `buildah from scratch` + copy of only the
+#                            Redis binaries, the tools the entrypoint/health check use and their
+#                            libraries (~22 of 83 MB: the VMs unpack every byte under emulation)
 #   redisforge/redis         templates/docker/redis/Dockerfile built FROM redis-base (REDIS_BASE)
 #   redisforge/redis-exporter, redisforge/node-exporter
 #                            FROM redis-base + the Debian prometheus-redis-exporter /
@@ -36,8 +38,11 @@ h() { sha256sum | cut -c1-12; }
 base_hash=$( { sed -n '/^# --- redis-base/,/^# --- redis-base end/p' "$0"; echo "$redis_deb"; } | h)
 base="localhost/redisforge/redis-base:$redis_version-$base_hash"
 if ! have_image "$base"; then
-  rootfs="$cache_dir/redis-base-$base_hash/rootfs"
+  # The rootfs is keyed by its own recipe (the mmdebstrap block), the image by the whole section.
+  rootfs_hash=$( { sed -n '/^    # --- rootfs/,/^    # --- rootfs end/p' "$0"; echo "$redis_deb"; } | h)
+  rootfs="$cache_dir/redis-rootfs-$rootfs_hash"
   if [[ ! -f $rootfs/.complete ]]; then
+    # --- rootfs
     echo "container-images: building a trixie rootfs with Redis $redis_deb into $rootfs"
     rm -rf "$rootfs" && mkdir -p "$(dirname "$rootfs")"
     # Hooks: $1 is the rootfs. The redis user/group get 999 BEFORE the package creates them.
@@ -51,14 +56,57 @@ if ! have_image "$base"; then
       --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/log/*; touch "$1/.complete"' \
       trixie "$rootfs" "deb http://deb.debian.org/debian trixie main" "deb http://deb.debian.org/debian experimental main" \
       >"$rootfs.log" 2>&1 || { echo "container-images: mmdebstrap failed; end of $rootfs.log:" >&2; tail -n 30 "$rootfs.log" >&2; exit 1; }
+    # --- rootfs end
   fi
   got=$(chroot "$rootfs" redis-server --version)
   [[ $got == *"v=$redis_version "* ]] || { echo "container-images: rootfs redis-server reports '$got', expected v=$redis_version" >&2; exit 1; }
   [[ $(chroot "$rootfs" id -u redis) == 999 ]] || { echo "container-images: redis is not uid 999 in $rootfs" >&2; exit 1; }
-  echo "container-images: importing $rootfs as $base"
+  # The image gets only what runs in it (the VMs pull and unpack every byte under software
+  # emulation; the full rootfs is 83 MB): Redis's binaries, the tools the entrypoint, the health
+  # check and the Dockerfile's RUN use, and their shared libraries, resolved inside the rootfs.
+  slim="$cache_dir/redis-base-$base_hash"
+  rm -rf "$slim" && mkdir -p "$slim"/{usr/bin,usr/lib,usr/lib64,usr/sbin,etc,tmp,data}
+  for d in bin lib lib64 sbin; do ln -s "usr/$d" "$slim/$d"; done
+  chmod 1777 "$slim/tmp"
+  tools=(redis-server redis-check-aof redis-check-rdb redis-cli sh dash awk mawk id stat grep rm mkdir chown chmod cat ls)
+  paths=()
+  for t in "${tools[@]}"; do
+    p=$(chroot "$rootfs" sh -c "command -v $t") || { echo "container-images: $t not found in $rootfs" >&2; exit 1; }
+    paths+=("$p")
+    while read -r lib; do paths+=("$lib"); done < <(chroot "$rootfs" ldd "$p" 2>/dev/null | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
+  done
+  # Each path and every link on its way (redis-server -> redis-check-rdb, sh -> dash, awk ->
+  # /etc/alternatives/awk -> mawk, ld.so), copied as they are in the rootfs.
+  declare -A seen=()
+  list=()
+  add() { # absolute path inside the rootfs
+    local p=$1 dir
+    dir=$(chroot "$rootfs" readlink -f "$(dirname "$p")")
+    p="$dir/$(basename "$p")"
+    [[ -n ${seen[$p]:-} ]] && return 0
+    seen[$p]=1
+    list+=("${p#/}")
+    if [[ -L $rootfs$p ]]; then
+      local to
+      to=$(readlink "$rootfs$p")
+      [[ $to == /* ]] || to="$dir/$to"
+      add "$to"
+    fi
+  }
+  for p in "${paths[@]}"; do add "$p"; done
+  tar -C "$rootfs" -cf - "${list[@]}" | tar -C "$slim" -xf -
+  printf 'root:x:0:0::/root:/usr/sbin/nologin\nredis:x:999:999::/data:/usr/sbin/nologin\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n' > "$slim/etc/passwd"
+  printf 'root:x:0:\nredis:x:999:\nnogroup:x:65534:\n' > "$slim/etc/group"
+  got=$(chroot "$slim" redis-server --version) || got="exit $?"
+  [[ $got == *"v=$redis_version "* ]] || { echo "container-images: the slim rootfs's redis-server does not run: '$got'" >&2; exit 1; }
+  # shellcheck disable=SC2016 # expanded by the rootfs's sh
+  if ! chroot "$slim" sh -c 'awk "BEGIN { exit 0 }" && id -u && stat -c %a /tmp && grep -q redis /etc/passwd && redis-cli --version && ls / | grep -q usr && { redis-check-aof 2>&1 | grep -q Usage; }' >/dev/null; then
+    echo "container-images: a tool of the slim rootfs $slim does not run" >&2; exit 1
+  fi
+  echo "container-images: importing $slim ($(du -sm "$slim" | cut -f1) MB of the rootfs's $(du -sm "$rootfs" | cut -f1) MB) as $base"
   c=$(buildah from scratch)
   mnt=$(buildah mount "$c")
-  tar -C "$rootfs" --exclude=./.complete -cf - . | tar -C "$mnt" -xf -
+  tar -C "$slim" -cf - . | tar -C "$mnt" -xf -
   buildah umount "$c" >/dev/null
   buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --cmd '["redis-server"]' \
     --label org.opencontainers.image.description="Debian trixie + Redis $redis_deb (experimental) for RedisForge" "$c"

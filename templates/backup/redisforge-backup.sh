@@ -197,7 +197,9 @@ done
 # ---------------------------------------------------------------- verify the copy
 check_aof() {
   if [[ -n "${CHECK_AOF_IMAGE:-}" ]]; then
-    docker run --rm -i --network none --read-only -v "$stage:$stage" --entrypoint redis-check-aof "$CHECK_AOF_IMAGE" "$@"
+    # redis-check-aof opens every file read-write (for --fix) even when it only checks: it runs as
+    # the staging copy's owner (the image's default user 999 cannot open root's copies).
+    docker run --rm -i --network none --read-only --cap-drop ALL --user "$(stat -c %u:%g "$stage")" -v "$stage:$stage" --entrypoint redis-check-aof "$CHECK_AOF_IMAGE" "$@"
   else
     redis-check-aof "$@"
   fi

@@ -141,7 +141,9 @@ fi
 
 check_aof() {
   if [[ -n "${CHECK_AOF_IMAGE:-}" ]]; then
-    docker run --rm --network none --read-only -v "$stage:$stage:ro" --entrypoint redis-check-aof "$CHECK_AOF_IMAGE" "$@"
+    # redis-check-aof opens every file read-write (for --fix) even when it only checks: a read-only
+    # mount or another uid than the staging copy's owner fails with "Cannot open file".
+    docker run --rm --network none --read-only --cap-drop ALL --user "$(stat -c %u:%g "$stage")" -v "$stage:$stage" --entrypoint redis-check-aof "$CHECK_AOF_IMAGE" "$@"
   else
     redis-check-aof "$@"
   fi

@@ -214,6 +214,19 @@ const unitFile = (name: string, content: string): WriteFile => ({
     permissions: "0644",
 });
 
+/**
+ * The Redis container's `docker run` arguments (non-root, read-only root, no capabilities; config,
+ * secrets and data mounted from the host paths). `hostDirs` replaces the host side of the three
+ * mounts (tests run the image with the same flags from temporary directories).
+ */
+export function redisRunArgs(hostDirs: { conf: string; secrets: string; data: string } = { conf: HOST.redisConfDir, secrets: HOST.redisSecretsDir, data: HOST.dataMount }): string[] {
+    const c = REDIS_CONTAINER;
+    return [
+        "--user", `${REDIS_UID}:${REDIS_UID}`, "--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,size=64m", "--cap-drop", "ALL",
+        "-v", `${hostDirs.conf}:${c.confDir}:ro`, "-v", `${hostDirs.secrets}:${c.secretsDir}:ro`, "-v", `${hostDirs.data}:${c.dataDir}`,
+    ];
+}
+
 function nodeExporterUnit(p: VmUserDataParams): string {
     return renderContainerUnit({
         unitName: "node-exporter",
@@ -342,10 +355,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         description: `Redis ${p.nodeName} (zone ${p.zone}) of ${p.clusterName}`,
         image: p.redisImage,
         requires: needs,
-        runArgs: [
-            "--user", `${REDIS_UID}:${REDIS_UID}`, "--read-only", "--tmpfs", "/tmp:rw,noexec,nosuid,size=64m", "--cap-drop", "ALL",
-            "-v", `${HOST.redisConfDir}:${c.confDir}:ro`, "-v", `${s}:${c.secretsDir}:ro`, "-v", `${HOST.dataMount}:${c.dataDir}`,
-        ],
+        runArgs: redisRunArgs(),
         healthTimeoutSec: 300, // loading a large AOF takes a while
         imageHealthCheck: IMAGE_HEALTHCHECK.redis,
         stopTimeoutSec: 120,
