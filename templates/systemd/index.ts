@@ -70,7 +70,9 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
     pr.throwIfAny(`systemd unit ${p.unitName}`);
     const scale = p.timeScale ?? 1;
     const hc = p.imageHealthCheck;
-    const healthFlags = hc && scale > 1 ? [`--health-timeout=${hc.timeoutSec * scale}s`, `--health-interval=${hc.intervalSec * scale}s`] : [];
+    // Docker never overlaps probes (the interval is the pause after one ends) and runs the first one an
+    // interval after start: the timeout scales, the pause only up to MAX_SCALED_HEALTH_INTERVAL_SEC.
+    const healthFlags = hc && scale > 1 ? [`--health-timeout=${hc.timeoutSec * scale}s`, `--health-interval=${Math.min(hc.intervalSec * scale, MAX_SCALED_HEALTH_INTERVAL_SEC)}s`] : [];
     return render(
         loadTemplate("systemd/container.service.tmpl"),
         {
@@ -102,6 +104,12 @@ export function checkTimeScale(timeScale: unknown, pr: Problems): void {
         pr.add("timeScale", `must be an integer from 1 to ${MAX_TIME_SCALE}`, timeScale, "use 1 on a cloud (the default), more on a slower substrate");
     }
 }
+
+/**
+ * Upper bound of a scaled `--health-interval`, s: on a slow substrate a longer pause only delays the
+ * first probe (x12 made it 120 s after start); a shorter one would keep a slow probe running back to back.
+ */
+export const MAX_SCALED_HEALTH_INTERVAL_SEC = 30;
 
 /** A container unit's TimeoutStartSec on a cloud VM: image pull, start and health wait together. */
 export const CONTAINER_START_TIMEOUT_SEC = 600;

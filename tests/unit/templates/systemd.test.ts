@@ -86,12 +86,14 @@ describe("timeScale (a slower substrate: the qemu adapter's software emulation)"
         expect(unit(plain, "redis.service")).toMatch(/wait-healthy\.sh redis 300$/m);
         expect(unit(slow, "redis.service")).toMatch(/wait-healthy\.sh redis 3600$/m);
         expect(unit(plain, "redis.service")).not.toContain("--health-");
-        // The Redis image's 5 s / 10 s probe, x12; exporters have no image health check to override.
-        expect(unit(slow, "redis.service")).toContain(" --health-timeout=60s --health-interval=120s ");
+        // The Redis image's 5 s probe timeout x12; its 10 s pause x12 capped at 30 s (the first probe
+        // runs one pause after start); exporters have no image health check to override.
+        expect(unit(slow, "redis.service")).toContain(" --health-timeout=60s --health-interval=30s ");
+        expect(unit(buildRedisNodeUserData({ ...redisNodeParams("qemu"), timeScale: 2 }), "redis.service")).toContain(" --health-timeout=10s --health-interval=20s ");
         expect(unit(slow, "redis-exporter.service")).not.toContain("--health-");
         expect(unit(slow, "node-exporter.service")).not.toContain("--health-");
         const envoy = buildEnvoyUserData({ ...envoyParams("qemu"), timeScale: 12 });
-        expect(unit(envoy, "envoy.service")).toContain(" --health-timeout=36s --health-interval=120s ");
+        expect(unit(envoy, "envoy.service")).toContain(" --health-timeout=36s --health-interval=30s ");
         const { root, units } = scratchRoot("time-scale", slow);
         const r = verify(root, units);
         expect(r.out).toBe("");
