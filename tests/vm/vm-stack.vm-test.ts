@@ -14,6 +14,9 @@
  *     no replica in its master's zone (ACL user `exporter` with its own password);
  *   - firewall promises by connection attempts from the three namespaces;
  *   - no secret value in any seed ISO nor in the exported state;
+ *   - a real Prometheus in the monitoring namespace scrapes every exporter (file_sd from the outputs);
+ *   - the backup service the timer runs lands a complete backup (manifest + its files) in the bucket;
+ *   - a reboot keeps the data disk, the tuning and the node id; the node rejoins (cluster_state ok);
  *   - the Envoy config on the Envoy VM's disk is byte-identical to the one its user-data carries.
  * With REDISFORGE_VM_KEEP unset, afterAll destroys the stack (scripts/vm-down.sh) and checks that no
  * QEMU, tap, namespace or disk of it is left.
@@ -25,6 +28,7 @@ import { parse } from "yaml";
 import { guestSh } from "../../lab/vm/qga";
 import { addExtraNamespace, describeStackNetwork, ExtraNamespace } from "../../lab/vm/network";
 import { runIn } from "../../lab/vm/exec";
+import { startNetnsDaemon, stopNetnsDaemon } from "../../lab/vm/netns-daemon";
 
 jest.setTimeout(60 * 60 * 1000);
 const REPO = path.resolve(__dirname, "..", "..");
@@ -179,6 +183,80 @@ test("no secret value in any seed ISO nor in the exported state", () => {
         expect(isos.filter((iso) => iso.includes(n)).length).toBe(0);
         expect(state.includes(n)).toBe(false);
     }
+});
+
+test("a real Prometheus in the monitoring namespace scrapes every redis_exporter and node_exporter over the bridge (file_sd from the stack outputs)", async () => {
+    const dir = fs.mkdtempSync(path.join(STATE, "prometheus-"));
+    const sd = path.join(dir, "file_sd");
+    fs.mkdirSync(sd);
+    const targets = JSON.parse(pulumi(["stack", "output", "scrapeTargets", "--json"])) as Record<"redis" | "node" | "envoy", unknown[]>;
+    const cluster = String(cfg["redisforge:clusterName"]);
+    for (const kind of ["redis", "node", "envoy"] as const) fs.writeFileSync(path.join(sd, `redisforge-${cluster}-${kind}.json`), JSON.stringify(targets[kind]));
+    // The operator's snippet as the stack outputs it, pointed at this directory, 5 s scrapes.
+    const snippet = JSON.parse(pulumi(["stack", "output", "scrapeConfig", "--json"])) as string;
+    fs.writeFileSync(path.join(dir, "prometheus.yml"), `global:\n  scrape_interval: 5s\n${snippet.replaceAll("/etc/prometheus/file_sd", sd).replace(/scrape_interval: 15s/g, "scrape_interval: 5s")}`);
+    const ip = extra.monitor.ip;
+    const args = [`--config.file=${dir}/prometheus.yml`, `--storage.tsdb.path=${dir}/data`, `--web.listen-address=${ip}:9090`];
+    const pid = await startNetnsDaemon({ dir, name: "prometheus", netns: extra.monitor.netns, cmd: "/usr/bin/prometheus", args, ready: { ip, port: 9090, timeoutMs: 60000 } });
+    try {
+        type Series = { metric: Record<string, string>; value: [number, string] };
+        const query = (q: string) => (JSON.parse(runIn(extra.monitor.netns, "curl", ["-s", "--max-time", "10", `http://${ip}:9090/api/v1/query?query=${encodeURIComponent(q)}`])) as { data: { result: Series[] } }).data.result;
+        let up: Series[] = [];
+        for (let i = 0; i < 60; i++) {
+            up = query("up");
+            if (up.filter((s) => s.metric.job !== "redisforge-envoy" && s.value[1] === "1").length === 12) break;
+            await new Promise((r) => setTimeout(r, 5000));
+        }
+        const by = (job: RegExp, v: string) => up.filter((s) => job.test(s.metric.job) && s.value[1] === v).map((s) => s.metric.node).sort();
+        const names = nodes.map((n) => n.name).sort();
+        expect({ redis: by(/redis$/, "1"), node: by(/node$/, "1") }).toEqual({ redis: names, node: names });
+        // redis_exporter reaches its Redis over TLS with its ACL user: redis_up 1 on every node.
+        expect(query("redis_up == 1").map((s) => s.metric.node).sort()).toEqual(names);
+        // No Envoy runs (no image): its admin target is down, the only one.
+        expect(up.filter((s) => s.value[1] !== "1").every((s) => /envoy/.test(s.metric.job))).toBe(true);
+    } finally {
+        await stopNetnsDaemon(dir, "prometheus");
+    }
+    expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
+});
+
+test("the backup timer is active and the service it runs lands a complete backup in the bucket", async () => {
+    const host = nodes[0].name;
+    expect((await sh(host, "systemctl is-enabled redisforge-backup.timer; systemctl is-active redisforge-backup.timer")).trim().split("\n")).toEqual(["enabled", "active"]);
+    // What the timer starts, started now (its calendar is daily); a oneshot: start returns when it ended.
+    const before = Date.now();
+    await sh(host, "systemctl start redisforge-backup.service", 30 * 60 * 1000);
+    expect(await sh(host, "systemctl show -p Result redisforge-backup.service")).toMatch(/Result=success/);
+    console.log(`backup of ${host} on the VM: ${Math.round((Date.now() - before) / 1000)} s`);
+    const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+    const mine = walk(path.join(STATE, "s3", "data")).filter((f) => f.includes(`/${host}/`));
+    const manifest = mine.find((f) => f.endsWith("/manifest.json"));
+    expect(manifest).toBeDefined();
+    const m = JSON.parse(fs.readFileSync(manifest!, "utf8")) as { files: { path: string }[] };
+    const dirOf = path.dirname(manifest!);
+    for (const f of m.files) expect(fs.existsSync(path.join(dirOf, f.path))).toBe(true);
+    expect(m.files.some((f) => f.path === "nodes.conf")).toBe(true);
+});
+
+test("a reboot keeps the data disk (not formatted again), the tuning and the node: it rejoins with the same id", async () => {
+    const n = nodes[nodes.length - 1];
+    const idBefore = (await sh(n.name, "awk '/myself/ {print $1}' /var/lib/redisforge/data/nodes.conf")).trim();
+    await sh(n.name, "echo kept > /var/lib/redisforge/data/.reboot-marker && sync");
+    await guestSh(qga(n.name), "systemctl reboot").catch(() => undefined); // the agent may go before it answers
+    const cli = `. /run/redisforge/exporter/exporter.env; REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli --tls --cacert /run/redisforge/redis/tls/ca.crt --cert /run/redisforge/redis/tls/node.crt --key /run/redisforge/redis/tls/node.key -h ${n.privateIp} -p 6379 --user exporter`;
+    let state = "";
+    const deadline = Date.now() + 40 * 60 * 1000;
+    await new Promise((r) => setTimeout(r, 30000));
+    while (Date.now() < deadline && !/cluster_state:ok/.test(state)) {
+        state = await sh(n.name, `${cli} CLUSTER INFO 2>&1 || true`, 60000).catch((e) => String(e));
+        if (!/cluster_state:ok/.test(state)) await new Promise((r) => setTimeout(r, 15000));
+    }
+    expect(state).toMatch(/cluster_state:ok/);
+    expect((await sh(n.name, "cat /var/lib/redisforge/data/.reboot-marker")).trim()).toBe("kept");
+    expect((await sh(n.name, "awk '/myself/ {print $1}' /var/lib/redisforge/data/nodes.conf")).trim()).toBe(idBefore);
+    expect((await sh(n.name, "sysctl -n net.core.somaxconn vm.overcommit_memory")).trim().split("\n")).toEqual(["65535", "1"]);
+    expect(await sh(n.name, "cat /sys/kernel/mm/transparent_hugepage/enabled")).toMatch(/\[never\]/);
+    expect((await sh(n.name, "docker exec redis sh -c 'ulimit -n'")).trim()).toBe("100000");
 });
 
 test("Envoy VM: cloud-init ran to its end, its validated config is on disk byte-identical, the Envoy image is the only thing missing", async () => {
