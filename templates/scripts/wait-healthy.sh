@@ -13,7 +13,10 @@ poll=${POLL_SECONDS:-2}
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t / 1000)); }
 deadline=$(($(now_ms) + timeout * 1000))
 while (($(now_ms) < deadline)); do
-  status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$name" 2>/dev/null || echo missing)
+  # docker 20.10 prints an empty line (and the error on stderr) for a missing container: the exit
+  # status decides, and whitespace is dropped (`$(... || echo missing)` gave "\nmissing" on the VMs).
+  status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$name" 2>/dev/null) || status=missing
+  status=${status//[[:space:]]/}
   case "$status" in
     healthy) exit 0 ;;
     running) [[ -z $(docker inspect -f '{{if .State.Health}}x{{end}}' "$name") ]] && exit 0 ;;

@@ -18,7 +18,9 @@ const DOCKER = `#!/bin/bash
 [[ $1 == inspect && $2 == -f ]] || exit 2
 echo "$3 $4" >>"$STATE/calls"
 [[ -n $SLOW_INSPECT ]] && sleep "$SLOW_INSPECT"
-[[ $4 == "$EXPECT_NAME" ]] || { echo "no such container" >&2; exit 1; }
+# As docker 20.10 (Debian bookworm) does for a missing object with -f: an empty line on stdout, the
+# error on stderr, exit 1 (the empty line kept the old script from seeing "missing" on the VMs).
+[[ $4 == "$EXPECT_NAME" ]] || { echo; echo "Error: No such object: $4" >&2; exit 1; }
 if [[ $3 == *'x{{end}}'* ]]; then [[ $HAS_HEALTH == 1 ]] && echo x; exit 0; fi
 n=$(wc -l <"$STATE/states")
 if ((n > 1)); then head -1 "$STATE/states"; sed -i 1d "$STATE/states"; else cat "$STATE/states"; fi
