@@ -197,9 +197,10 @@ done
 # ---------------------------------------------------------------- verify the copy
 check_aof() {
   if [[ -n "${CHECK_AOF_IMAGE:-}" ]]; then
-    # redis-check-aof opens every file read-write (for --fix) even when it only checks: it runs as
-    # the staging copy's owner (the image's default user 999 cannot open root's copies).
-    docker run --rm -i --network none --read-only --cap-drop ALL --user "$(stat -c %u:%g "$stage")" -v "$stage:$stage" --entrypoint redis-check-aof "$CHECK_AOF_IMAGE" "$@"
+    # redis-check-aof opens every file read-write (for --fix) even when it only checks: root with
+    # DAC_OVERRIDE as its one capability (the staged copies keep 999's owner and 0600 from cp -p;
+    # the stage's root owner was refused on the VM stack: "Permission denied").
+    docker run --rm -i --network none --read-only --user 0:0 --cap-drop ALL --cap-add DAC_OVERRIDE -v "$stage:$stage" --entrypoint redis-check-aof "$CHECK_AOF_IMAGE" "$@"
   else
     redis-check-aof "$@"
   fi

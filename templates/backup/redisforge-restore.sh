@@ -141,9 +141,11 @@ fi
 
 check_aof() {
   if [[ -n "${CHECK_AOF_IMAGE:-}" ]]; then
-    # redis-check-aof opens every file read-write (for --fix) even when it only checks: a read-only
-    # mount or another uid than the staging copy's owner fails with "Cannot open file".
-    docker run --rm --network none --read-only --cap-drop ALL --user "$(stat -c %u:%g "$stage")" -v "$stage:$stage" --entrypoint redis-check-aof "$CHECK_AOF_IMAGE" "$@"
+    # redis-check-aof opens every file read-write (for --fix) even when it only checks, so it gets a
+    # writable mount and runs as root with DAC_OVERRIDE as its one capability: the staged files are
+    # root's (downloaded) or 999's (copied with -p) and 0600 (a read-only mount or the image's uid 999
+    # failed with "Cannot open file" on the VMs).
+    docker run --rm --network none --read-only --user 0:0 --cap-drop ALL --cap-add DAC_OVERRIDE -v "$stage:$stage" --entrypoint redis-check-aof "$CHECK_AOF_IMAGE" "$@"
   else
     redis-check-aof "$@"
   fi

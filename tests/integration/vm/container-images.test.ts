@@ -5,7 +5,7 @@
  * - the hardened Redis image (templates/docker/redis FROM the slim redis-base) starts Redis 8.6.3 as
  *   uid 999, TLS only; its own health check passes; ACL users work as designed; root is refused;
  * - the backup and restore scripts' own check_aof (redis-check-aof from this image, as on a VM)
- *   validates the AOF it wrote, from a root-owned staging copy;
+ *   validates the AOF it wrote, from staged copies owned by 999 (backup) or root (restore), 0600;
  * - both exporter images run their binary;
  * - the images stay small (every byte is pulled and unpacked by each VM under software emulation):
  *   the Redis image under 40 MB (the trixie rootfs it comes from is 83 MB).
@@ -109,16 +109,21 @@ describe("hardened Redis image (podman, the unit's docker run flags)", () => {
         expect(cli("exporter", "GET", "image-test:k").out).toMatch(/NOPERM/);
     });
 
-    it.each(["redisforge-backup.sh", "redisforge-restore.sh"])("%s: its check_aof runs redis-check-aof from the image on a root-owned staging copy", (script) => {
+    // The staging copies as the scripts make them: the backup's `cp -p` keeps Redis's owner 999 and
+    // mode 0600 in a root-owned stage; the restore's download is root's.
+    it.each([
+        ["redisforge-backup.sh", "999:999"],
+        ["redisforge-restore.sh", "0:0"],
+    ])("%s: its check_aof runs redis-check-aof from the image on staged files owned by %s", (script, owner) => {
         if (podman(["container", "exists", name]).code === 0) {
             for (let i = 0; i < 10; i++) cli("app", "SET", `image-test:${i}`, "x".repeat(100));
             expect(podman(["stop", "-t", "30", name], { timeoutMs: 45000 }).code).toBe(0);
             podman(["rm", name]);
         }
-        // The staging copy as the scripts make it: root-owned files in a root-owned directory.
         const stage = fs.mkdtempSync(path.join(dir, "stage-"));
         fs.cpSync(path.join(mounts.data, "appendonlydir"), path.join(stage, "appendonlydir"), { recursive: true });
-        spawnSync("chown", ["-R", "0:0", stage]);
+        spawnSync("chown", ["-R", owner, path.join(stage, "appendonlydir")]);
+        for (const f of fs.readdirSync(path.join(stage, "appendonlydir"))) fs.chmodSync(path.join(stage, "appendonlydir", f), 0o600);
         const manifest = fs.readdirSync(path.join(stage, "appendonlydir")).find((f) => f.endsWith(".manifest"));
         expect(manifest).toBeDefined();
         // The script's own check_aof function, with docker played by podman (same flags).
