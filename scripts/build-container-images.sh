@@ -5,7 +5,7 @@
 #                            redis-tools 8.6.3 from Debian experimental, user redis = 999:999 like the
 #                            official image; imported with `buildah from scratch` + copy of only the
 #                            Redis binaries, the tools the entrypoint/health check use and their
-#                            libraries (~22 of 83 MB: the VMs unpack every byte under emulation)
+#                            libraries (26 of 83 MB: the VMs unpack every byte under emulation)
 #   redisforge/redis         templates/docker/redis/Dockerfile built FROM redis-base (REDIS_BASE)
 #   redisforge/redis-exporter, redisforge/node-exporter
 #                            FROM redis-base + the Debian prometheus-redis-exporter /

@@ -192,10 +192,11 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
         // The replication to wait for is the one the nodes report once no replica still follows a
         // master that a failover step just demoted (bounded; if it never settles, the wait names it).
         const settleBy = Date.now() + o.convergeTimeoutMs;
-        let observed = observedReplicaOf(await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a)))));
+        const observe = async () => observedReplicaOf(await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a)))));
+        let observed = await observe();
         for (let k = 0; observed.unsettled && Date.now() < settleBy && k < 1e5; k++) {
             await sleep(o.pollIntervalMs);
-            observed = observedReplicaOf(await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a)))));
+            observed = await observe();
         }
         if (observed.unsettled) throw ClusterExecError(`reshape: replication did not settle within ${Math.round(o.convergeTimeoutMs / 1000)} s: ${observed.unsettled}`, undefined, "converge");
         const replicaOf = observed.replicaOf;

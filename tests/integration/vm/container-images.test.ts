@@ -17,7 +17,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ensureLabTls } from "../../../lab/tls";
-import { buildContainerImages } from "../../../lab/vm/registry";
+import { buildContainerImages, containersEnv } from "../../../lab/vm/registry";
 import { redisRunArgs } from "../../../templates/cloud-init";
 import { REDIS_CONTAINER } from "../../../templates/cloud-init/params";
 import { ACL_USERS, AclPasswords, renderRedisConf, renderSecretsInclude, renderUsersAcl } from "../../../templates/redis";
@@ -25,12 +25,8 @@ import { ACL_USERS, AclPasswords, renderRedisConf, renderSecretsInclude, renderU
 jest.setTimeout(25 * 60 * 1000);
 
 const REPO = path.resolve(__dirname, "../../..");
-const env = {
-    ...process.env,
-    CONTAINERS_CONF: path.join(REPO, ".tools/containers/containers.conf"),
-    CONTAINERS_STORAGE_CONF: path.join(REPO, ".tools/containers/storage.conf"),
-    CONTAINERS_REGISTRIES_CONF: path.join(REPO, ".tools/containers/registries.conf"),
-};
+/** The private containers config (set after the build, which installs it on a fresh machine). */
+let env: NodeJS.ProcessEnv = {};
 const name = `rf-image-test-${randomBytes(4).toString("hex")}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rf-images-"));
 const PORT = 6379;
@@ -53,6 +49,7 @@ const mounts = { conf: path.join(dir, "conf"), secrets: path.join(dir, "secrets"
 
 beforeAll(() => {
     images = buildContainerImages();
+    env = containersEnv();
     // The VM's layout: config (root-owned, readable), secrets 0600 owned by 999, data dir 0700 owned by 999.
     ensureLabTls(path.join(mounts.secrets, "tls"), ["127.0.0.1", "localhost"]); // node.crt, node.key, ca.crt as the VM names them
     pw = Object.fromEntries(ACL_USERS.map((u) => [u, randomBytes(32).toString("base64url")])) as AclPasswords;
