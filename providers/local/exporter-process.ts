@@ -11,6 +11,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { tcpAccepts } from "./tcp-probe";
+import { alive } from "./alive";
 
 export interface ExporterProcessArgs {
     nodeName: pulumi.Input<string>;
@@ -49,15 +50,6 @@ interface Outputs {
     passwordDigest: string;
 }
 
-function alive(pid: number): boolean {
-    if (!pid) return false;
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
-}
 
 function owns(pid: number, workDir: string, binary: string): boolean {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

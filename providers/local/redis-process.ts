@@ -30,6 +30,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ownsRedisPid, runningPid } from "./restart-node";
 import { tcpAccepts } from "./tcp-probe";
 import { reloadTls, TlsMaterial } from "./tls-reload";
+import { alive } from "./alive";
 
 /** ACL user the provider reloads TLS material as (templates/redis/users.acl.tmpl). */
 const RELOAD_USER = "tlsreload";
@@ -165,15 +166,6 @@ function writeFiles(i: RedisProcessInputs): void {
     put(PROCESS_FILES.ca, i.tlsCa);
 }
 
-function alive(pid: number): boolean {
-    if (!pid) return false;
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
-}
 
 /** Starts redis-server detached and waits (bounded) until its TLS port accepts connections. */
 async function startProcess(i: RedisProcessInputs): Promise<number> {

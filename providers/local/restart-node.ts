@@ -19,6 +19,7 @@
  * RedisCluster provider that calls it is serialised by the engine.
  */
 import { tcpAccepts } from "./tcp-probe";
+import { alive } from "./alive";
 
 /** One node process of the local stack (or of a lab). */
 export interface LocalNodeProcess {
@@ -75,14 +76,6 @@ export function runningPid(dataDir: string, hint = 0): number {
     }
 }
 
-function alive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
-}
 
 /** The last `n` lines of the node's log (redis.conf's logfile is `<dataDir>/redis.log`), or "". */
 export function logTail(dataDir: string, n = 12): string {

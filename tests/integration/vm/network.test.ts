@@ -22,7 +22,8 @@ const servers: ChildProcess[] = [];
 
 /** A TCP server (node) in namespace ns on ip:port that answers "ok <port>\n" to every connection. */
 async function serve(ns: string, ip: string, port: number): Promise<void> {
-    const code = `require("net").createServer((s) => s.end("ok ${port}\\n")).listen(${port}, "${ip}", () => console.log("up"))`;
+    // A client that hangs up first (a readiness probe) must not crash the server: ECONNRESET is ignored.
+    const code = `require("net").createServer((s) => { s.on("error", () => {}); s.end("ok ${port}\\n"); }).listen(${port}, "${ip}", () => console.log("up"))`;
     const p = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
     servers.push(p);
     await new Promise<void>((resolve, reject) => {
@@ -131,7 +132,7 @@ test("two endpoints on the SAME segment are filtered too: isolated ports force t
 test("a daemon in a namespace: started detached, ready when it accepts TCP inside the namespace, stopped by its PID only", async () => {
     const dir = mkdtempSync(join(tmpdir(), "rfvm-daemon-"));
     try {
-        const code = `require("net").createServer((s) => s.end("ok 7100\\n")).listen(7100, "${client.ip}")`;
+        const code = `require("net").createServer((s) => { s.on("error", () => {}); s.end("ok 7100\\n"); }).listen(7100, "${client.ip}")`;
         const spec = { dir, name: "probe", netns: client.netns, cmd: process.execPath, args: ["-e", code], ready: { ip: client.ip, port: 7100 } };
         const pid = await startNetnsDaemon(spec);
         expect(await startNetnsDaemon(spec)).toBe(pid); // idempotent
