@@ -45,5 +45,8 @@ fi
 t=$(date +%s)
 pulumi up --stack "$stack" --config-file "$cfg" --yes --skip-preview
 phase "pulumi up (VMs booted, cloud-init done, cluster formed)" "$t"
+# Per VM: the phases in seconds since its kernel started, and the CPU each unit used (lab/vm/boot-profile.ts).
+state_dir=".vm-stack/$(tr -cd 'a-z0-9' <<<"$stack" | cut -c1-6)"
+npx tsx lab/vm/boot-profile.ts "$state_dir" | sed 's/^/vm-up: boot phases of /' || echo "vm-up: boot phases: not readable (see above)"
 phase "total" "$t0"
 echo "vm-up: endpoint $(pulumi stack output --stack "$stack" endpoint); tear down with: bash scripts/vm-down.sh $stack"

@@ -175,9 +175,18 @@ function tlsReloadEnv(privateIp: string, redisPort: number): string {
 
 const sysctlConf = "# RedisForge host tuning\nnet.core.somaxconn = 65535\nvm.overcommit_memory = 1\n";
 
+/**
+ * Every RedisForge container runs with `--network host` (the units) or `--network none` (backup checks),
+ * so Docker needs no bridge and must not touch the host: no docker0, no iptables chains of its own
+ * (which would sit beside, and around, the host firewall) and no IP forwarding on a database host.
+ * It also spares Docker's start the dozens of iptables calls it makes otherwise.
+ */
 function dockerDaemonJson(): string {
     return `${JSON.stringify(
         {
+            bridge: "none",
+            iptables: false,
+            "ip-forward": false,
             "log-driver": "json-file",
             "log-opts": { "max-size": LOG_LIMITS.maxSize, "max-file": String(LOG_LIMITS.maxFiles) },
             "default-ulimits": { nofile: { Name: "nofile", Soft: NOFILE, Hard: NOFILE } },
@@ -400,17 +409,22 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         runcmd: [
             ["sysctl", "--system"],
             ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "redisforge-thp.service"],
-            ["systemctl", "enable", "--now", "docker.service"],
-            ["systemctl", "enable", "--now", "redisforge-data-disk.service"],
-            ["systemctl", "enable", "--now", "redisforge-secrets.service"],
-            ["systemctl", "enable", "--now", "redisforge-secrets-refresh.timer"],
             ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
-            ["systemctl", "enable", "--now", "redis.service", "redis-exporter.service", "node-exporter.service"],
+            startUnits(["redisforge-thp.service", "docker.service", "redisforge-data-disk.service", "redisforge-secrets.service", "redisforge-secrets-refresh.timer", "redis.service", "redis-exporter.service", "node-exporter.service"]),
             ...backup.runcmd,
         ],
     };
     return finish(config, `user-data of ${p.nodeName}`);
+}
+
+/**
+ * One `systemctl enable --now` for every unit of the boot: a single systemd transaction starts them in
+ * the order the units declare (THP before Docker; secrets and the data disk before Redis; Redis before
+ * its exporter) and in parallel where nothing orders them, with one unit-file reload. One `enable` per
+ * unit serialised them and reloaded systemd each time (minutes under emulation: VM stack, fifth run).
+ */
+function startUnits(units: string[]): string[] {
+    return ["systemctl", "enable", "--now", ...units];
 }
 
 /** Builds the cloud-config for one Envoy VM. Throws a TemplateParamError naming every bad parameter. */
@@ -467,12 +481,8 @@ export function buildEnvoyUserData(p: EnvoyUserDataParams): CloudConfig {
         runcmd: [
             ["sysctl", "--system"],
             ["systemctl", "daemon-reload"],
-            ["systemctl", "enable", "--now", "redisforge-thp.service"],
-            ["systemctl", "enable", "--now", "docker.service"],
-            ["systemctl", "enable", "--now", "redisforge-secrets.service"],
-            ["systemctl", "enable", "--now", "redisforge-secrets-refresh.timer"],
             ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
-            ["systemctl", "enable", "--now", "envoy.service", "node-exporter.service"],
+            startUnits(["redisforge-thp.service", "docker.service", "redisforge-secrets.service", "redisforge-secrets-refresh.timer", "envoy.service", "node-exporter.service"]),
         ],
     };
     return finish(config, `user-data of ${p.nodeName}`);

@@ -87,6 +87,7 @@ export function renderContainerUnit(p: ContainerUnitParams): string {
             logMaxSize: LOG_LIMITS.maxSize,
             logMaxFiles: LOG_LIMITS.maxFiles,
             healthTimeoutSec: (p.healthTimeoutSec ?? 120) * scale,
+            healthPollSec: Math.min(HEALTH_POLL_SEC * scale, MAX_SCALED_HEALTH_POLL_SEC),
             startTimeoutSec: CONTAINER_START_TIMEOUT_SEC * scale,
             stopTimeoutSec: p.stopTimeoutSec ?? 60,
         },
@@ -110,6 +111,15 @@ export function checkTimeScale(timeScale: unknown, pr: Problems): void {
  * first probe (x12 made it 120 s after start); a shorter one would keep a slow probe running back to back.
  */
 export const MAX_SCALED_HEALTH_INTERVAL_SEC = 30;
+
+/** wait-healthy.sh's pause between two `docker inspect` calls on a cloud VM, s. */
+export const HEALTH_POLL_SEC = 2;
+/**
+ * Upper bound of the scaled pause, s. Under emulation one `docker inspect` (a large Go binary) costs
+ * seconds of CPU: polling every 2 s kept three such loops busy per VM while the containers they wait
+ * for were starting. Docker's own probe runs at most every MAX_SCALED_HEALTH_INTERVAL_SEC anyway.
+ */
+export const MAX_SCALED_HEALTH_POLL_SEC = 15;
 
 /** A container unit's TimeoutStartSec on a cloud VM: image pull, start and health wait together. */
 export const CONTAINER_START_TIMEOUT_SEC = 600;

@@ -26,6 +26,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { guestSh } from "../../lab/vm/qga";
+import { bootProfile, formatProfile } from "../../lab/vm/boot-profile";
 import { addExtraNamespace, describeStackNetwork, ExtraNamespace } from "../../lab/vm/network";
 import { runIn } from "../../lab/vm/exec";
 import { startNetnsDaemon, stopNetnsDaemon } from "../../lab/vm/netns-daemon";
@@ -99,6 +100,20 @@ test("cloud-init finished without errors on every Redis VM", async () => {
         const result = JSON.parse(await sh(n.name, "cat /run/cloud-init/result.json")) as { v1: { errors: string[] } };
         const status = await sh(n.name, "cloud-init status || true");
         expect({ vm: n.name, status: /status: (\S+)/.exec(status)?.[1], errors: result.v1.errors }).toEqual({ vm: n.name, status: "done", errors: [] });
+    }
+});
+
+test("boot phases of every VM, read from systemd in the guest (printed: where the boot time goes)", async () => {
+    const hosts = fs.readdirSync(path.join(STATE, "vms")).sort();
+    const profiles = await Promise.all(hosts.map(async (h) => ({ h, p: await bootProfile(qga(h)) })));
+    console.log(`VM boot phases (s since each kernel started; CPU s per unit):\n${profiles.map(({ h, p }) => formatProfile(h, p, 8)).join("\n")}`);
+    for (const { h, p } of profiles.filter(({ h }) => nodes.some((n) => n.name === h))) {
+        const at = Object.fromEntries(p.phases.map((x) => [x.phase, x.at]));
+        const order = ["cloud-init local start", "network stage done", "final stage start", "redis healthy", "cloud-init done"];
+        expect({ vm: h, reached: order.filter((o) => o in at) }).toEqual({ vm: h, reached: order });
+        for (let i = 1; i < order.length; i++) expect({ vm: h, [order[i]]: at[order[i]] >= at[order[i - 1]] }).toEqual({ vm: h, [order[i]]: true });
+        expect(at["docker up"]).toBeLessThan(at["redis healthy"]);
+        expect(p.totalCpuSeconds).toBeGreaterThan(0);
     }
 });
 

@@ -87,9 +87,14 @@ describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map(
             expect(thp).toMatch(/^WantedBy=basic\.target$/m);
             expect(thp).toMatch(/^Before=.*docker\.service/m);
             expect(file(config, "/usr/local/lib/redisforge/disable-thp.sh").content).toContain("/sys/kernel/mm/transparent_hugepage/enabled");
-            expect(config.runcmd).toContainEqual(["systemctl", "enable", "--now", "redisforge-thp.service"]);
+            expect(config.runcmd.find((c) => c.includes("enable"))).toEqual(expect.arrayContaining(["systemctl", "enable", "--now", "redisforge-thp.service", "docker.service"]));
             const daemon = JSON.parse(file(config, "/etc/docker/daemon.json").content);
             expect(daemon).toMatchObject({ "log-driver": "json-file", "log-opts": { "max-size": "50m", "max-file": "5" } });
+            // host networking only: no bridge, Docker leaves the host's firewall and forwarding alone
+            expect(daemon).toMatchObject({ bridge: "none", iptables: false, "ip-forward": false });
+            const runFlags = config.write_files.filter((f) => f.path.endsWith(".service")).flatMap((f) => [...f.content.matchAll(/docker run [^\n]*/g)].map((m) => m[0]));
+            expect(runFlags.length).toBeGreaterThan(0);
+            for (const r of runFlags) expect(r).toMatch(/--network (host|none)\b/);
             expect(daemon["default-ulimits"].nofile).toEqual({ Name: "nofile", Soft: 100000, Hard: 100000 });
             expect(config.packages).toContain("docker.io");
         });
@@ -112,6 +117,27 @@ describe.each(CLOUD_KINDS.flatMap((cloud) => (["redis", "envoy"] as Role[]).map(
                 expect(unit).toMatch(/^LimitNOFILE=100000$/m);
                 expect(config.runcmd.some((c) => c.includes(`${u}.service`) && c.includes("enable"))).toBe(true);
             }
+        });
+
+        it("starts every boot unit in one systemd transaction whose order comes from the units themselves", () => {
+            const enables = config.runcmd.filter((c) => c.slice(0, 3).join(" ") === "systemctl enable --now");
+            const boot = enables[0];
+            const containers = role === "redis" ? ["redis", "redis-exporter", "node-exporter"] : ["envoy", "node-exporter"];
+            const hostUnits = ["redisforge-thp", "docker", "redisforge-secrets", ...(role === "redis" ? ["redisforge-data-disk"] : [])];
+            expect(boot).toEqual(expect.arrayContaining([...hostUnits, ...containers].map((u) => `${u}.service`)));
+            // what `install -d` creates for node-exporter's textfile collector exists before that transaction
+            expect(config.runcmd.findIndex((c) => c[0] === "install")).toBeLessThan(config.runcmd.indexOf(boot));
+            const deps = (u: string, key: string) => (new RegExp(`^${key}=(.*)$`, "m").exec(file(config, `/etc/systemd/system/${u}.service`).content)?.[1] ?? "").split(/\s+/);
+            expect(deps("redisforge-thp", "Before")).toContain("docker.service");
+            for (const u of containers) {
+                expect(deps(u, "Requires")).toContain("docker.service");
+                expect(deps(u, "After")).toContain("docker.service");
+            }
+            const main = role === "redis" ? "redis" : "envoy";
+            const needs = role === "redis" ? ["redisforge-secrets.service", "redisforge-data-disk.service"] : ["redisforge-secrets.service"];
+            expect(deps(main, "Requires")).toEqual(expect.arrayContaining(needs));
+            expect(deps(main, "After")).toEqual(expect.arrayContaining(needs));
+            if (role === "redis") expect(deps("redis-exporter", "After")).toContain("redis.service");
         });
 
         it("fetches secrets at boot by reference into /run, never by value", () => {

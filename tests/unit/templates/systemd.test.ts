@@ -68,7 +68,7 @@ it("the daily secret refresh: timer spread over 12 h, restarts only the units th
         expect(timer).toMatch(/^Persistent=true$/m);
         const svc = c.write_files.find((w) => w.path === "/etc/systemd/system/redisforge-secrets-refresh.service")!.content;
         expect(svc).toContain(`Environment="RESTART_UNITS=${units}"`);
-        expect(c.runcmd).toContainEqual(["systemctl", "enable", "--now", "redisforge-secrets-refresh.timer"]);
+        expect(c.runcmd.some((cmd) => cmd.slice(0, 3).join(" ") === "systemctl enable --now" && cmd.includes("redisforge-secrets-refresh.timer"))).toBe(true);
     }
 });
 
@@ -90,6 +90,10 @@ describe("timeScale (a slower substrate: the qemu adapter's software emulation)"
         // runs one pause after start); exporters have no image health check to override.
         expect(unit(slow, "redis.service")).toContain(" --health-timeout=60s --health-interval=30s ");
         expect(unit(buildRedisNodeUserData({ ...redisNodeParams("qemu"), timeScale: 2 }), "redis.service")).toContain(" --health-timeout=10s --health-interval=20s ");
+        // wait-healthy.sh's pause between `docker inspect` calls: 2 s on a cloud, x12 capped at 15 s
+        expect(directive(unit(plain, "redis.service"), "Environment")).toEqual(["POLL_SECONDS=2"]);
+        expect(directive(unit(slow, "redis.service"), "Environment")).toEqual(["POLL_SECONDS=15"]);
+        expect(directive(unit(buildRedisNodeUserData({ ...redisNodeParams("qemu"), timeScale: 3 }), "redis.service"), "Environment")).toEqual(["POLL_SECONDS=6"]);
         expect(unit(slow, "redis-exporter.service")).not.toContain("--health-");
         expect(unit(slow, "node-exporter.service")).not.toContain("--health-");
         const envoy = buildEnvoyUserData({ ...envoyParams("qemu"), timeScale: 12 });
