@@ -15,6 +15,7 @@ import * as path from "path";
 import { AclPasswords, AclUser, ACL_USERS, renderRedisConf, renderSecretsInclude, renderUsersAcl } from "../templates/redis";
 import { redisRuntime, redisServerVersion } from "./redis-runtime";
 import { ensureLabTls, LabTlsFiles } from "./tls";
+import { alive } from "./vm/exec";
 
 export { redisServerVersion };
 
@@ -90,13 +91,7 @@ export function freePort(host: string): Promise<number> {
 }
 
 export function pidAlive(pid: number): boolean {
-    if (!pid) return false;
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
+    return !!pid && alive(pid);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -33,6 +33,8 @@ export interface BootProfile {
     /** CPU seconds of the whole guest (all cgroups) and its uptime: busy / uptime is its CPU share. */
     totalCpuSeconds: number;
     uptimeSeconds: number;
+    /** The kernel's clocksource (tsc, hpet, acpi_pm, ...). */
+    clocksource: string;
 }
 
 /** The guest script: one `key value` line per fact (systemctl show, cgroup cpu.stat, /proc/uptime). */
@@ -41,6 +43,8 @@ export function profileScript(): string {
     return [
         "set -u",
         "echo uptime $(cut -d' ' -f1 /proc/uptime)",
+        // hpet/acpi_pm instead of tsc makes every clock read an emulated device access (no vDSO).
+        "echo clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown)",
         // systemd's own split of the boot: firmware/loader are 0 with -kernel; initrd end = userspace start.
         "echo initrd_end_us $(systemctl show -p InitRDTimestampMonotonic --value) $(systemctl show -p UserspaceTimestampMonotonic --value)",
         `for u in ${units.join(" ")}; do echo "unit $u $(systemctl show -p InactiveExitTimestampMonotonic -p ActiveEnterTimestampMonotonic -p LoadState "$u" | tr '\\n' ' ')"; done`,
@@ -58,6 +62,7 @@ export function parseProfile(out: string): BootProfile {
     let uptime = NaN;
     let userspaceUs = NaN;
     let total = 0;
+    let clocksource = "unknown";
     const units = new Map<string, Record<string, string>>();
     const cpu: { unit: string; seconds: number }[] = [];
     const containers = new Map<string, string>();
@@ -65,6 +70,7 @@ export function parseProfile(out: string): BootProfile {
         const [key, ...rest] = line.trim().split(/\s+/);
         if (key === "uptime") uptime = Number(rest[0]);
         else if (key === "initrd_end_us") userspaceUs = Number(rest[rest.length - 1]);
+        else if (key === "clocksource") clocksource = rest[0] ?? "unknown";
         else if (key === "total_cpu_usec") total = Number(rest[0]) / 1e6;
         else if (key === "unit") units.set(rest[0], Object.fromEntries(rest.slice(1).map((kv) => kv.split("=", 2) as [string, string])));
         else if (key === "cg" && rest.length === 2 && /^\d+$/.test(rest[1])) cpu.push({ unit: rest[0], seconds: Number(rest[1]) / 1e6 });
@@ -85,7 +91,7 @@ export function parseProfile(out: string): BootProfile {
     phases.sort((a, b) => a.at - b.at);
     for (const c of cpu) c.unit = containers.get(c.unit) ?? c.unit;
     cpu.sort((a, b) => b.seconds - a.seconds);
-    return { phases, cpu, totalCpuSeconds: total, uptimeSeconds: uptime };
+    return { phases, cpu, totalCpuSeconds: total, uptimeSeconds: uptime, clocksource };
 }
 
 /** Reads the profile of the VM behind a guest-agent socket. */
@@ -97,7 +103,7 @@ export async function bootProfile(qgaSocket: string, timeoutMs = 120000): Promis
 export function formatProfile(name: string, p: BootProfile, topCpu = 6): string {
     const phases = p.phases.map((x) => `${x.phase} ${Math.round(x.at)} s`).join(", ");
     const cpu = p.cpu.slice(0, topCpu).map((x) => `${x.unit} ${Math.round(x.seconds)} s`).join(", ");
-    return `${name}: ${phases}; guest CPU ${Math.round(p.totalCpuSeconds)} s in ${Math.round(p.uptimeSeconds)} s up (${cpu})`;
+    return `${name}: ${phases}; guest CPU ${Math.round(p.totalCpuSeconds)} s in ${Math.round(p.uptimeSeconds)} s up (${cpu}); clocksource ${p.clocksource}`;
 }
 
 /** CLI: `tsx lab/vm/boot-profile.ts <stack state dir>`: one line per VM under <dir>/vms (used by scripts/vm-up.sh). */
