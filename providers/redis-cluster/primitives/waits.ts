@@ -90,13 +90,41 @@ export function checkBusPort(host: string, port: number, creds: ClusterCredentia
     });
 }
 
+/**
+ * Pairs of answering members (a, b) where a has no entry at all for b's address: not a member, not
+ * even a handshake. Redis drops a MEET handshake that does not finish within the node timeout, and
+ * gossip alone may not bring the node back while handshakes keep timing out (the sixth VM run: one
+ * node never learned another in 12 minutes on a loaded emulated bus).
+ */
+export function unknownPairs(probes: NodeProbe[]): { from: NodeProbe; to: NodeProbe }[] {
+    const ok = probes.filter((p) => p.ok && p.view && p.me?.busPort);
+    const pairs: { from: NodeProbe; to: NodeProbe }[] = [];
+    for (const a of ok) {
+        const seen = new Set(a.view!.filter((n) => n.host).map((n) => nodeAddress(n)));
+        for (const b of ok) if (b !== a && !seen.has(b.addr)) pairs.push({ from: a, to: b });
+    }
+    return pairs;
+}
+
+/** Pause between two rounds of repair MEETs while a wait is not converged, ms. */
+export const REMEET_INTERVAL_MS = 5000;
+
 export async function waitConverged(pool: Pool, want: ConvergeTarget, creds: ClusterCredentials, o: Resolved, what: string): Promise<void> {
     const deadline = Date.now() + o.convergeTimeoutMs;
     let last = "";
+    let lastMeet = Date.now();
     for (let i = 0; Date.now() < deadline && i < 1e6; i++) {
         const probes = await probeAll(pool, want.members);
         last = convergeProblem(probes, want) ?? "";
         if (!last) return;
+        // Repair: a member that lost another one (dropped handshake) meets it again, directly.
+        if (Date.now() - lastMeet >= REMEET_INTERVAL_MS) {
+            lastMeet = Date.now();
+            for (const { from, to } of unknownPairs(probes)) {
+                o.log(`${what}: ${from.target.label} does not know ${to.target.label} (a dropped handshake?): MEET again`);
+                await (await pool.get(from.target)).call("CLUSTER", "MEET", to.target.host, to.target.port, to.me!.busPort).catch((e: Error) => o.log(`MEET ${from.addr} -> ${to.addr}: ${e.message}`));
+            }
+        }
         await sleep(o.pollIntervalMs);
     }
     const diag = await diagnose(pool, want, creds, o.connectTimeoutMs);
