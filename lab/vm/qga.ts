@@ -92,6 +92,38 @@ export async function guestExec(socketPath: string, path: string, args: string[]
     throw new GuestAgentError(`guest exec ${path} ${args.join(" ")} did not finish within ${timeoutMs} ms`);
 }
 
+/**
+ * Reads a file in the guest through the agent's file calls (no process started in the guest: under
+ * emulation a fork+exec costs ~40 ms of a core alone, several times that on a busy host). Returns
+ * undefined when the file does not exist; throws on any other error. Reads at most maxBytes.
+ */
+export async function guestReadFile(socketPath: string, path: string, timeoutMs = 20000, maxBytes = 4 * 1024 * 1024): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    const left = () => Math.max(1000, deadline - Date.now());
+    let handle: number;
+    try {
+        handle = (await qgaCall(socketPath, "guest-file-open", { path, mode: "r" }, left())) as number;
+    } catch (e) {
+        if (/No such file or directory/i.test((e as Error).message)) return undefined;
+        throw e;
+    }
+    const chunks: Buffer[] = [];
+    try {
+        let size = 0;
+        for (let i = 0; i < 1000 && Date.now() < deadline; i++) {
+            const r = (await qgaCall(socketPath, "guest-file-read", { handle, count: 65536 }, left())) as { count: number; "buf-b64": string; eof: boolean };
+            const b = Buffer.from(r["buf-b64"] ?? "", "base64");
+            chunks.push(b);
+            size += b.length;
+            if (size > maxBytes) throw new GuestAgentError(`guest file ${path} is larger than ${maxBytes} bytes`);
+            if (r.eof || r.count === 0) return Buffer.concat(chunks).toString();
+        }
+        throw new GuestAgentError(`guest file ${path}: not read to its end within ${timeoutMs} ms`);
+    } finally {
+        await qgaCall(socketPath, "guest-file-close", { handle }, 5000).catch(() => undefined);
+    }
+}
+
 /** guestExec of `/bin/sh -c script`; throws (with stderr) unless it exits 0. Returns stdout. */
 export async function guestSh(socketPath: string, script: string, timeoutMs = 60000): Promise<string> {
     const r = await guestExec(socketPath, "/bin/sh", ["-c", script], timeoutMs);

@@ -176,6 +176,25 @@ function tlsReloadEnv(privateIp: string, redisPort: number): string {
 const sysctlConf = "# RedisForge host tuning\nnet.core.somaxconn = 65535\nvm.overcommit_memory = 1\n";
 
 /**
+ * containerd as Docker's runtime only: without the Kubernetes CRI plugin (what Docker's own
+ * containerd packages ship; Debian's enables it), which would otherwise start a streaming server and
+ * CNI and snapshot syncers that nothing here uses. Debian ships /etc/containerd/config.toml as a
+ * conffile: write_files runs before cloud-init installs the packages and cloud-init's apt keeps an
+ * existing conffile (--force-confold), so containerd never starts with the default. tests/integration/templates/containerd-config.test.ts
+ * starts the real containerd with it.
+ */
+export const CONTAINERD_CONFIG = [
+    "version = 2",
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    "",
+    "[plugins]",
+    // Debian's own setting, kept: containerd's optional binaries under /var/lib, not /opt.
+    '  [plugins."io.containerd.internal.v1.opt"]',
+    '    path = "/var/lib/containerd/opt"',
+    "",
+].join("\n");
+
+/**
  * Every RedisForge container runs with `--network host` (the units) or `--network none` (backup checks),
  * so Docker needs no bridge and must not touch the host: no docker0, no iptables chains of its own
  * (which would sit beside, and around, the host firewall) and no IP forwarding on a database host.
@@ -265,6 +284,7 @@ function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice:
     return [
         { path: "/etc/sysctl.d/90-redisforge.conf", content: sysctlConf, owner: "root:root", permissions: "0644" },
         { path: "/etc/docker/daemon.json", content: dockerDaemonJson(), owner: "root:root", permissions: "0644" },
+        { path: "/etc/containerd/config.toml", content: CONTAINERD_CONFIG, owner: "root:root", permissions: "0644" },
         { path: HOST.bootEnv, content: bootEnv(p, role, dataDiskDevice), owner: "root:root", permissions: "0644" },
         { path: HOST.secretsList, content: secretsList(secrets), owner: "root:root", permissions: "0644" },
         script("fetch-secrets.sh"),

@@ -1,8 +1,8 @@
 /**
  * systemd units for RedisForge VMs, rendered with the one logic-less renderer (templates/render.ts).
  *
- * Each container runs as its own unit: `docker pull` by digest, `docker run --rm` in the
- * foreground, `Restart=always`, json-file log limits, nofile limit, and an ExecStartPost that
+ * Each container runs as its own unit: `docker run --rm --pull missing` of an image pinned by
+ * digest, in the foreground, `Restart=always`, json-file log limits, nofile limit, and an ExecStartPost that
  * waits (bounded) for the container's health check, so a container that never becomes healthy
  * fails the unit instead of looking started.
  */

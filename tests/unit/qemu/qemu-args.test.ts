@@ -18,6 +18,9 @@ test("a tap NIC only, -nodefaults, software emulation with a 256 MiB translation
     expect(a).toMatch(/ -accel tcg,tb-size=256 /);
     expect(a).toMatch(/-netdev tap,id=net0,ifname=t0,script=no,downscript=no/);
     expect(a).not.toMatch(/user|slirp|hostfwd/);
+    // the image's command line, then the TCG clock argument (a busy host made one guest fall back to hpet)
+    const args = qemuArgs(spec);
+    expect(args[args.indexOf("-append") + 1]).toBe("c tsc=reliable");
 });
 
 test("REDISFORGE_VM_TB_SIZE_MIB sets the cache; a value that is not 16-2048 MiB is refused naming the variable", () => {
