@@ -6,7 +6,7 @@ import { ClusterExecError, Resolved, sleep } from "../primitives/options";
 import { NodeProbe, knownMembers } from "../primitives/probes";
 import { parseClusterNodes } from "../primitives/protocol";
 import { SavedConfig, overrideConfig, restoreConfig } from "../primitives/runtime-config";
-import { waitConverged } from "../primitives/waits";
+import { meetAgain, REMEET_INTERVAL_MS, waitConverged } from "../primitives/waits";
 import { converge } from "./converge";
 
 export async function createCluster(pool: Pool, spec: ClusterSpec, probes: NodeProbe[], placement: ReturnType<typeof planPlacement>, creds: ClusterCredentials, o: Resolved): Promise<void> {
@@ -119,10 +119,16 @@ export async function replicateAll(pool: Pool, replicaOf: Map<string, string>, p
             const c = await pool.get(r.target);
             const deadline = Date.now() + o.convergeTimeoutMs;
             let lastErr = "";
+            let lastMeet = Date.now();
             while (Date.now() < deadline) {
                 const view = parseClusterNodes(String(await c.cluster("NODES")));
                 const me = view.find((n) => n.myself)!;
                 if (me.masterId === masterId) return;
+                // The replica has no entry at all for its master (a dropped MEET handshake): meet again.
+                if (Date.now() - lastMeet >= REMEET_INTERVAL_MS && m.me?.busPort && !view.some((n) => n.host && nodeAddress(n) === mAddr)) {
+                    lastMeet = Date.now();
+                    await meetAgain(pool, r, m, o, "replicate");
+                }
                 if (view.some((n) => n.id === masterId && !n.handshake)) {
                     try {
                         await c.cluster("REPLICATE", masterId);

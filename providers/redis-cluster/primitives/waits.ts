@@ -109,6 +109,16 @@ export function unknownPairs(probes: NodeProbe[]): { from: NodeProbe; to: NodePr
 /** Pause between two rounds of repair MEETs while a wait is not converged, ms. */
 export const REMEET_INTERVAL_MS = 5000;
 
+/** `from` meets `to` again (idempotent for the cluster); a failure is logged, the wait goes on. */
+export async function meetAgain(pool: Pool, from: NodeProbe, to: NodeProbe, o: Resolved, what: string): Promise<void> {
+    o.log(`${what}: ${from.target.label} does not know ${to.target.label} (a dropped handshake?): MEET again`);
+    try {
+        await (await pool.get(from.target)).call("CLUSTER", "MEET", to.target.host, to.target.port, to.me!.busPort);
+    } catch (e) {
+        o.log(`MEET ${from.addr} -> ${to.addr}: ${(e as Error).message}`);
+    }
+}
+
 export async function waitConverged(pool: Pool, want: ConvergeTarget, creds: ClusterCredentials, o: Resolved, what: string): Promise<void> {
     const deadline = Date.now() + o.convergeTimeoutMs;
     let last = "";
@@ -120,10 +130,7 @@ export async function waitConverged(pool: Pool, want: ConvergeTarget, creds: Clu
         // Repair: a member that lost another one (dropped handshake) meets it again, directly.
         if (Date.now() - lastMeet >= REMEET_INTERVAL_MS) {
             lastMeet = Date.now();
-            for (const { from, to } of unknownPairs(probes)) {
-                o.log(`${what}: ${from.target.label} does not know ${to.target.label} (a dropped handshake?): MEET again`);
-                await (await pool.get(from.target)).call("CLUSTER", "MEET", to.target.host, to.target.port, to.me!.busPort).catch((e: Error) => o.log(`MEET ${from.addr} -> ${to.addr}: ${e.message}`));
-            }
+            for (const { from, to } of unknownPairs(probes)) await meetAgain(pool, from, to, o, what);
         }
         await sleep(o.pollIntervalMs);
     }

@@ -14,15 +14,17 @@ import { resolve } from "../../../providers/redis-cluster/primitives/options";
 import { probeAll } from "../../../providers/redis-cluster/primitives/probes";
 import { parseClusterNodes } from "../../../providers/redis-cluster/primitives/protocol";
 import { unknownPairs, waitConverged } from "../../../providers/redis-cluster/primitives/waits";
+import { replicateAll } from "../../../providers/redis-cluster/operations/create";
 import { labCreds, labNodes, labSpec, startLab } from "./helpers";
 
 jest.setTimeout(120000);
 
 const NODES = [0, 1, 2];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let lab: Lab;
 
 beforeAll(async () => {
-    lab = await startLab("remeet", 3);
+    lab = await startLab("remeet", 4);
     expect((await converge(labSpec(lab, NODES, 3, 0), labCreds(lab))).state).toBe("ok");
 });
 afterAll(async () => {
@@ -45,4 +47,24 @@ test("a member that lost another one is introduced again by the converge wait (M
     }
     expect(logs.some((l) => /does not know .*MEET again/.test(l))).toBe(true);
     expect(parseClusterNodes(await lab.cli(0, ["CLUSTER", "NODES"])).some((n) => n.id === id1 && !n.handshake)).toBe(true);
+});
+
+test("a replica that lost its master before REPLICATE meets it again and replicates, within the wait's bound", async () => {
+    // node3 joins empty (MEET), then forgets node0: the pair the VM run's create was stuck on.
+    await lab.cli(3, ["CLUSTER", "MEET", lab.nodes[1].host, String(lab.nodes[1].port), String(lab.nodes[1].busPort)]);
+    const id0 = parseClusterNodes(await lab.cli(0, ["CLUSTER", "NODES"])).find((n) => n.myself)!.id;
+    for (let i = 0; i < 100 && !parseClusterNodes(await lab.cli(3, ["CLUSTER", "NODES"])).some((n) => n.id === id0 && !n.handshake); i++) await sleep(200);
+    expect(await lab.cli(3, ["CLUSTER", "FORGET", id0])).toMatch(/OK/);
+    const pool = new Pool(labCreds(lab), {});
+    const logs: string[] = [];
+    try {
+        const probes = await probeAll(pool, labNodes(lab, [0, 1, 2, 3]));
+        const t0 = Date.now();
+        await replicateAll(pool, new Map([[probes[3].addr, probes[0].addr]]), probes, resolve({ convergeTimeoutMs: 20000, pollIntervalMs: 200, log: (l) => logs.push(l) }));
+        console.log(`remeet: node3 replicates node0 ${Date.now() - t0} ms after forgetting it; log: ${logs.join(" | ")}`);
+    } finally {
+        await pool.closeAll();
+    }
+    expect(logs.some((l) => /replicate: .* does not know .*MEET again/.test(l))).toBe(true);
+    expect(parseClusterNodes(await lab.cli(3, ["CLUSTER", "NODES"])).find((n) => n.myself)!.masterId).toBe(id0);
 });
