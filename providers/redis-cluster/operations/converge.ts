@@ -48,18 +48,28 @@ export function preflight(spec: ClusterSpec, probes: NodeProbe[], o: Resolved): 
     const idOf = new Map(probes.map((p) => [p.addr, p.myId!]));
     const specIds = new Set(idOf.values());
     const byId = new Map(probes.map((p) => [p.myId!, p]));
+    // "Knows" in either direction joins two nodes: a MEET is one-sided until the handshake completes,
+    // and a node may have dropped a peer that still knows it (a dropped handshake on a slow bus: the
+    // sixth VM run's interrupted create looked like two clusters). Two distinct clusters never know
+    // each other's nodes in any direction.
+    const linked = new Map<string, Set<string>>(probes.map((p) => [p.myId!, new Set<string>()]));
+    for (const x of probes) {
+        for (const n of knownMembers(x)) {
+            if (!byId.has(n.id) || n.id === x.myId) continue;
+            linked.get(x.myId!)!.add(n.id);
+            linked.get(n.id)!.add(x.myId!);
+        }
+    }
     const comp = new Map<string, number>();
     let next = 0;
     for (const p of probes) {
         if (comp.has(p.myId!)) continue;
         const c = next++;
-        const stack = [p];
+        const stack = [p.myId!];
         comp.set(p.myId!, c);
         while (stack.length) {
-            const x = stack.pop()!;
-            for (const n of knownMembers(x)) {
-                const y = byId.get(n.id);
-                if (y && !comp.has(n.id)) { comp.set(n.id, c); stack.push(y); }
+            for (const id of linked.get(stack.pop()!)!) {
+                if (!comp.has(id)) { comp.set(id, c); stack.push(id); }
             }
         }
     }
