@@ -3,7 +3,6 @@
  * an Error naming the command and its stderr.
  */
 import { execFileSync } from "child_process";
-import { readFileSync } from "fs";
 
 /** Default timeout of one command, ms. */
 export const CMD_TIMEOUT_MS = 15000;
@@ -28,20 +27,7 @@ export function runIn(ns: string, cmd: string, args: string[], opts: { input?: s
     return run("ip", ["netns", "exec", ns, cmd, ...args], opts);
 }
 
-/** True when `pid` is alive (signal 0) and not a zombie (exited, waiting to be reaped by a parent whose event loop is busy). */
-export function alive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-    } catch {
-        return false;
-    }
-    try {
-        // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces or parentheses, the state follows the last ')'.
-        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-        return stat.charAt(stat.lastIndexOf(")") + 2) !== "Z";
-    } catch {
-        return false;
-    }
-}
+/** True when `pid` is alive and not a zombie: the one implementation, shared with the local stack's providers. */
+export { alive } from "../../providers/local/alive";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
