@@ -141,6 +141,15 @@ export class ZoneNet {
         this.setTable(z, [`ip saddr ${others} drop`], [`ip daddr ${others} drop`]);
     }
 
+    /**
+     * Cuts zone a off from zone b only (both directions); every other path, the host's included,
+     * stays open. The table lives in zone a's namespace (clearFaults(a) heals it).
+     */
+    cut(a: number, b: number): void {
+        if (a === b || ![a, b].every((z) => Number.isInteger(z) && z >= 0 && z < this.zones)) throw new Error(`cut needs two distinct zones in 0..${this.zones - 1}; got ${a}, ${b}`);
+        this.setTable(a, [`ip saddr ${this.zoneIp(b)} drop`], [`ip daddr ${this.zoneIp(b)} drop`]);
+    }
+
     /** Drops `percent` % of the packets zone z sends to other zones (apply to every zone for both directions). */
     loss(z: number, percent: number): void {
         if (!(percent > 0 && percent < 100)) throw new Error(`loss percent must be in (0, 100); got ${percent}`);

@@ -136,7 +136,7 @@ export class ChaosCluster {
     /** Converges with the provider and checks: returns the status (asserted by the caller). */
     async convergeAndCheck(): Promise<ClusterStatus> {
         const creds = labCreds(this.lab);
-        await converge(this.spec, creds, { log: () => undefined, convergeTimeoutMs: 60000 });
+        await converge(this.spec, creds, { log: process.env.CHAOS_LOG ? (m: string) => process.stdout.write(`converge: ${m}\n`) : () => undefined, convergeTimeoutMs: 60000 });
         return checkCluster(this.spec, creds);
     }
 

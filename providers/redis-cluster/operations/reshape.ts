@@ -6,9 +6,9 @@ import { ClusterExecError, Resolved, sleep } from "../primitives/options";
 import { NodeProbe, probeAll, probeOne, specTarget, topologyFromProbes } from "../primitives/probes";
 import { parseClusterNodes, versionAtLeast } from "../primitives/protocol";
 import { SavedConfig, overrideConfig, restoreConfig } from "../primitives/runtime-config";
-import { observedReplicaOf, waitConverged, waitKnownByAll, waitStateOk } from "../primitives/waits";
+import { waitConverged, waitKnownByAll, waitStateOk } from "../primitives/waits";
 import { replicateAll } from "./create";
-import { plannedFailover } from "./failover";
+import { plannedFailover, settleReplication } from "./failover";
 import { runAtomicMigrations, settleLeftoverTasks } from "./migrate-atomic";
 import { migrateClassic } from "./migrate-classic";
 import { MigrationProgress } from "./migration-progress";
@@ -188,18 +188,10 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
             }
         }
 
-        // Wait for agreement over the final members.
-        // The replication to wait for is the one the nodes report once no replica still follows a
-        // master that a failover step just demoted (bounded; if it never settles, the wait names it).
-        const settleBy = Date.now() + o.convergeTimeoutMs;
-        const observe = async () => observedReplicaOf(await Promise.all(currentMembers().map((a) => probeOne(pool, targetOf(a)))));
-        let observed = await observe();
-        for (let k = 0; observed.unsettled && Date.now() < settleBy && k < 1e5; k++) {
-            await sleep(o.pollIntervalMs);
-            observed = await observe();
-        }
-        if (observed.unsettled) throw ClusterExecError(`reshape: replication did not settle within ${Math.round(o.convergeTimeoutMs / 1000)} s: ${observed.unsettled}`, undefined, "converge");
-        const replicaOf = observed.replicaOf;
+        // Wait for agreement over the final members: first for the replication the nodes report
+        // once no replica follows a master that a failover step demoted (folding a chain the
+        // server leaves), bounded; if it never settles, the error names the replica.
+        const replicaOf = await settleReplication(pool, currentMembers().map(targetOf), o);
         const memberSpecs: ClusterNodeSpec[] = currentMembers().map((a) => spec.nodes.find((n) => nodeAddress(n) === a) ?? { id: a, host: targetOf(a).host, port: targetOf(a).port, zone: "?" });
         await waitConverged(pool, { members: memberSpecs, replicaOf, fullCoverage: true }, creds, o, "reshape");
     } finally {

@@ -17,13 +17,22 @@ export interface ConvergeTarget {
     fullCoverage: boolean;
 }
 
+/** A replica that follows a replica (`via`), whose own master `top` reports itself a master. */
+export interface ReplicationChain {
+    replica: NodeProbe;
+    via: NodeProbe;
+    top: NodeProbe;
+}
+
 /**
  * The replication each answering node reports (replica address -> its master's address), or why it
  * is not settled yet: a replica whose master is itself a replica in its own view is still following
- * a master that a failover just demoted (it switches to the new master at the next gossip), so
- * recording that pair would make the wait below expect a link the cluster is about to drop.
+ * a master that a failover just demoted (usually it switches to the new master at the next gossip),
+ * so recording that pair would make the wait below expect a link the cluster is about to drop.
+ * `chain` names such a replica with the master it should follow, when that one is probed and
+ * reports itself a master (the server does not always switch: see settleReplication).
  */
-export function observedReplicaOf(probes: NodeProbe[]): { replicaOf: Map<string, string>; unsettled: string | null } {
+export function observedReplicaOf(probes: NodeProbe[]): { replicaOf: Map<string, string>; unsettled: string | null; chain?: ReplicationChain } {
     const ok = probes.filter((p) => p.ok && p.myId);
     const byId = new Map(ok.map((p) => [p.myId!, p]));
     const replicaOf = new Map<string, string>();
@@ -31,7 +40,11 @@ export function observedReplicaOf(probes: NodeProbe[]): { replicaOf: Map<string,
         if (!p.me || p.me.master || !p.me.masterId) continue;
         const m = byId.get(p.me.masterId);
         if (!m) continue;
-        if (m.me && !m.me.master) return { replicaOf, unsettled: `${p.target.label} still follows ${m.target.label}, which is a replica now` };
+        if (m.me && !m.me.master) {
+            const top = m.me.masterId ? byId.get(m.me.masterId) : undefined;
+            const chain = top?.me?.master && top !== p ? { replica: p, via: m, top } : undefined;
+            return { replicaOf, unsettled: `${p.target.label} still follows ${m.target.label}, which is a replica now`, chain };
+        }
         replicaOf.set(p.addr, m.addr);
     }
     return { replicaOf, unsettled: null };

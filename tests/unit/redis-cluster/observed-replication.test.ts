@@ -29,6 +29,16 @@ describe("observedReplicaOf", () => {
     it("refuses a replica that still follows a master which reports itself a replica", () => {
         const r = observedReplicaOf([probe(7000, A, "master - 0 0 3 connected 0-16383"), probe(7001, B, `slave ${A} 0 0 3 connected`), probe(7002, C, `slave ${B} 0 0 2 connected`)]);
         expect(r.unsettled).toBe("node7002 still follows node7001, which is a replica now");
+        expect(r.chain?.replica.addr).toBe("127.0.0.1:7002");
+        expect(r.chain?.via.addr).toBe("127.0.0.1:7001");
+        expect(r.chain?.top.myId).toBe(A);
+    });
+    it("names no chain to fold while the top of it is not a master in its own view (or not probed)", () => {
+        const notYet = observedReplicaOf([probe(7000, A, `slave ${B} 0 0 3 connected`), probe(7001, B, `slave ${A} 0 0 3 connected`), probe(7002, C, `slave ${B} 0 0 2 connected`)]);
+        expect(notYet.unsettled).toMatch(/still follows/);
+        expect(notYet.chain).toBeUndefined();
+        const unprobed = observedReplicaOf([probe(7001, B, `slave ${A} 0 0 3 connected`), probe(7002, C, `slave ${B} 0 0 2 connected`)]);
+        expect(unprobed.chain).toBeUndefined();
     });
     it("ignores nodes that did not answer and masters outside the probed set", () => {
         const down: NodeProbe = { target: { host: "127.0.0.1", port: 7003, label: "node7003" }, addr: "127.0.0.1:7003", ok: false, error: "refused" };
