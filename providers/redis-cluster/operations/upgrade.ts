@@ -41,7 +41,7 @@ import { Pool, Target } from "../primitives/connections";
 import { ClusterExecError, ExecutorOptions, Resolved, resolve, sleep } from "../primitives/options";
 import { NodeProbe, probeAll, probeOne, specTarget } from "../primitives/probes";
 import { waitConverged } from "../primitives/waits";
-import { plannedFailover } from "./failover";
+import { plannedFailover, settleReplication } from "./failover";
 
 /** Numeric compare of dotted versions ("7.0.15" < "8.6.3"). */
 export function compareServerVersions(a: string, b: string): number {
@@ -237,6 +237,8 @@ async function liveState(pool: Pool, spec: ClusterSpec): Promise<Live[]> {
 
 /** Every spec node reachable, agreeing on one slot map, cluster_state:ok, nobody flagged failed. */
 async function settle(pool: Pool, spec: ClusterSpec, creds: ClusterCredentials, o: Resolved, what: string): Promise<void> {
+    // A replica of the shard left following the demoted master is re-pointed (see settleReplication).
+    await settleReplication(pool, spec.nodes.map(specTarget), o, what);
     await waitConverged(pool, { members: spec.nodes, replicaOf: new Map(), fullCoverage: true }, creds, o, what);
 }
 
