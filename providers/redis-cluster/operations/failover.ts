@@ -99,10 +99,9 @@ export async function settleReplication(pool: Pool, members: Target[], o: Resolv
     const deadline = Date.now() + o.convergeTimeoutMs;
     /** Chain (replica>top) -> when it was first seen, or when it was last acted on. */
     const since = new Map<string, number>();
-    for (let k = 0; k < 1e5; k++) {
-        const observed = observedReplicaOf(await Promise.all(members.map((t) => probeOne(pool, t))));
-        if (!observed.unsettled) return observed.replicaOf;
-        if (Date.now() >= deadline) break;
+    const observe = async () => observedReplicaOf(await Promise.all(members.map((t) => probeOne(pool, t))));
+    let observed = await observe();
+    for (let k = 0; observed.unsettled && Date.now() < deadline && k < 1e5; k++) {
         const ch = observed.chain;
         if (ch) {
             const key = `${ch.replica.addr}>${ch.top.addr}`;
@@ -120,8 +119,8 @@ export async function settleReplication(pool: Pool, members: Target[], o: Resolv
             }
         }
         await sleep(o.pollIntervalMs);
+        observed = await observe();
     }
-    const last = observedReplicaOf(await Promise.all(members.map((t) => probeOne(pool, t))));
-    if (!last.unsettled) return last.replicaOf;
-    throw ClusterExecError(`${what}: replication did not settle within ${Math.round(o.convergeTimeoutMs / 1000)} s: ${last.unsettled}`, undefined, "converge");
+    if (!observed.unsettled) return observed.replicaOf;
+    throw ClusterExecError(`${what}: replication did not settle within ${Math.round(o.convergeTimeoutMs / 1000)} s: ${observed.unsettled}`, undefined, "converge");
 }

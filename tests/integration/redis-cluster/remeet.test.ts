@@ -12,7 +12,7 @@ import { converge } from "../../../providers/redis-cluster/executor";
 import { Pool } from "../../../providers/redis-cluster/primitives/connections";
 import { resolve } from "../../../providers/redis-cluster/primitives/options";
 import { probeAll } from "../../../providers/redis-cluster/primitives/probes";
-import { parseClusterNodes } from "../../../providers/redis-cluster/primitives/protocol";
+import { parseClusterNodes, versionAtLeast } from "../../../providers/redis-cluster/primitives/protocol";
 import { unknownPairs, waitConverged } from "../../../providers/redis-cluster/primitives/waits";
 import { replicateAll } from "../../../providers/redis-cluster/operations/create";
 import { preflight } from "../../../providers/redis-cluster/operations/converge";
@@ -36,7 +36,7 @@ afterAll(async () => {
 // a FORGET is gossiped to the whole cluster with its 60 s ban (fresh-clone CI on 8.6.3: node2 forgot
 // node1 too and kept re-forgetting it), so no MEET can bring the node back before the ban ends. On
 // 8.x the REPLICATE and preflight cases below still run.
-const forgetIsLocal = () => { const [ma, mi] = String(lab.state.serverVersion).split(".").map(Number); return ma < 7 || (ma === 7 && mi < 2); };
+const forgetIsLocal = () => !versionAtLeast(lab.state.serverVersion, 7, 2);
 
 test("a member that lost another one is introduced again by the converge wait (MEET), within the wait's bound", async () => {
     if (!forgetIsLocal()) {
