@@ -30,7 +30,8 @@
  */
 import { ChildProcess, spawn } from "child_process";
 import { freePort } from "./lab";
-import { createHash, createHmac, randomBytes } from "crypto";
+import { randomBytes } from "crypto";
+import { sigv4Headers } from "../providers/object-store/sigv4";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
@@ -78,31 +79,8 @@ export function httpRequest(
     });
 }
 
-/**
- * AWS Signature Version 4 for one S3-style request (what the admin API and the bucket calls below
- * need): headers host, x-amz-date, x-amz-content-sha256, signed with the caller's key.
- */
-export function sigv4Headers(p: { method: string; url: URL; body: Buffer; creds: S3Credentials; region: string; service?: string; now?: Date }): Record<string, string> {
-    const now = p.now ?? new Date();
-    const amzDate = now.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, ""); // 20261129T110000Z
-    const day = amzDate.slice(0, 8);
-    const service = p.service ?? "s3";
-    const payloadHash = createHash("sha256").update(p.body).digest("hex");
-    const query = [...p.url.searchParams.entries()]
-        .map(([k, v]) => [encodeURIComponent(k), encodeURIComponent(v)])
-        .sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1))
-        .map(([k, v]) => `${k}=${v}`)
-        .join("&");
-    const headers: Record<string, string> = { host: p.url.host, "x-amz-content-sha256": payloadHash, "x-amz-date": amzDate };
-    const names = Object.keys(headers).sort();
-    const canonical = [p.method, p.url.pathname || "/", query, ...names.map((n) => `${n}:${headers[n]}`), "", names.join(";"), payloadHash].join("\n");
-    const scope = `${day}/${p.region}/${service}/aws4_request`;
-    const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, createHash("sha256").update(canonical).digest("hex")].join("\n");
-    const hmac = (key: Buffer | string, s: string) => createHmac("sha256", key).update(s).digest();
-    const key = hmac(hmac(hmac(hmac(`AWS4${p.creds.secretAccessKey}`, day), p.region), service), "aws4_request");
-    const signature = createHmac("sha256", key).update(toSign).digest("hex");
-    return { ...headers, authorization: `AWS4-HMAC-SHA256 Credential=${p.creds.accessKeyId}/${scope}, SignedHeaders=${names.join(";")}, Signature=${signature}` };
-}
+/** AWS Signature Version 4 (the converge agent's store client signs with the same code). */
+export { sigv4Headers } from "../providers/object-store/sigv4";
 
 /** A detached server process with a log file, stopped by its PID. */
 class ServerProcess {

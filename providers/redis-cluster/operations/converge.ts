@@ -26,6 +26,7 @@ export async function converge(spec: ClusterSpec, creds: ClusterCredentials, opt
         preflight(spec, probes, o);
         const mode = chooseMode(spec, probes, placement);
         o.log(`mode: ${mode}`);
+        if (mode === "create" && o.onlyStepKinds) throw ClusterExecError("heal: the cluster is not formed; forming it needs a published spec (converge, not heal)", undefined, "heal-guard");
         if (mode === "create") await createCluster(pool, spec, probes, placement, creds, o);
         else await reshapeCluster(pool, spec, probes, creds, o);
         return await statusFromPool(pool, spec, o);

@@ -42,6 +42,12 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
     const plan = planReshape(topology, spec);
     for (const d of plan.degradations) o.log(`zone degradation: ${d}`);
     o.log(`reshape plan: ${plan.steps.map(describeStep).join("; ") || "(nothing to do)"}`);
+    if (o.onlyStepKinds) {
+        const refused = plan.steps.filter((s) => !o.onlyStepKinds!.includes(s.kind));
+        if (refused.length) {
+            throw ClusterExecError(`heal: not done without a new spec (needs slot moves or node removals): ${refused.map(describeStep).join("; ")}`, undefined, "heal-guard");
+        }
+    }
     const targetOf = (addr: string): Target => {
         const s = spec.nodes.find((n) => nodeAddress(n) === addr);
         if (s) return specTarget(s);

@@ -1,5 +1,5 @@
 /** Executor options, their defaults, the resolved form every operation receives, and the executor error type. */
-import { Logger, ProgressEvent } from "../types";
+import { Logger, ProgressEvent, ReshapeStep } from "../types";
 
 /** Tunables of the executor. Every wait is bounded by one of these. */
 export interface ExecutorOptions {
@@ -31,6 +31,12 @@ export interface ExecutorOptions {
     formationNodeTimeoutMs?: number;
     /** Addresses (host:port) that belonged to this cluster in an earlier run (from the provider's state). */
     formerNodes?: string[];
+    /**
+     * Heal mode (the converge agent between deploys): only these reshape step kinds may run. A plan
+     * with any other step (slot moves, forgetting or removing nodes), or a cluster still to be
+     * created, fails with a ClusterExecError (step "heal-guard") BEFORE anything changes.
+     */
+    onlyStepKinds?: ReshapeStep["kind"][];
     log?: Logger;
     onProgress?: (e: ProgressEvent) => void;
     /**
@@ -40,7 +46,7 @@ export interface ExecutorOptions {
     beforeStep?: (step: string) => void | Promise<void>;
 }
 
-export const EXECUTOR_DEFAULTS: Required<Omit<ExecutorOptions, "formerNodes" | "log" | "onProgress" | "beforeStep">> = {
+export const EXECUTOR_DEFAULTS: Required<Omit<ExecutorOptions, "formerNodes" | "log" | "onProgress" | "beforeStep" | "onlyStepKinds">> = {
     connectTimeoutMs: 5000,
     convergeTimeoutMs: 60000,
     pollIntervalMs: 50,
@@ -71,8 +77,9 @@ export function ClusterExecError(message: string, node?: string, step?: string):
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export interface Resolved extends Required<Omit<ExecutorOptions, "formerNodes" | "log" | "onProgress" | "beforeStep">> {
+export interface Resolved extends Required<Omit<ExecutorOptions, "formerNodes" | "log" | "onProgress" | "beforeStep" | "onlyStepKinds">> {
     log: Logger;
+    onlyStepKinds?: ReshapeStep["kind"][];
     progress: (e: ProgressEvent) => void;
     step: (name: string) => Promise<void>;
     formerNodes: Set<string>;
