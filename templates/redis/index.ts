@@ -9,9 +9,12 @@ import { gateForVersion, loadTemplate, parseVersion, render, ServerVersion } fro
 /**
  * The ACL users every RedisForge cluster has. `default` is always off. `tlsreload` may run CONFIG SET
  * only: the node-local secret refresh (and the local stack's provider) loads re-issued TLS material
- * with it instead of restarting the node.
+ * with it instead of restarting the node. `converge` is the converge agent's user
+ * (providers/redis-cluster/agent): what forming, reshaping and healing the cluster need (CLUSTER,
+ * INFO, CONFIG GET/SET, MIGRATE with the keys it moves), without FLUSHALL, CLUSTER RESET or any
+ * other dangerous command; tests/integration/redis-cluster/agent.test.ts runs the agent as it.
  */
-export const ACL_USERS = ["admin", "app", "readonly", "replication", "exporter", "tlsreload"] as const;
+export const ACL_USERS = ["admin", "app", "readonly", "replication", "exporter", "tlsreload", "converge"] as const;
 export type AclUser = (typeof ACL_USERS)[number];
 export type AclPasswords = Record<AclUser, string>;
 

@@ -39,12 +39,12 @@ describe("redis templates", () => {
     });
     it("keeps plaintext passwords out of users.acl", () => {
         const pw = (c: string) => c.repeat(MIN_PASSWORD_LENGTH);
-        const acl = renderUsersAcl({ admin: pw("a"), app: pw("b"), readonly: pw("c"), replication: pw("d"), exporter: pw("e"), tlsreload: pw("f") });
-        for (const c of "abcdef") expect(acl).not.toContain(pw(c));
+        const acl = renderUsersAcl({ admin: pw("a"), app: pw("b"), readonly: pw("c"), replication: pw("d"), exporter: pw("e"), tlsreload: pw("f"), converge: pw("g") });
+        for (const c of "abcdefg") expect(acl).not.toContain(pw(c));
         expect(acl).toMatch(/^user default off/m);
     });
     it("rejects short passwords", () => {
-        expect(() => renderUsersAcl({ admin: "short", app: "x".repeat(40), readonly: "x".repeat(40), replication: "x".repeat(40), exporter: "x".repeat(40), tlsreload: "x".repeat(40) }))
+        expect(() => renderUsersAcl({ admin: "short", app: "x".repeat(40), readonly: "x".repeat(40), replication: "x".repeat(40), exporter: "x".repeat(40), tlsreload: "x".repeat(40), converge: "x".repeat(40) }))
             .toThrow(/"admin" must be at least 32/);
     });
 });

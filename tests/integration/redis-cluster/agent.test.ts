@@ -44,11 +44,11 @@ function startAgent(name: string): void {
     const dir = path.join(lab.dir, `agent-${name}`);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.writeFileSync(path.join(dir, "store.json"), JSON.stringify(agentKeys), { mode: 0o600 });
-    fs.writeFileSync(path.join(dir, "password"), lab.password("admin"), { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, "password"), lab.password("converge"), { mode: 0o600 });
     const cfg: AgentConfig = {
         holder: name,
         store: { kind: "s3", endpoint: s3.endpoint, bucket: s3.bucket, prefix: "converge/agent-test", region: "us-east-1", credentialsFile: path.join(dir, "store.json") },
-        redis: { username: "admin", passwordFile: path.join(dir, "password"), caFile: lab.tls.caFile, certFile: lab.tls.clientCertFile, keyFile: lab.tls.clientKeyFile },
+        redis: { username: "converge", passwordFile: path.join(dir, "password"), caFile: lab.tls.caFile, certFile: lab.tls.clientCertFile, keyFile: lab.tls.clientKeyFile },
         intervalMs: 1000,
         leaseTtlMs: TTL_MS,
         convergeTimeoutMs: 60000,
@@ -159,6 +159,10 @@ test("two agents: one takes the lease, forms the cluster from the published spec
     const acting = [...agents].filter(([, a]) => a.log.some((x) => /lease: acting as term/.test(x))).map(([n]) => n);
     expect(acting).toEqual([holder]);
     expect((await checkCluster(spec3(), labCreds(lab))).state).toBe("ok");
+    // Least privilege on Redis: the agent's user formed the cluster above, and cannot wipe or reset a node nor read data.
+    for (const cmd of [["FLUSHALL"], ["CLUSTER", "RESET", "HARD"], ["GET", "k"], ["CONFIG", "REWRITE"], ["SHUTDOWN", "NOSAVE"]]) {
+        expect(await lab.cli(0, cmd, "converge").catch((e) => String(e))).toMatch(/NOPERM/);
+    }
     // The agents' identity cannot delete the documents (nor anything in the bucket).
     const del = await s3.request("DELETE", `/${s3.bucket}/converge/agent-test/${SPEC_KEY}`, "", agentKeys);
     expect(del.status).toBe(403);

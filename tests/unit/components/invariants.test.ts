@@ -81,7 +81,7 @@ describe.each(Object.keys(adapters))("cloud %s", (kind) => {
         // One RedisCluster dynamic resource forms the cluster.
         expect(e.byType("pulumi-nodejs:dynamic/redisforge:RedisCluster").map((r) => r.name)).toEqual([`${clusterOf(c)}-cluster`]);
         expect(e.byType("tls:index/selfSignedCert:SelfSignedCert")).toHaveLength(1);
-        expect(e.byType("random:index/randomPassword:RandomPassword")).toHaveLength(6); // one per ACL user (templates/redis ACL_USERS)
+        expect(e.byType("random:index/randomPassword:RandomPassword")).toHaveLength(7); // one per ACL user (templates/redis ACL_USERS: admin, app, readonly, replication, exporter, tlsreload, converge)
         // Images are built and pushed only when asked; otherwise the pinned refs reach the VMs.
         const build = c.raw.buildImages !== false;
         expect(e.byType("docker:index/image:Image")).toHaveLength(build ? 2 : 0);
