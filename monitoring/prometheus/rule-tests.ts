@@ -475,6 +475,29 @@ const CASES: Case[] = [
         ],
     },
     {
+        name: "a converge agent reporting 2 repairs that need a decision fires RedisForgeConvergeNeedsDecision after 10m; 0 stays quiet",
+        series: [
+            [nodeX("redisforge_converge_needs_decision", "n1"), "0 0 2x30"],
+            [nodeX("redisforge_converge_failed", "n1"), "0x32"],
+        ],
+        checks: [
+            { at: "5m", alert: "RedisForgeConvergeNeedsDecision", fires: [] },
+            { at: "20m", alert: "RedisForgeConvergeNeedsDecision", fires: [{ labels: { cluster: "prod" }, value: { raw: "2" } }] },
+            { at: "20m", alert: "RedisForgeConvergeFailing", fires: [] },
+        ],
+    },
+    {
+        name: "a converge agent failing for 20m fires RedisForgeConvergeFailing; a failure that clears after 5m does not",
+        series: [
+            [nodeX("redisforge_converge_failed", "n1"), "1x30"],
+            [nodeX("redisforge_converge_failed", "n3", { cluster: "staging" }), "1x5 0x25"],
+        ],
+        checks: [
+            { at: "10m", alert: "RedisForgeConvergeFailing", fires: [] },
+            { at: "20m", alert: "RedisForgeConvergeFailing", fires: [{ labels: { cluster: "prod" }, value: { raw: "1" } }] },
+        ],
+    },
+    {
         name: "10 % upstream 5xx at an Envoy fires EnvoyUpstream5xxRatioHigh",
         series: [
             [envoy("envoy_cluster_upstream_rq_xx", { envoy_cluster_name: "redis_cluster", envoy_response_code_class: "5" }), "0+10x20"],

@@ -297,6 +297,27 @@ export const ALERTS: AlertDef[] = [
         summary: "Cluster {{ $labels.cluster }}: the last restore drill found {{ $value }} mismatch(es)",
         description: "The last restore drill of cluster {{ $labels.cluster }} restored its backups into a throw-away lab and found differences from the manifests (redisforge_restore_drill_mismatches): a corrupt or missing file, a node that did not come back, or missing keys. The drill's report names them.",
     },
+    // ------------------------------------------------------------------ converge agent
+    // Written by the converge agent that holds the lease (providers/redis-cluster/agent) into the
+    // node_exporter textfile directory of its node.
+    {
+        alert: "RedisForgeConvergeNeedsDecision",
+        expr: "max by (cluster) (redisforge_converge_needs_decision) > 0",
+        for: "10m",
+        severity: "warning",
+        scope: "cluster",
+        summary: "Cluster {{ $labels.cluster }}: the converge agent reports {{ $value }} repair(s) it will not do on its own",
+        description: "The converge agent of cluster {{ $labels.cluster }} found drift that needs slot moves, forgetting a node, or a node that does not answer (lost capacity, a zone down): it never does those without a new spec. Its status.json (needsDecision) names each one.",
+    },
+    {
+        alert: "RedisForgeConvergeFailing",
+        expr: "max by (cluster) (redisforge_converge_failed) > 0",
+        for: "15m",
+        severity: "warning",
+        scope: "cluster",
+        summary: "Cluster {{ $labels.cluster }}: the converge agent's runs fail",
+        description: "The converge agent of cluster {{ $labels.cluster }} has failed to converge or heal for 15 minutes (it retries with backoff). Its status.json (lastError) and its journal name the node and step.",
+    },
     // ------------------------------------------------------------------ Envoy
     {
         alert: "EnvoyUpstream5xxRatioHigh",

@@ -20,6 +20,10 @@
  * - the executor loads ioredis inside its functions, so this provider survives
  *   `pulumi.runtime.serializeFunction` (tests/integration/redis-cluster/provider-serialize.test.ts).
  *
+ * Formation modes: `direct` (default) converges from the deployer, which must reach every node's
+ * private address; `agent` (provider-agent.ts) publishes the spec for the converge agent running
+ * inside the network and waits for its status: the deployer needs only the store's API.
+ *
  * Server version (rolling upgrade): `targetVersion` is the redis_version every node must run.
  * When it differs from what runs, create/update perform the rolling upgrade of
  * operations/upgrade.ts AFTER converging the topology: replicas first, a planned failover per
@@ -36,10 +40,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { checkCluster, converge, resetCluster } from "./executor";
 import { bounded } from "./primitives/connections";
 import { DriftReport, inspectDrift } from "./operations/respread";
+import { agentConverge, agentDrift, agentRead, checkAgentInputs, isAgentMode } from "./provider-agent";
+import { credsOf, diffDrift, diffInputs, DIFF_PROBE_TIMEOUT_MS, driftOutputs, hasUnknown, inputsOf, RedisClusterInputs, RedisClusterStatusOutputs, RollingRestart, SECRET_KEYS, specOf, TOPOLOGY_KEYS } from "./provider-model";
 import { compareServerVersions, downgradeRefusal, onTargetVersion, RestartNodeHook, upgradeCluster } from "./operations/upgrade";
 import { logTail, restartLocalRedis } from "../local/restart-node";
 import { planPlacement } from "./planner";
-import { ClusterCredentials, ClusterNodeSpec, ClusterSpec, ClusterStatus } from "./types";
+import { ClusterNodeSpec, ClusterStatus } from "./types";
+import { AgentStoreSettings } from "./agent/deployer";
+
+// The pure model is re-exported: tests and programs import it from here.
+export * from "./provider-model";
 
 /** Inputs of the RedisCluster resource. */
 export interface RedisClusterArgs {
@@ -87,193 +97,18 @@ export interface RedisClusterArgs {
     rollingRestart?: pulumi.Input<RollingRestart>;
     /** Bound on each node's return after its restart (load + sync), seconds. Default 120. */
     nodeReturnTimeoutSec?: pulumi.Input<number>;
-}
-
-/**
- * The restart hook as data (a function cannot cross the engine's serialisation).
- * `local-process`: each node is a redis-server started by the local stack from `dataDir` with
- * `confFile`; it is stopped by PID (pid file in `dataDir`) and started with `server`.
- */
-export interface RollingRestart {
-    kind: "local-process";
-    nodes: { id: string; dataDir: string; confFile: string; server: string }[];
-}
-
-/** The plain (resolved) inputs as the provider sees them. */
-export interface RedisClusterInputs {
-    nodes: ClusterNodeSpec[];
-    shards: number;
-    replicasPerShard: number;
-    allowZoneDegradation?: boolean;
-    adminUsername: string;
-    adminPassword: string;
-    caCert: string;
-    clientCert?: string;
-    clientKey?: string;
-    tlsServername?: string;
-    deleteAction?: "keep" | "reset";
-    convergeTimeoutSec?: number;
-    migrateBatchKeys?: number;
-    formationNodeTimeoutMs?: number;
-    targetVersion?: string;
-    allowDowngrade?: boolean;
-    rollingRestart?: RollingRestart;
-    nodeReturnTimeoutSec?: number;
-}
-
-/** Outputs (besides the inputs). None of them is a secret. */
-export interface RedisClusterStatusOutputs {
-    state: ClusterStatus["state"];
-    masters: { id: string; address: string; zone?: string; slots: number }[];
-    replicas: { id: string; address: string; zone?: string; master: string; linkUp: boolean }[];
-    slotsCovered: number;
-    /** Zone of each master, in `masters` order. */
-    zonesOfMasters: string[];
-    problems: string[];
-    serverVersion: string;
-    /** Addresses that are members after the last create/update (lets the next update recognise leaving nodes). */
-    memberAddresses: string[];
     /**
-     * What the next `pulumi up` would change although no input changed (drift), one line per
-     * planned step, e.g. a planned failover that re-spreads masters crowded into one zone after an
-     * automatic failover. Empty when the cluster matches its spec. Reported by `read` (refresh).
+     * "direct" (default): the deployer reaches every node and converges it. "agent": the deployer
+     * only publishes the spec to `agentStore` and waits for the converge agent on the nodes
+     * (providers/redis-cluster/agent) to report it applied; read/diff report the agent's status.
      */
-    pendingRepairs: string[];
-}
-
-export type RedisClusterOutputs = RedisClusterInputs & RedisClusterStatusOutputs;
-
-/** Properties whose change reshapes the cluster; the rest only update stored settings. */
-const TOPOLOGY_KEYS = ["nodes", "shards", "replicasPerShard", "allowZoneDegradation"] as const;
-const SETTING_KEYS = ["adminUsername", "adminPassword", "caCert", "clientCert", "clientKey", "tlsServername", "deleteAction", "convergeTimeoutSec", "migrateBatchKeys", "formationNodeTimeoutMs"] as const;
-/** Properties of the server version: a change of `targetVersion` rolls the nodes. */
-const VERSION_KEYS = ["targetVersion", "allowDowngrade", "rollingRestart", "nodeReturnTimeoutSec"] as const;
-/** Marked secret in state and outputs. */
-export const SECRET_KEYS = ["adminPassword", "caCert", "clientCert", "clientKey"];
-
-export function specOf(i: RedisClusterInputs): ClusterSpec {
-    return {
-        nodes: i.nodes.map((n) => ({ id: n.id, host: n.host, port: Number(n.port), zone: n.zone })),
-        shards: Number(i.shards),
-        replicasPerShard: Number(i.replicasPerShard),
-        allowZoneDegradation: !!i.allowZoneDegradation,
-    };
-}
-
-export function credsOf(i: RedisClusterInputs): ClusterCredentials {
-    return {
-        username: i.adminUsername || "admin",
-        password: i.adminPassword,
-        tls: { ca: i.caCert, cert: i.clientCert, key: i.clientKey, servername: i.tlsServername },
-    };
-}
-
-export function statusOutputs(s: ClusterStatus, pendingRepairs: string[] = []): RedisClusterStatusOutputs {
-    return {
-        state: s.state,
-        masters: s.masters.map((m) => ({ id: m.id, address: m.address, zone: m.zone, slots: m.slots })),
-        replicas: s.replicas.map((r) => ({ id: r.id, address: r.address, zone: r.zone, master: r.master, linkUp: r.linkUp })),
-        slotsCovered: s.slotsCovered,
-        zonesOfMasters: s.masters.map((m) => m.zone ?? "?"),
-        problems: s.problems,
-        serverVersion: s.serverVersion ?? "",
-        memberAddresses: [...s.masters.map((m) => m.address), ...s.replicas.map((r) => r.address)].sort(),
-        pendingRepairs,
-    };
-}
-
-/** Status outputs of a drift report: the repairs are reported only when converge can act on them. */
-function driftOutputs(d: DriftReport): RedisClusterStatusOutputs {
-    return statusOutputs(d.status, d.repairs);
-}
-
-/** Bound on diff's read-only look at the live cluster (a preview must not hang on a dead network). */
-export const DIFF_PROBE_TIMEOUT_MS = 15000;
-
-/** Problems of a stored status that an update repairs without any input change (see diffDrift). */
-const REPAIRABLE = [/^masters are crowded/];
-
-/**
- * Pure: the drift half of `diff`. `live` is the read-only inspection of the cluster (null when it
- * could not be made: timed out, or no node answered); `stored` the outputs in the state (as
- * `pulumi refresh` recorded them, or as the last update left them). An update is asked for when
- * converge can repair the live drift now, or when the stored state records repairable drift
- * (crowded masters): on refresh the engine calls diff with the refreshed outputs as `olds`, so
- * this is what makes refresh show the drift, and the following `up` (which first restarts a
- * crashed node through its own resource) repairs it or fails naming the node that is still down.
- */
-export function diffDrift(live: DriftReport | null, stored: Partial<RedisClusterStatusOutputs>, probeError?: string): { changes: boolean; lines: string[] } {
-    const storedDrift = (stored.problems ?? []).filter((p) => REPAIRABLE.some((r) => r.test(p)));
-    const seen = live && live.reachedNodes > 0;
-    if (seen && live.actionable) return { changes: true, lines: live.repairs };
-    const lines = seen ? [...live.repairs] : [`the live cluster could not be inspected (${probeError ?? (live ? `no node answered: ${live.status.problems[0] ?? "no answer"}` : "unknown error")}); judged from the stored state`];
-    if (storedDrift.length) return { changes: true, lines: [...lines, ...storedDrift.map((p) => `recorded by the last refresh: ${p}`), ...(stored.pendingRepairs ?? []).filter((r) => !lines.includes(r))] };
-    return { changes: false, lines };
-}
-
-/** The input fields only (drops outputs and the engine's `__provider`). */
-function inputsOf(props: Record<string, unknown>): RedisClusterInputs {
-    const out: Record<string, unknown> = {};
-    for (const k of [...TOPOLOGY_KEYS, ...SETTING_KEYS, ...VERSION_KEYS]) if (props[k] !== undefined) out[k] = props[k];
-    return out as unknown as RedisClusterInputs;
-}
-
-const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"; // the engine's placeholder for unknown values in previews
-function hasUnknown(x: unknown): boolean {
-    if (x === UNKNOWN) return true;
-    if (Array.isArray(x)) return x.some(hasUnknown);
-    if (x && typeof x === "object") return Object.values(x).some(hasUnknown);
-    return false;
-}
-
-function same(a: unknown, b: unknown): boolean {
-    return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
-}
-
-/**
- * Pure: what a diff between two input sets means. Every changed property is an in-place update
- * (`replaces` is always empty: replacing would build a second cluster and drop the data); the
- * engine shows the changed properties, and `explainDiff` says what each does to the cluster.
- */
-export function diffInputs(olds: RedisClusterInputs, news: RedisClusterInputs): pulumi.dynamic.DiffResult {
-    const changed: string[] = [];
-    const stables: string[] = [];
-    for (const k of [...TOPOLOGY_KEYS, ...SETTING_KEYS, ...VERSION_KEYS]) {
-        if (same((olds as unknown as Record<string, unknown>)[k], (news as unknown as Record<string, unknown>)[k])) stables.push(k);
-        else changed.push(k);
-    }
-    return { changes: changed.length > 0, replaces: [], deleteBeforeReplace: false, stables };
-}
-
-/** Pure: one line per change, e.g. "shards 3 -> 4: add 1 shard(s), about 4096 slots move". No secrets. */
-export function explainDiff(olds: RedisClusterInputs, news: RedisClusterInputs): string[] {
-    const out: string[] = [];
-    if (olds.shards !== news.shards) {
-        const d = news.shards - olds.shards;
-        const moved = d > 0 ? Math.round((16384 * d) / news.shards) : Math.round((16384 * -d) / olds.shards);
-        out.push(`shards ${olds.shards} -> ${news.shards}: ${d > 0 ? "add" : "drain and remove"} ${Math.abs(d)} shard(s), about ${moved} slots move with their keys`);
-    }
-    if (olds.replicasPerShard !== news.replicasPerShard) out.push(`replicasPerShard ${olds.replicasPerShard} -> ${news.replicasPerShard}: ${news.replicasPerShard > olds.replicasPerShard ? "add" : "remove"} replicas`);
-    const addr = (n: ClusterNodeSpec) => `${n.id}@${n.host}:${n.port}/${n.zone}`;
-    const before = new Set((olds.nodes ?? []).map(addr));
-    const after = new Set((news.nodes ?? []).map(addr));
-    const added = [...after].filter((x) => !before.has(x));
-    const removed = [...before].filter((x) => !after.has(x));
-    if (added.length) out.push(`nodes added: ${added.join(", ")}`);
-    if (removed.length) out.push(`nodes removed (drained first, then forgotten): ${removed.join(", ")}`);
-    if (!!olds.allowZoneDegradation !== !!news.allowZoneDegradation) out.push(`allowZoneDegradation -> ${!!news.allowZoneDegradation}`);
-    if ((olds.targetVersion ?? "") !== (news.targetVersion ?? "") && news.targetVersion) {
-        const how = news.rollingRestart ? "rolling restart, one node at a time: replicas, then a planned failover and restart per master, masters failed back" : "verified only (the nodes are replaced by their own resources)";
-        out.push(`targetVersion ${olds.targetVersion ?? "(unmanaged)"} -> ${news.targetVersion}: ${news.nodes.length} nodes, ${how}`);
-    }
-    if (!!olds.allowDowngrade !== !!news.allowDowngrade) out.push(`allowDowngrade -> ${!!news.allowDowngrade}`);
-    if (!same(olds.rollingRestart, news.rollingRestart) && (olds.targetVersion ?? "") === (news.targetVersion ?? "")) out.push("rollingRestart changed (how nodes are restarted on the next version change; nothing restarts now)");
-    for (const k of SETTING_KEYS) {
-        const a = (olds as unknown as Record<string, unknown>)[k];
-        const b = (news as unknown as Record<string, unknown>)[k];
-        if (!same(a, b)) out.push(SECRET_KEYS.includes(k) ? `${k} changed (secret; new value stored, the cluster is not touched)` : `${k} ${JSON.stringify(a)} -> ${JSON.stringify(b)}`);
-    }
-    return out;
+    formation?: pulumi.Input<"direct" | "agent">;
+    agentStore?: pulumi.Input<AgentStoreSettings>;
+    /** JSON {accessKeyId, secretAccessKey, sessionToken?} of the deployer's store identity. Stored as a secret. */
+    agentStoreCredentials?: pulumi.Input<string>;
+    /** agent mode: repair drift that moves no data between deploys (planned failovers, re-attached replicas). */
+    heal?: pulumi.Input<boolean>;
+    agentWaitTimeoutSec?: pulumi.Input<number>;
 }
 
 function executorOpts(i: RedisClusterInputs, formerNodes?: string[]) {
@@ -346,6 +181,7 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
         const failures: pulumi.dynamic.CheckFailure[] = [];
         if (!hasUnknown(news)) {
             const i = inputsOf(news);
+            for (const [property, reason] of checkAgentInputs(i)) failures.push({ property, reason });
             if (!i.adminPassword) failures.push({ property: "adminPassword", reason: "adminPassword is required (the admin ACL user's password)" });
             if (!i.caCert) failures.push({ property: "caCert", reason: "caCert is required (PEM CA certificate of the nodes)" });
             if (!!i.clientCert !== !!i.clientKey) failures.push({ property: "clientKey", reason: "clientCert and clientKey go together (mTLS); set both or neither" });
@@ -386,6 +222,11 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
         const base = diffInputs(inputsOf(olds), inputsOf(news));
         if (hasUnknown(news)) return base;
         const i = inputsOf(news);
+        if (isAgentMode(i)) {
+            const d = await agentDrift(i);
+            if (d.lines.length) await pulumi.log.warn(`RedisCluster ${id} (converge agent): ${d.lines.join("; ")}`);
+            return d.changes ? { ...base, changes: true, stables: base.stables?.filter((k) => !(TOPOLOGY_KEYS as readonly string[]).includes(k)) } : base;
+        }
         let live: DriftReport | null = null;
         let probeError: string | undefined;
         try {
@@ -406,6 +247,7 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
 
     async create(inputs: Record<string, unknown>): Promise<pulumi.dynamic.CreateResult> {
         const i = inputsOf(inputs);
+        if (isAgentMode(i)) return { id: `rediscluster-${i.nodes[0].host}-${i.nodes[0].port}`, outs: { ...i, ...(await agentConverge(i)) } };
         await converge(specOf(i), credsOf(i), executorOpts(i));
         if (i.targetVersion) await applyVersion(i);
         const outs = { ...i, ...driftOutputs(await inspectDrift(specOf(i), credsOf(i), executorOpts(i))) };
@@ -415,6 +257,7 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
 
     async read(id: string, props: Record<string, unknown>): Promise<pulumi.dynamic.ReadResult> {
         const i = inputsOf(props);
+        if (isAgentMode(i)) return { id, props: { ...props, ...(await agentRead(i, props)) } };
         let st: RedisClusterStatusOutputs;
         try {
             st = driftOutputs(await inspectDrift(specOf(i), credsOf(i), executorOpts(i)));
@@ -427,6 +270,7 @@ export const redisClusterProvider: pulumi.dynamic.ResourceProvider = {
 
     async update(_id: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<pulumi.dynamic.UpdateResult> {
         const i = inputsOf(news);
+        if (isAgentMode(i)) return { outs: { ...i, ...(await agentConverge(i)) } };
         const former = [
             ...((olds.memberAddresses as string[] | undefined) ?? []),
             ...(((olds.nodes as ClusterNodeSpec[] | undefined) ?? []).map((n) => `${n.host}:${n.port}`)),
@@ -483,6 +327,11 @@ export class RedisCluster extends pulumi.dynamic.Resource {
                 allowDowngrade: args.allowDowngrade,
                 rollingRestart: args.rollingRestart,
                 nodeReturnTimeoutSec: args.nodeReturnTimeoutSec,
+                formation: args.formation,
+                agentStore: args.agentStore,
+                agentStoreCredentials: args.agentStoreCredentials === undefined ? undefined : pulumi.secret(args.agentStoreCredentials),
+                heal: args.heal,
+                agentWaitTimeoutSec: args.agentWaitTimeoutSec,
                 // Outputs declared up front (undefined inputs become outputs of the resource).
                 state: undefined,
                 masters: undefined,

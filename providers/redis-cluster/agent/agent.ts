@@ -17,6 +17,7 @@
  * (the process exits: an operation in flight stops with it, the next holder resumes, idempotent as
  * every converge is).
  */
+import * as fs from "fs";
 import { checkCluster, converge } from "../executor";
 import { inspectDrift } from "../operations/respread";
 import { ExecutorOptions } from "../primitives/options";
@@ -38,6 +39,12 @@ export interface AgentOptions {
     /** Executor tunables (timeouts); the spec's convergeTimeoutMs wins when set. */
     executor?: ExecutorOptions;
     log?: (line: string) => void;
+    /**
+     * node_exporter textfile (e.g. /var/lib/prometheus/node-exporter/redisforge_converge.prom): the
+     * lease holder writes redisforge_converge_{needs_decision,failed,leader,applied_generation} at
+     * every status write (tmp file + rename); removed at start, so a former holder exports nothing.
+     */
+    metricsFile?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,6 +63,7 @@ export class ConvergeAgent {
     constructor(o: AgentOptions) {
         this.o = o;
         this.lease = new Lease(o.store, { holder: o.holder, ttlMs: o.leaseTtlMs });
+        if (o.metricsFile) fs.rmSync(o.metricsFile, { force: true });
         this.status = { format: 1, agent: o.holder, term: 0, phase: "waiting-for-spec", appliedGeneration: 0, generation: 0, plan: [], needsDecision: [], healed: [], updatedAt: new Date().toISOString() };
     }
 
@@ -118,7 +126,8 @@ export class ConvergeAgent {
             return;
         }
         if (spec.format !== 1 || !spec.spec || !Number.isInteger(spec.generation)) throw new Error(`${this.o.store.where}/${SPEC_KEY}: unknown format (format ${spec.format}, generation ${spec.generation})`);
-        if (Date.now() < this.retryAt) return;
+        // Back off after a failure, unless the deployer published a new generation since.
+        if (Date.now() < this.retryAt && spec.generation === this.status.generation) return;
         const exec = (extra: ExecutorOptions): ExecutorOptions => ({
             ...this.o.executor,
             convergeTimeoutMs: spec.convergeTimeoutMs ?? this.o.executor?.convergeTimeoutMs,
@@ -191,10 +200,38 @@ export class ConvergeAgent {
         if (!this.lease.held) return;
         this.lastWrite = now;
         this.status.updatedAt = new Date().toISOString();
+        this.writeMetrics();
         try {
             await this.o.store.write(STATUS_KEY, JSON.stringify(this.status));
         } catch (e) {
             this.log(`status not written (${(e as Error).message}); next write retries`);
+        }
+    }
+
+    private writeMetrics(): void {
+        const f = this.o.metricsFile;
+        if (!f) return;
+        const st = this.status;
+        const body = [
+            "# HELP redisforge_converge_needs_decision Repairs the converge agent will not do without a new spec (status.json needsDecision).",
+            "# TYPE redisforge_converge_needs_decision gauge",
+            `redisforge_converge_needs_decision ${st.needsDecision.length}`,
+            "# HELP redisforge_converge_failed 1 while the agent's last converge or heal run failed.",
+            "# TYPE redisforge_converge_failed gauge",
+            `redisforge_converge_failed ${st.phase === "failed" ? 1 : 0}`,
+            "# HELP redisforge_converge_leader 1 on the node whose agent holds the lease.",
+            "# TYPE redisforge_converge_leader gauge",
+            "redisforge_converge_leader 1",
+            "# HELP redisforge_converge_applied_generation The spec generation the cluster was last converged to.",
+            "# TYPE redisforge_converge_applied_generation gauge",
+            `redisforge_converge_applied_generation ${st.appliedGeneration}`,
+            "",
+        ].join("\n");
+        try {
+            fs.writeFileSync(`${f}.tmp`, body, { mode: 0o644 });
+            fs.renameSync(`${f}.tmp`, f);
+        } catch (e) {
+            this.log(`metrics file ${f} not written: ${(e as Error).message}`);
         }
     }
 

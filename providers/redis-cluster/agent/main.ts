@@ -27,6 +27,8 @@ export interface AgentConfig {
     convergeTimeoutMs?: number;
     /** Slots per pipelined round on the classic (< 8.4) migration path. */
     migrateSlotsPerRound?: number;
+    /** node_exporter textfile the lease holder writes its metrics to. */
+    metricsFile?: string;
 }
 
 /**
@@ -80,6 +82,7 @@ export function agentFromConfig(c: AgentConfig, log?: (l: string) => void): Conv
         holder: c.holder ?? os.hostname(),
         leaseTtlMs: c.leaseTtlMs,
         intervalMs: c.intervalMs,
+        metricsFile: c.metricsFile,
         executor: { convergeTimeoutMs: c.convergeTimeoutMs, migrateSlotsPerRound: c.migrateSlotsPerRound, beforeStep: freezeHook(log ?? ((l) => process.stdout.write(`${new Date().toISOString()} ${l}\n`))) },
         creds: {
             username: c.redis.username,

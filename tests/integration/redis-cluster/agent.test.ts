@@ -53,6 +53,7 @@ function startAgent(name: string): void {
         leaseTtlMs: TTL_MS,
         convergeTimeoutMs: 60000,
         migrateSlotsPerRound: 64,
+        metricsFile: path.join(dir, "redisforge_converge.prom"),
     };
     fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(cfg));
     // node itself (not the tsx wrapper, whose child would outlive a SIGKILL), tsx as a loader.
@@ -224,6 +225,13 @@ test("lost capacity is reported in needsDecision, not repaired: the dead node is
     await lab.killNode(idx);
     const st = await waitFor("needs-decision", status, (s) => s?.phase === "needs-decision" && s.needsDecision.some((l) => /do not answer/.test(l)), 60000);
     console.log(`agent: needsDecision with ${replica} down: ${st!.needsDecision.join(" | ")}`);
+    // The holder exports it for RedisForgeConvergeNeedsDecision (node_exporter textfile); the other agent exports nothing.
+    const prom = (n: string) => path.join(lab.dir, `agent-${n}`, "redisforge_converge.prom");
+    const holder = (await lease())!.holder;
+    const text = await waitFor("the holder's metrics file", async () => (fs.existsSync(prom(holder)) ? fs.readFileSync(prom(holder), "utf8") : ""), (t) => /redisforge_converge_needs_decision [1-9]/.test(t), 20000);
+    expect(text).toMatch(/^redisforge_converge_leader 1$/m);
+    expect(text).toMatch(/^redisforge_converge_failed 0$/m);
+    for (const n of agents.keys()) if (n !== holder) expect(fs.existsSync(prom(n))).toBe(false);
     await sleep(TTL_MS); // several more rounds
     const survivor = lab.nodes.findIndex((n) => `${n.host}:${n.port}` === before.masters[0].address);
     expect(await lab.cli(survivor, ["CLUSTER", "NODES"])).toContain(nodeId);
