@@ -76,6 +76,8 @@ export function agentFromConfig(c: AgentConfig, log?: (l: string) => void): Conv
         prefix: c.store.prefix,
         region: c.store.region,
         credentials: async () => JSON.parse(readSecretFile(c.store.credentialsFile, "store credentials")),
+        // A renewal that hangs must not outlive the holder's ttl/2 fence by much: at most ttl/6 each.
+        timeoutMs: Math.max(1000, Math.min(10000, Math.floor((c.leaseTtlMs ?? 30000) / 6))),
     });
     return new ConvergeAgent({
         store,

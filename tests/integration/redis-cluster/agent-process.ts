@@ -1,0 +1,56 @@
+/**
+ * Starts a converge agent as its own process (providers/redis-cluster/agent/main.ts) against a Lab
+ * and an S3Server, the way a node's unit would: a config file, the store keys and the `converge`
+ * user's password in 0600 files. `node --import tsx` (not the tsx wrapper, whose child would
+ * outlive a SIGKILL), so the PID a test signals is the agent itself.
+ */
+import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { Lab } from "../../../lab/lab";
+import { S3Server } from "../../../lab/object-stores";
+import { AgentConfig } from "../../../providers/redis-cluster/agent/main";
+
+const MAIN = path.resolve(__dirname, "../../../providers/redis-cluster/agent/main.ts");
+
+export interface AgentProcess {
+    child: ChildProcess;
+    /** stdout + stderr lines. */
+    log: string[];
+    /** The agent's own directory (config, secrets, metrics file). */
+    dir: string;
+}
+
+export function startAgentProcess(o: {
+    lab: Lab;
+    s3: S3Server;
+    name: string;
+    keys: { accessKeyId: string; secretAccessKey: string };
+    prefix: string;
+    config?: Partial<AgentConfig>;
+    env?: Record<string, string>;
+}): AgentProcess {
+    const dir = path.join(o.lab.dir, `agent-${o.name}`);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(dir, "store.json"), JSON.stringify(o.keys), { mode: 0o600 });
+    fs.writeFileSync(path.join(dir, "password"), o.lab.password("converge"), { mode: 0o600 });
+    const cfg: AgentConfig = {
+        holder: o.name,
+        store: { kind: "s3", endpoint: o.s3.endpoint, bucket: o.s3.bucket, prefix: o.prefix, region: "us-east-1", credentialsFile: path.join(dir, "store.json") },
+        redis: { username: "converge", passwordFile: path.join(dir, "password"), caFile: o.lab.tls.caFile, certFile: o.lab.tls.clientCertFile, keyFile: o.lab.tls.clientKeyFile },
+        intervalMs: 1000,
+        leaseTtlMs: 6000,
+        ...o.config,
+    };
+    fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(cfg));
+    const child = spawn(process.execPath, ["--import", "tsx", MAIN, path.join(dir, "config.json")], {
+        stdio: ["ignore", "pipe", "pipe"],
+        cwd: path.resolve(__dirname, "../../.."),
+        env: { ...process.env, ...o.env },
+    });
+    const log: string[] = [];
+    const take = (b: Buffer) => log.push(...b.toString().split("\n").filter(Boolean));
+    child.stdout!.on("data", take);
+    child.stderr!.on("data", take);
+    return { child, log, dir };
+}
