@@ -20,7 +20,7 @@
 import * as fs from "fs";
 import { checkCluster, converge } from "../executor";
 import { inspectDrift } from "../operations/respread";
-import { ExecutorOptions } from "../primitives/options";
+import { ClusterExecError, ExecutorOptions } from "../primitives/options";
 import { ClusterCredentials, ReshapeStep } from "../types";
 import { Lease } from "./lease";
 import { AgentPhase, AgentSpecDoc, AgentStatusDoc, CasStore, parseDoc, SPEC_KEY, STATUS_KEY } from "./store";
@@ -178,9 +178,11 @@ export class ConvergeAgent {
             this.status.healed = [...this.status.healed, { at: new Date().toISOString(), repairs }].slice(-20);
             await this.report("converged", { observed: after, lastError: undefined, progress: undefined }, true);
         } catch (e) {
-            await this.fail(e as Error);
+            // The cluster changed between the inspection and the run, and the plan now moves data:
+            // a decision, not a failure (nothing was changed: the guard runs before any step).
+            if ((e as ClusterExecError).step === "heal-guard") await this.report("needs-decision", { needsDecision: [(e as Error).message], progress: undefined }, true);
+            else await this.fail(e as Error);
         }
-        return;
     }
 
     private async fail(e: Error): Promise<void> {
