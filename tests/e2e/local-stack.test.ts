@@ -98,7 +98,7 @@ maybe("local stack on the real engine", () => {
         expect(count("pulumi-nodejs:dynamic/redisforge:RedisCluster")).toBe(1);
         expect(count("tls:index/selfSignedCert:SelfSignedCert")).toBe(1);
         expect(count("tls:index/locallySignedCert:LocallySignedCert")).toBe(7);
-        expect(count("random:index/randomPassword:RandomPassword")).toBe(6); // admin, app, readonly, replication, exporter, tlsreload
+        expect(count("random:index/randomPassword:RandomPassword")).toBe(7); // admin, app, readonly, replication, exporter, tlsreload, converge
         expect(ourRedisPids()).toEqual([]);
     }, 300_000);
 

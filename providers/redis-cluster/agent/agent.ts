@@ -23,6 +23,7 @@ import { inspectDrift } from "../operations/respread";
 import { ClusterExecError, ExecutorOptions } from "../primitives/options";
 import { ClusterCredentials, ReshapeStep } from "../types";
 import { Lease } from "./lease";
+import { writeConvergeMetrics } from "./metrics";
 import { AgentPhase, AgentSpecDoc, AgentStatusDoc, CasStore, parseDoc, SPEC_KEY, STATUS_KEY } from "./store";
 
 /** Reshape steps that move no data and forget nothing: what healing may do without a new spec. */
@@ -211,29 +212,11 @@ export class ConvergeAgent {
     }
 
     private writeMetrics(): void {
-        const f = this.o.metricsFile;
-        if (!f) return;
-        const st = this.status;
-        const body = [
-            "# HELP redisforge_converge_needs_decision Repairs the converge agent will not do without a new spec (status.json needsDecision).",
-            "# TYPE redisforge_converge_needs_decision gauge",
-            `redisforge_converge_needs_decision ${st.needsDecision.length}`,
-            "# HELP redisforge_converge_failed 1 while the agent's last converge or heal run failed.",
-            "# TYPE redisforge_converge_failed gauge",
-            `redisforge_converge_failed ${st.phase === "failed" ? 1 : 0}`,
-            "# HELP redisforge_converge_leader 1 on the node whose agent holds the lease.",
-            "# TYPE redisforge_converge_leader gauge",
-            "redisforge_converge_leader 1",
-            "# HELP redisforge_converge_applied_generation The spec generation the cluster was last converged to.",
-            "# TYPE redisforge_converge_applied_generation gauge",
-            `redisforge_converge_applied_generation ${st.appliedGeneration}`,
-            "",
-        ].join("\n");
+        if (!this.o.metricsFile) return;
         try {
-            fs.writeFileSync(`${f}.tmp`, body, { mode: 0o644 });
-            fs.renameSync(`${f}.tmp`, f);
+            writeConvergeMetrics(this.o.metricsFile, this.status);
         } catch (e) {
-            this.log(`metrics file ${f} not written: ${(e as Error).message}`);
+            this.log(`metrics file ${this.o.metricsFile} not written: ${(e as Error).message}`);
         }
     }
 

@@ -28,6 +28,7 @@ import * as os from "os";
 import * as path from "path";
 import type { DrillReport } from "../../../infra/restore-drill/drill";
 import { writeDrillMetrics } from "../../../infra/restore-drill/report";
+import { writeConvergeMetrics } from "../../../providers/redis-cluster/agent/metrics";
 import { stringify } from "yaml";
 import { Lab } from "../../../lab/lab";
 import { convergeLab } from "../../../lab/form";
@@ -221,6 +222,8 @@ test("real redis_exporter and node_exporter output holds every metric the rules 
         );
         // The restore drill's textfile, as the drill writes it (on the machine that runs the drill).
         if (i === 0) writeDrillMetrics(textfiles, { cluster: "monitoring-test", ok: true, mismatches: [] } as unknown as DrillReport, now);
+        // The converge agent's textfile, as the lease holder writes it (providers/redis-cluster/agent/metrics.ts).
+        if (i === 1) writeConvergeMetrics(path.join(textfiles, "redisforge_converge.prom"), { needsDecision: ["1 of 6 nodes do not answer"], phase: "needs-decision", appliedGeneration: 3 });
         exporters.push(startRedisExporter(i, redisExporterPort[i]));
         exporters.push(procs.start(`node_exporter node${i}`, "prometheus-node-exporter", [
             ...nodeExporterFlags({ listenAddress: `127.0.0.1:${nodeExporterPort[i]}`, textfileDir: textfiles }),
