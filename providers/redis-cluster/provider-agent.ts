@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { publishSpec, readStatus, storeOf, waitForGeneration } from "./agent/deployer";
 import { AgentStatusDoc } from "./agent/store";
 import { REPAIRABLE, RedisClusterInputs, RedisClusterStatusOutputs, specOf, statusOutputs } from "./provider-model";
-import { SigV4Credentials } from "../object-store/sigv4";
+import { checkStoreSettings, credentialOf, CREDENTIAL_SHAPES } from "./agent/stores";
 
 export function isAgentMode(i: RedisClusterInputs): boolean {
     return i.formation === "agent";
@@ -20,10 +20,14 @@ export function checkAgentInputs(i: RedisClusterInputs): [string, string][] {
     if (i.formation !== undefined && i.formation !== "direct" && i.formation !== "agent") f.push(["formation", `formation must be "direct" or "agent"; got ${JSON.stringify(i.formation)}`]);
     if (!isAgentMode(i)) return f;
     const s = i.agentStore;
-    if (!s) f.push(["agentStore", "agent mode needs agentStore {kind: \"s3\", endpoint, bucket, prefix, region}: where the spec is published and the agent's status read"]);
-    else if (s.kind !== "s3" || !s.endpoint || !s.bucket || !s.prefix || !s.region) f.push(["agentStore", `agentStore needs kind "s3", endpoint, bucket, prefix and region; got ${JSON.stringify({ ...s })}`]);
+    if (!s) f.push(["agentStore", "agent mode needs agentStore (s3: {kind, endpoint, bucket, prefix, region}; gcs: {kind, bucket, prefix, endpoint?}; azure: {kind, endpoint, account, container, prefix}): where the spec is published and the agent's status read"]);
+    else {
+        const problem = checkStoreSettings(s);
+        if (problem) f.push(["agentStore", `agentStore: ${problem}`]);
+    }
     try {
-        credentialsOf(i);
+        const c = credentialsOf(i);
+        if (s && !checkStoreSettings(s)) credentialOf(s.kind, c, "agentStoreCredentials");
     } catch (e) {
         f.push(["agentStoreCredentials", (e as Error).message]);
     }
@@ -32,15 +36,13 @@ export function checkAgentInputs(i: RedisClusterInputs): [string, string][] {
     return f;
 }
 
-function credentialsOf(i: RedisClusterInputs): SigV4Credentials {
-    let c: Partial<SigV4Credentials>;
+function credentialsOf(i: RedisClusterInputs): unknown {
     try {
-        c = JSON.parse(i.agentStoreCredentials ?? "");
+        return JSON.parse(i.agentStoreCredentials ?? "");
     } catch {
-        throw new Error("agentStoreCredentials must be JSON {\"accessKeyId\", \"secretAccessKey\", \"sessionToken\"?} (a secret); it is missing or not JSON");
+        const kind = i.agentStore?.kind;
+        throw new Error(`agentStoreCredentials must be JSON ${kind && kind in CREDENTIAL_SHAPES ? CREDENTIAL_SHAPES[kind] : "(s3: {accessKeyId, secretAccessKey}; gcs: {accessToken}; azure: {accountKey} or {accessToken})"} (a secret); it is missing or not JSON`);
     }
-    if (!c.accessKeyId || !c.secretAccessKey) throw new Error("agentStoreCredentials needs accessKeyId and secretAccessKey");
-    return c as SigV4Credentials;
 }
 
 const storeFor = (i: RedisClusterInputs) => storeOf(i.agentStore!, credentialsOf(i));

@@ -6,21 +6,14 @@
  */
 import { ClusterSpec } from "../types";
 import { AgentSpecDoc, AgentStatusDoc, CasStore, parseDoc, SPEC_KEY, STATUS_KEY } from "./store";
-import { S3Store } from "./s3-store";
-import { SigV4Credentials } from "../../object-store/sigv4";
+import { AgentStoreSettings, openStore } from "./stores";
 
-/** Where the agent's documents live, as the RedisCluster resource takes it (no secret). */
-export interface AgentStoreSettings {
-    kind: "s3";
-    endpoint: string;
-    bucket: string;
-    prefix: string;
-    region: string;
-}
+/** Where the agent's documents live, as the RedisCluster resource takes it (no secret): stores.ts. */
+export type { AgentStoreSettings } from "./stores";
 
-export function storeOf(s: AgentStoreSettings, credentials: SigV4Credentials): CasStore {
-    if (s.kind !== "s3") throw new Error(`agent store kind ${JSON.stringify(s.kind)} is not known; use "s3"`);
-    return new S3Store({ ...s, credentials });
+/** The deployer's store: its own credentials (a secret input), never the nodes'. */
+export function storeOf(s: AgentStoreSettings, credentials: unknown): CasStore {
+    return openStore(s, { static: credentials });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,21 +6,24 @@
  * config.json (no secret in it: secrets are files the node's secret fetch wrote, mode 0600):
  *   { "holder": "vm-node0",
  *     "store": { "kind": "s3", "endpoint": "http://10.210.56.3:9000", "bucket": "b", "prefix": "converge/prod",
- *                "region": "us-east-1", "credentialsFile": "/run/redisforge/agent-store.json" },
+ *                "region": "us-east-1" },          (gcs / azure settings: agent/stores.ts)
+ *     "storeCredentials": { "instance": {} },      (or { "file": "/run/redisforge/agent-store.json" })
  *     "redis": { "username": "converge", "passwordFile": "/run/redisforge/agent-password",
  *                "caFile": "...", "certFile": "...", "keyFile": "...", "tlsServername": "..." },
  *     "intervalMs": 5000, "leaseTtlMs": 30000 }
- * credentialsFile holds { "accessKeyId", "secretAccessKey", "sessionToken"? } and is read again at
- * every request (rotated instance-role credentials are picked up).
+ * `instance`: the VM's own identity from the cloud's metadata service (no key on the node; its
+ * `endpoint` overrides the service's address). `file`: JSON in the shape stores.ts names for the
+ * kind, read again at every request (rotated keys are picked up).
  */
 import * as fs from "fs";
 import * as os from "os";
 import { ConvergeAgent } from "./agent";
-import { S3Store } from "./s3-store";
+import { AgentStoreSettings, checkStoreSettings, openStore } from "./stores";
 
 export interface AgentConfig {
     holder?: string;
-    store: { kind: "s3"; endpoint: string; bucket: string; prefix: string; region: string; credentialsFile: string };
+    store: AgentStoreSettings;
+    storeCredentials: { file: string } | { instance: { endpoint?: string; clientId?: string } };
     redis: { username: string; passwordFile: string; caFile: string; certFile?: string; keyFile?: string; tlsServername?: string };
     intervalMs?: number;
     leaseTtlMs?: number;
@@ -66,19 +69,14 @@ const readSecretFile = (path: string, what: string): string => {
 
 export function agentFromConfig(c: AgentConfig, log?: (l: string) => void): ConvergeAgent {
     const problems: string[] = [];
-    if (c.store?.kind !== "s3") problems.push(`store.kind must be "s3" (the only store this agent speaks yet); got ${JSON.stringify(c.store?.kind)}`);
-    for (const k of ["endpoint", "bucket", "prefix", "region", "credentialsFile"] as const) if (!c.store?.[k]) problems.push(`store.${k} is required`);
+    const sp = checkStoreSettings(c.store);
+    if (sp) problems.push(`store: ${sp}`);
+    const sc = c.storeCredentials as Record<string, unknown> | undefined;
+    if (!sc || Object.keys(sc).length !== 1 || !(typeof sc.file === "string" && sc.file) === !(sc.instance && typeof sc.instance === "object")) problems.push(`storeCredentials must be {"file": "<path>"} or {"instance": {}}; got ${JSON.stringify(sc)}`);
     for (const k of ["username", "passwordFile", "caFile"] as const) if (!c.redis?.[k]) problems.push(`redis.${k} is required`);
     if (problems.length) throw new Error(`converge agent config: ${problems.join("; ")}`);
-    const store = new S3Store({
-        endpoint: c.store.endpoint,
-        bucket: c.store.bucket,
-        prefix: c.store.prefix,
-        region: c.store.region,
-        credentials: async () => JSON.parse(readSecretFile(c.store.credentialsFile, "store credentials")),
-        // A renewal that hangs must not outlive the holder's ttl/2 fence by much: at most ttl/6 each.
-        timeoutMs: Math.max(1000, Math.min(10000, Math.floor((c.leaseTtlMs ?? 30000) / 6))),
-    });
+    // A renewal that hangs must not outlive the holder's ttl/2 fence by much: at most ttl/6 each.
+    const store = openStore(c.store, c.storeCredentials, Math.max(1000, Math.min(10000, Math.floor((c.leaseTtlMs ?? 30000) / 6))));
     return new ConvergeAgent({
         store,
         holder: c.holder ?? os.hostname(),

@@ -4,10 +4,10 @@
  * writes, 412/409 = someone else wrote first. Path-style URLs (`<endpoint>/<bucket>/<key>`),
  * SigV4-signed (providers/object-store/sigv4.ts). Every request is bounded by `timeoutMs`.
  */
-import * as http from "http";
-import * as https from "https";
+import { httpCall } from "../../object-store/http";
 import { sigv4Headers, SigV4Credentials } from "../../object-store/sigv4";
 import { CasStore, Stored } from "./store";
+import { checkPrefix } from "./store-names";
 
 export interface S3StoreOptions {
     /** e.g. https://s3.eu-west-1.amazonaws.com or http://10.210.56.3:9000 */
@@ -19,21 +19,6 @@ export interface S3StoreOptions {
     /** Static credentials, or a function returning current ones (instance role credentials rotate). */
     credentials: SigV4Credentials | (() => Promise<SigV4Credentials>);
     timeoutMs?: number;
-}
-
-function request(url: URL, method: string, headers: Record<string, string>, body: Buffer, timeoutMs: number): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-    return new Promise((resolve, reject) => {
-        const mod = url.protocol === "https:" ? https : http;
-        const req = mod.request(url, { method, headers: { ...headers, "content-length": String(body.length) } }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
-            res.on("error", reject);
-        });
-        req.setTimeout(timeoutMs, () => req.destroy(new Error(`${method} ${url.origin}${url.pathname}: no answer within ${timeoutMs} ms`)));
-        req.on("error", reject);
-        req.end(body);
-    });
 }
 
 /** The S3 error code of an XML error body (e.g. AccessDenied), for messages. */
@@ -49,7 +34,8 @@ export class S3Store implements CasStore {
         const problems: string[] = [];
         if (!/^https?:\/\/[^/]+\/?$/.test(o.endpoint)) problems.push(`endpoint must be http(s)://host[:port]; got ${JSON.stringify(o.endpoint)}`);
         if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(o.bucket)) problems.push(`bucket must be an S3 bucket name; got ${JSON.stringify(o.bucket)}`);
-        if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(o.prefix)) problems.push(`prefix must be path segments of letters, digits, . _ - without leading/trailing slash; got ${JSON.stringify(o.prefix)}`);
+        const p = checkPrefix(o.prefix);
+        if (p) problems.push(p);
         if (!o.region) problems.push("region is required");
         if (problems.length) throw new Error(`S3Store: ${problems.join("; ")}`);
         this.o = o;
@@ -61,7 +47,7 @@ export class S3Store implements CasStore {
         const creds = typeof this.o.credentials === "function" ? await this.o.credentials() : this.o.credentials;
         const b = Buffer.from(body);
         const headers = sigv4Headers({ method, url, body: b, creds, region: this.o.region, headers: extra });
-        return request(url, method, headers, b, this.o.timeoutMs ?? 10000);
+        return httpCall(url, method, headers, b, this.o.timeoutMs ?? 10000);
     }
 
     async read(key: string): Promise<Stored | undefined> {

@@ -1,6 +1,6 @@
 /**
  * Starts a converge agent as its own process (providers/redis-cluster/agent/main.ts) against a Lab
- * and an S3Server, the way a node's unit would: a config file, the store keys and the `converge`
+ * and a store (an S3Server by default), the way a node's unit would: a config file, the store keys and the `converge`
  * user's password in 0600 files. `node --import tsx` (not the tsx wrapper, whose child would
  * outlive a SIGKILL), so the PID a test signals is the agent itself.
  */
@@ -10,6 +10,7 @@ import * as path from "path";
 import { Lab } from "../../../lab/lab";
 import { S3Server } from "../../../lab/object-stores";
 import { AgentConfig } from "../../../providers/redis-cluster/agent/main";
+import { AgentStoreSettings } from "../../../providers/redis-cluster/agent/stores";
 
 const MAIN = path.resolve(__dirname, "../../../providers/redis-cluster/agent/main.ts");
 
@@ -23,20 +24,27 @@ export interface AgentProcess {
 
 export function startAgentProcess(o: {
     lab: Lab;
-    s3: S3Server;
     name: string;
-    keys: { accessKeyId: string; secretAccessKey: string };
     prefix: string;
+    /** An S3 store (versitygw) and its keys, or any store's settings and credential document. */
+    s3?: S3Server;
+    keys?: { accessKeyId: string; secretAccessKey: string };
+    store?: AgentStoreSettings;
+    credentialsDoc?: unknown;
+    /** Use the VM-identity path (a metadata service at this endpoint) instead of a credentials file. */
+    instance?: { endpoint: string; clientId?: string };
     config?: Partial<AgentConfig>;
     env?: Record<string, string>;
 }): AgentProcess {
     const dir = path.join(o.lab.dir, `agent-${o.name}`);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.writeFileSync(path.join(dir, "store.json"), JSON.stringify(o.keys), { mode: 0o600 });
+    const store: AgentStoreSettings = o.store ?? { kind: "s3", endpoint: o.s3!.endpoint, bucket: o.s3!.bucket, prefix: o.prefix, region: "us-east-1" };
+    if (!o.instance) fs.writeFileSync(path.join(dir, "store.json"), JSON.stringify(o.credentialsDoc ?? o.keys), { mode: 0o600 });
     fs.writeFileSync(path.join(dir, "password"), o.lab.password("converge"), { mode: 0o600 });
     const cfg: AgentConfig = {
         holder: o.name,
-        store: { kind: "s3", endpoint: o.s3.endpoint, bucket: o.s3.bucket, prefix: o.prefix, region: "us-east-1", credentialsFile: path.join(dir, "store.json") },
+        store,
+        storeCredentials: o.instance ? { instance: o.instance } : { file: path.join(dir, "store.json") },
         redis: { username: "converge", passwordFile: path.join(dir, "password"), caFile: o.lab.tls.caFile, certFile: o.lab.tls.clientCertFile, keyFile: o.lab.tls.clientKeyFile },
         intervalMs: 1000,
         leaseTtlMs: 6000,
