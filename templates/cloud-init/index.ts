@@ -430,7 +430,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             ["sysctl", "--system"],
             ["systemctl", "daemon-reload"],
             ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
-            startUnits(["redisforge-thp.service", "docker.service", "redisforge-data-disk.service", "redisforge-secrets.service", "redisforge-secrets-refresh.timer", "redis.service", "redis-exporter.service", "node-exporter.service"]),
+            ...startUnits(["redisforge-thp.service", "docker.service", "redisforge-data-disk.service", "redisforge-secrets.service", "redisforge-secrets-refresh.timer", "redis.service"], ["redis-exporter.service", "node-exporter.service"]),
             ...backup.runcmd,
         ],
     };
@@ -438,13 +438,21 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
 }
 
 /**
- * One `systemctl enable --now` for every unit of the boot: a single systemd transaction starts them in
- * the order the units declare (THP before Docker; secrets and the data disk before Redis; Redis before
- * its exporter) and in parallel where nothing orders them, with one unit-file reload. One `enable` per
- * unit serialised them and reloaded systemd each time (minutes under emulation: VM stack, fifth run).
+ * The boot's units in two `systemctl enable --now` calls. First what serves (THP, Docker, secrets,
+ * the data disk, Redis or Envoy): one systemd transaction starts them in the order the units declare
+ * (THP before Docker; secrets and the data disk before Redis) and in parallel where nothing orders
+ * them, with one unit-file reload, and cloud-init waits for it (the container units' health waits).
+ * One `enable` per unit serialised them and reloaded systemd each time (minutes under emulation: VM
+ * stack, fifth run). Then the exporters, `--no-block`: their image pulls and starts no longer compete
+ * with the serving container's (the sixth VM run: node-exporter's pull and start ran beside Redis's
+ * for 450 s, redis-exporter's 190 s after it held cloud-init's end), and cloud-init does not wait for
+ * them; a failing exporter shows as a failed unit and as RedisForgeExporterDown / RedisForgeNodeDown (scrape target down).
  */
-function startUnits(units: string[]): string[] {
-    return ["systemctl", "enable", "--now", ...units];
+function startUnits(serving: string[], exporters: string[]): string[][] {
+    return [
+        ["systemctl", "enable", "--now", ...serving],
+        ["systemctl", "enable", "--now", "--no-block", ...exporters],
+    ];
 }
 
 /** Builds the cloud-config for one Envoy VM. Throws a TemplateParamError naming every bad parameter. */
@@ -502,7 +510,7 @@ export function buildEnvoyUserData(p: EnvoyUserDataParams): CloudConfig {
             ["sysctl", "--system"],
             ["systemctl", "daemon-reload"],
             ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
-            startUnits(["redisforge-thp.service", "docker.service", "redisforge-secrets.service", "redisforge-secrets-refresh.timer", "envoy.service", "node-exporter.service"]),
+            ...startUnits(["redisforge-thp.service", "docker.service", "redisforge-secrets.service", "redisforge-secrets-refresh.timer", "envoy.service"], ["node-exporter.service"]),
         ],
     };
     return finish(config, `user-data of ${p.nodeName}`);
