@@ -92,6 +92,9 @@ afterAll(() => {
         }
     });
     expect([...left.trim().split("\n").map(Number), qemus.length]).toEqual([0, 0, 0]);
+    // No file of the stack is left (keys, secrets, disks, logs): at most empty directories.
+    const files = (d: string): string[] => (fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(d, e.name)) : [path.join(d, e.name)])) : []);
+    expect(files(STATE)).toEqual([]);
 });
 
 test("cloud-init finished without errors on every Redis VM", async () => {
@@ -241,6 +244,7 @@ test("a real Prometheus in the monitoring namespace scrapes every redis_exporter
         await stopNetnsDaemon(dir, "prometheus");
     }
     expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
+    fs.rmSync(dir, { recursive: true, force: true });
 });
 
 test("the backup timer is active and the service it runs lands a complete backup in the bucket", async () => {
