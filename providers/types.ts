@@ -190,6 +190,21 @@ export interface IdentityArgs extends AdapterCallArgs {
     writeBucket?: BucketRecord;
     /** Registry this identity may pull from. */
     pullRegistry?: RegistryRecord;
+    /**
+     * The converge agent's documents (formation `agent`): in this bucket under `prefix`, read
+     * `spec.json`, read and write `status.json` and `lease.json`, nothing else of it (no delete, no
+     * other key; listing where the object store answers a missing object with 403 without it).
+     */
+    convergeStore?: ConvergeStoreGrant;
+}
+
+export interface ConvergeStoreGrant {
+    bucket: BucketRecord;
+    /** The cluster's key prefix, e.g. `converge/prod` (no leading or trailing slash). */
+    prefix: string;
+    /** Keys under the prefix: read-only, and read-write (providers/redis-cluster/agent/store.ts AGENT_DOC_ACCESS). */
+    read: readonly string[];
+    readWrite: readonly string[];
 }
 
 /** The identity a VM runs as (IAM instance profile, service account, user-assigned managed identity). */

@@ -51,6 +51,22 @@ function opts(parent: pulumi.Resource, extra?: pulumi.CustomResourceOptions): pu
 
 const withName = (tags: Record<string, string>, name: string) => ({ ...tags, Name: name });
 
+/**
+ * The converge agent's grant on its store bucket (formation `agent`): get the spec, get and put the
+ * status and the lease, under the cluster's prefix only. ListBucket on that bucket (it holds nothing
+ * but converge documents) because S3 answers a GET of a missing object with 403 instead of 404 to a
+ * caller without it, and the agent must tell "no lease yet" from "refused". Never delete.
+ */
+export function convergeStatements(bucketArn: string, g: { prefix: string; read: readonly string[]; readWrite: readonly string[] }): object[] {
+    const objects = (keys: readonly string[]) => keys.map((k) => `${bucketArn}/${g.prefix}/${k}`);
+    return [
+        { Sid: "ConvergeReadSpec", Effect: "Allow", Action: ["s3:GetObject"], Resource: objects(g.read) },
+        { Sid: "ConvergeWriteStatus", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: objects(g.readWrite) },
+        { Sid: "ConvergeList", Effect: "Allow", Action: ["s3:ListBucket"], Resource: [bucketArn] },
+        { Sid: "ConvergeNeverDelete", Effect: "Deny", Action: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning", "s3:PutBucketPolicy"], Resource: [bucketArn, `${bucketArn}/*`] },
+    ];
+}
+
 export const awsAdapter: CloudAdapter = {
     kind: "aws",
     capabilities: { firewall: true, loadBalancer: true, containerRegistry: true, cloudInit: true },
@@ -194,7 +210,8 @@ export const awsAdapter: CloudAdapter = {
         }, opts(a.parent));
         const secretArns = pulumi.all(a.readSecrets.map((s) => s.ref));
         const bucketArn = a.writeBucket ? a.writeBucket.native.arn : pulumi.output("");
-        const policy = pulumi.all([secretArns, bucketArn]).apply(([arns, barn]) => {
+        const convergeArn = a.convergeStore ? a.convergeStore.bucket.native.arn : pulumi.output("");
+        const policy = pulumi.all([secretArns, bucketArn, convergeArn]).apply(([arns, barn, carn]) => {
             const statements: object[] = [];
             if (arns.length > 0) statements.push({ Sid: "ReadOwnSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: arns });
             if (barn) {
@@ -202,6 +219,7 @@ export const awsAdapter: CloudAdapter = {
                 // Nodes may write but never delete: a compromised node cannot erase the backups.
                 statements.push({ Sid: "NeverDelete", Effect: "Deny", Action: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning"], Resource: [barn, `${barn}/*`] });
             }
+            if (carn && a.convergeStore) statements.push(...convergeStatements(carn, a.convergeStore));
             statements.push({ Sid: "PullImages", Effect: "Allow", Action: ["ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], Resource: "*" });
             return JSON.stringify({ Version: "2012-10-17", Statement: statements });
         });

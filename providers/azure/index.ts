@@ -47,6 +47,8 @@ import type {
 /** Built-in role ids (documented, stable across tenants). */
 const ROLE_KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6";
 const ROLE_ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d";
+const ROLE_STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
+const ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe";
 
 const o = (parent: pulumi.Resource, extra?: pulumi.CustomResourceOptions): pulumi.CustomResourceOptions => ({ parent, ...extra });
 
@@ -294,6 +296,23 @@ export const azureAdapter: CloudAdapter = {
                 }],
             }, o(a.parent));
             new authorization.RoleAssignment(`${name}-backup-write`, { principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: role.id, scope: a.writeBucket.id }, o(a.parent));
+        }
+        if (a.convergeStore) {
+            // Built-in data roles on the one container, narrowed by ABAC conditions on the blob path:
+            // read the spec, status and lease; write only the status and the lease; delete nothing.
+            const g = a.convergeStore;
+            const paths = (keys: readonly string[]) => keys.map((k) => `'${g.prefix}/${k}'`).join(", ");
+            const blobPath = "@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path]";
+            const only = (actions: string[], keys: readonly string[]) =>
+                `(${actions.map((x) => `!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/${x}'})`).join(" AND ")}) OR (${blobPath} ForAnyOfAnyValues:StringEquals {${paths(keys)}})`;
+            new authorization.RoleAssignment(`${name}-converge-read`, {
+                principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: roleId(ROLE_STORAGE_BLOB_DATA_READER), scope: g.bucket.id,
+                conditionVersion: "2.0", condition: only(["read"], [...g.read, ...g.readWrite]),
+            }, o(a.parent));
+            new authorization.RoleAssignment(`${name}-converge-write`, {
+                principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: roleId(ROLE_STORAGE_BLOB_DATA_CONTRIBUTOR), scope: g.bucket.id,
+                conditionVersion: "2.0", condition: `(${only(["read", "write", "add/action"], g.readWrite)}) AND (!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete'}))`,
+            }, o(a.parent));
         }
         if (a.pullRegistry) {
             new authorization.RoleAssignment(`${name}-pull`, { principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: roleId(ROLE_ACR_PULL), scope: a.pullRegistry.id ?? client.subscriptionId.apply((s) => `/subscriptions/${s}`) }, o(a.parent));

@@ -194,6 +194,15 @@ export const gcpAdapter: CloudAdapter = {
             new storage.BucketIAMMember(`${name}-backup-create`, { bucket: a.writeBucket.name, role: "roles/storage.objectCreator", member }, o(a.parent));
             new storage.BucketIAMMember(`${name}-backup-read`, { bucket: a.writeBucket.name, role: "roles/storage.objectViewer", member }, o(a.parent));
         }
+        if (a.convergeStore) {
+            // IAM Conditions on the object names (the bucket has uniform bucket-level access): read the
+            // spec; replace the status and the lease (overwriting an object needs create + delete of
+            // that name, which objectUser has; the condition keeps it to those two names).
+            const g = a.convergeStore;
+            const names = (keys: readonly string[]) => g.bucket.name.apply((b) => keys.map((k) => `resource.name == "projects/_/buckets/${b}/objects/${g.prefix}/${k}"`).join(" || "));
+            new storage.BucketIAMMember(`${name}-converge-read`, { bucket: g.bucket.name, role: "roles/storage.objectViewer", member, condition: { title: "converge-spec", description: "the converge agent reads its spec", expression: names([...g.read, ...g.readWrite]) } }, o(a.parent));
+            new storage.BucketIAMMember(`${name}-converge-write`, { bucket: g.bucket.name, role: "roles/storage.objectUser", member, condition: { title: "converge-status", description: "the converge agent writes its status and lease", expression: names(g.readWrite) } }, o(a.parent));
+        }
         if (a.pullRegistry) {
             new artifactregistry.RepositoryIamMember(`${name}-pull`, {
                 repository: a.pullRegistry.url.apply((u) => u.split("/")[2]),

@@ -278,6 +278,7 @@ export const qemuAdapter: CloudAdapter = {
     },
 
     createIdentity(name: string, a: IdentityArgs): IdentityRecord {
+        if (a.convergeStore) throw new Error(`qemu cloud: ${name} asks for a converge store grant (redisforge:formation agent), which this cloud does not offer yet: its S3 service hosts the one backup bucket with one user. Use redisforge:formation direct on the qemu cloud.`);
         const id = new QemuIdentity(`${name}`, {
             storeDir: a.store.native.storeDir,
             name: name.toLowerCase().replace(/[^a-z0-9-]/g, "-"),

@@ -36,12 +36,27 @@ export function checkAgentInputs(i: RedisClusterInputs): [string, string][] {
     return f;
 }
 
-function credentialsOf(i: RedisClusterInputs): unknown {
+/**
+ * The deployer's store credentials: the `agentStoreCredentials` input when given (a secret), else
+ * the deployer's environment, read at run time so that no credential lands in the state and a
+ * rotated session key is not a change: s3 AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY
+ * (+ AWS_SESSION_TOKEN), gcs GOOGLE_OAUTH_ACCESS_TOKEN, azure AZURE_STORAGE_KEY (Shared Key) or
+ * REDISFORGE_AZURE_STORAGE_TOKEN (an Entra ID token for https://storage.azure.com/).
+ */
+export function credentialsOf(i: RedisClusterInputs, env: NodeJS.ProcessEnv = process.env): unknown {
+    const kind = i.agentStore?.kind;
+    if (i.agentStoreCredentials === undefined || i.agentStoreCredentials === "") {
+        if (kind === "s3" && env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY) return { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined };
+        if (kind === "gcs" && env.GOOGLE_OAUTH_ACCESS_TOKEN) return { accessToken: env.GOOGLE_OAUTH_ACCESS_TOKEN };
+        if (kind === "azure" && env.AZURE_STORAGE_KEY) return { accountKey: env.AZURE_STORAGE_KEY };
+        if (kind === "azure" && env.REDISFORGE_AZURE_STORAGE_TOKEN) return { accessToken: env.REDISFORGE_AZURE_STORAGE_TOKEN };
+        const names = { s3: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys)", gcs: "GOOGLE_OAUTH_ACCESS_TOKEN (gcloud auth print-access-token)", azure: "REDISFORGE_AZURE_STORAGE_TOKEN (az account get-access-token --resource https://storage.azure.com/) or AZURE_STORAGE_KEY" };
+        throw new Error(`agent mode: the deployer's credentials for the ${kind ?? "?"} converge store are missing: set ${kind && kind in names ? names[kind] : "the store's credentials"} in the environment of pulumi up, or pass agentStoreCredentials`);
+    }
     try {
-        return JSON.parse(i.agentStoreCredentials ?? "");
+        return JSON.parse(i.agentStoreCredentials);
     } catch {
-        const kind = i.agentStore?.kind;
-        throw new Error(`agentStoreCredentials must be JSON ${kind && kind in CREDENTIAL_SHAPES ? CREDENTIAL_SHAPES[kind] : "(s3: {accessKeyId, secretAccessKey}; gcs: {accessToken}; azure: {accountKey} or {accessToken})"} (a secret); it is missing or not JSON`);
+        throw new Error(`agentStoreCredentials must be JSON ${kind && kind in CREDENTIAL_SHAPES ? CREDENTIAL_SHAPES[kind] : "(s3: {accessKeyId, secretAccessKey}; gcs: {accessToken}; azure: {accountKey} or {accessToken})"} (a secret); it is not JSON`);
     }
 }
 

@@ -36,6 +36,7 @@ import { loadTemplate, render } from "../render";
 import { renderRedisConf } from "../redis";
 import { buildEnvoyConfig, ENVOY_CONFIG_PATH, ENVOY_FILES, EnvoyConfigParams, renderEnvoyYaml } from "../envoy";
 import { buildBackupFiles, RcloneRemoteParams } from "../backup";
+import { buildConvergeFiles, checkConvergeParams, CONVERGE_UID } from "./converge";
 import { checkTimeScale, LOG_LIMITS, NOFILE, renderContainerUnit, renderHostUnit, SECRET_REFRESH_RANDOM_DELAY } from "../systemd";
 import {
     assertNoSecretContent,
@@ -277,8 +278,8 @@ function nodeExporterUnit(p: VmUserDataParams): string {
     });
 }
 
-function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice: string, secrets: SecretFile[]): WriteFile[] {
-    const restartUnits = role === "redis" ? "redis.service redis-exporter.service" : "envoy.service";
+function baseFiles(p: VmUserDataParams, role: "redis" | "envoy", dataDiskDevice: string, secrets: SecretFile[], alsoRestart: string[] = []): WriteFile[] {
+    const restartUnits = [...(role === "redis" ? ["redis.service", "redis-exporter.service"] : ["envoy.service"]), ...alsoRestart].join(" ");
     // Redis loads re-issued TLS material live (CONFIG SET); Envoy restarts as before.
     const reloadHook = role === "redis" ? `${HOST.libDir}/reload-redis-tls.sh` : "";
     return [
@@ -323,6 +324,10 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
     if (p.redisVersion !== undefined) pr.match("redisVersion", p.redisVersion, /^\d+\.\d+(\.\d+)?$/, "must be a version", "use e.g. 8.4.0");
     checkRefs(p.cloud, p.secrets, REDIS_SECRET_KEYS, pr);
     const remote = checkBackup(p.cloud, p.backup, pr);
+    if (p.converge) {
+        for (const [field, rule] of checkConvergeParams(p.converge)) pr.add(field, rule, undefined, "see templates/cloud-init/converge.ts");
+        pr.match("converge.passwordRef", p.converge.passwordRef, SECRET_REF_RE[p.cloud] ?? /^$/, `must be a ${p.cloud} secret reference, not a value`, SECRET_REF_FIX[p.cloud] ?? "");
+    }
     const redisPort = p.redisPort ?? DEFAULTS.redisPort;
     const busPort = p.busPort ?? DEFAULTS.busPort;
     const exporterPort = p.redisExporterPort ?? DEFAULTS.redisExporterPort;
@@ -378,6 +383,8 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         { dest: "/run/redisforge/exporter/exporter.env", uid: 0, format: "env:REDIS_PASSWORD", ref: p.secrets.exporterPassword },
         { dest: HOST.tlsReloadAuth, uid: 0, format: "env:REDISCLI_AUTH", ref: p.secrets.reloadPassword },
     ];
+    const converge = p.converge ? buildConvergeFiles(p.converge, p, { cert: p.secrets.tlsCert, key: p.secrets.tlsKey, ca: p.secrets.tlsCa }, NODE_EXPORTER_TEXTFILE_DIR) : undefined;
+    if (converge) secrets.push(...converge.secrets);
     const needs = ["redisforge-secrets.service", "redisforge-data-disk.service"];
     const redisUnit = renderContainerUnit({
         unitName: "redis",
@@ -416,7 +423,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         package_upgrade: false,
         packages: [...new Set([...PACKAGES, ...backup.packages])],
         write_files: [
-            ...baseFiles(p, "redis", p.dataDiskDevice, secrets),
+            ...baseFiles(p, "redis", p.dataDiskDevice, secrets, converge ? ["redisforge-converge.service"] : []),
             script("data-disk.sh"),
             script("reload-redis-tls.sh"),
             { path: HOST.tlsReloadEnv, content: tlsReloadEnv(p.privateIp, redisPort), owner: "root:root", permissions: "0644" },
@@ -424,13 +431,15 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
             { path: `${HOST.redisConfDir}/redis.conf`, content: redisConf, owner: "root:root", permissions: "0644" },
             unitFile("redis", redisUnit),
             unitFile("redis-exporter", exporterUnit),
+            ...(converge ? [...converge.files, unitFile("redisforge-converge", converge.unit)] : []),
             ...backup.files,
         ],
         runcmd: [
             ["sysctl", "--system"],
             ["systemctl", "daemon-reload"],
-            ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
-            ...startUnits(["redisforge-thp.service", "docker.service", "redisforge-data-disk.service", "redisforge-secrets.service", "redisforge-secrets-refresh.timer", "redis.service"], ["redis-exporter.service", "node-exporter.service"]),
+            // With the converge agent, its group may write its metrics file into the textfile directory.
+            converge ? ["install", "-d", "-m", "0775", "-g", String(CONVERGE_UID), NODE_EXPORTER_TEXTFILE_DIR] : ["install", "-d", "-m", "0755", NODE_EXPORTER_TEXTFILE_DIR],
+            ...startUnits(["redisforge-thp.service", "docker.service", "redisforge-data-disk.service", "redisforge-secrets.service", "redisforge-secrets-refresh.timer", "redis.service"], ["redis-exporter.service", "node-exporter.service", ...(converge ? ["redisforge-converge.service"] : [])]),
             ...backup.runcmd,
         ],
     };

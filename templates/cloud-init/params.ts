@@ -3,6 +3,7 @@
  * renderer and its checks are in index.ts, which re-exports everything here).
  */
 import type { EnvoyConfigParams } from "../envoy";
+import type { RedisNodeConvergeParams } from "./converge";
 
 /** `qemu`: the VM stack on this machine (providers/qemu): its metadata service plays the secret store and the instance identity. */
 export type CloudKind = "aws" | "gcp" | "azure" | "qemu";
@@ -130,6 +131,8 @@ export interface RedisNodeUserDataParams extends VmUserDataParams {
     secrets: RedisNodeSecretRefs;
     /** Where and how this node backs up its AOF + nodes.conf (templates/backup). Required: every Redis VM is backed up. */
     backup: RedisNodeBackupParams;
+    /** The converge agent (formation `agent`; converge.ts). Absent: none runs on this node. */
+    converge?: RedisNodeConvergeParams;
 }
 
 /**

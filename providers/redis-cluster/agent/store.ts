@@ -37,6 +37,9 @@ export const SPEC_KEY = "spec.json";
 export const STATUS_KEY = "status.json";
 export const LEASE_KEY = "lease.json";
 
+/** What the agent's identity may do under a cluster's prefix, and nothing more (the cloud grants). */
+export const AGENT_DOC_ACCESS = { read: [SPEC_KEY], readWrite: [STATUS_KEY, LEASE_KEY] } as const;
+
 /** spec.json: what the deployer asks for. `generation` grows with every change the deployer publishes. */
 export interface AgentSpecDoc {
     format: 1;

@@ -33,6 +33,8 @@ export function startAgentProcess(o: {
     credentialsDoc?: unknown;
     /** Use the VM-identity path (a metadata service at this endpoint) instead of a credentials file. */
     instance?: { endpoint: string; clientId?: string };
+    /** Run this bundled agent (scripts/build-converge-agent.sh) with plain node instead of the sources through tsx. */
+    bundle?: string;
     config?: Partial<AgentConfig>;
     env?: Record<string, string>;
 }): AgentProcess {
@@ -51,7 +53,7 @@ export function startAgentProcess(o: {
         ...o.config,
     };
     fs.writeFileSync(path.join(dir, "config.json"), JSON.stringify(cfg));
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, path.join(dir, "config.json")], {
+    const child = spawn(process.execPath, [...(o.bundle ? [o.bundle] : ["--import", "tsx", MAIN]), path.join(dir, "config.json")], {
         stdio: ["ignore", "pipe", "pipe"],
         cwd: path.resolve(__dirname, "../../.."),
         env: { ...process.env, ...o.env },

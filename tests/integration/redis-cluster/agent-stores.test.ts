@@ -12,12 +12,14 @@
  *    GCS store through a GCE metadata server, with the token fetched once and cached;
  * 3. an agent process forms a cluster through the GCS store (instance credentials) and then, with a
  *    second spec published on Azure Blob (Shared Key from a 0600 file), adds the replicas: the same
- *    agent code on every store kind.
+ *    agent code on every store kind. The second agent is the bundle its image carries
+ *    (scripts/build-converge-agent.sh), run by plain node: the packaged artifact works.
  *
  * Not checked here: the stores' IAM (fake-gcs-server accepts any token; Azurite's Shared Key is the
  * development account's); the Azure managed-identity token path (Azurite takes bearer tokens only
  * over HTTPS) — its request is unit-tested (tests/unit/redis-cluster/agent-stores.test.ts).
  */
+import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as path from "path";
@@ -156,13 +158,16 @@ test("one agent, two store kinds: formed through GCS with instance credentials, 
     expect(st1.observed?.masters).toHaveLength(3);
     gcsAgent.child.kill("SIGTERM");
 
-    const azAgent = startAgentProcess({ lab, name: "azure-agent", prefix: "converge/form", store: azureSettings("converge/form"), credentialsDoc: { accountKey: AZURITE_KEY }, config: { leaseTtlMs: 6000 } });
+    const bundle = path.join(lab.dir, "converge-agent.js");
+    execFileSync("bash", [path.resolve(__dirname, "../../../scripts/build-converge-agent.sh"), bundle], { stdio: "pipe", timeout: 120000 });
+    const azAgent = startAgentProcess({ lab, name: "azure-agent", prefix: "converge/form", store: azureSettings("converge/form"), credentialsDoc: { accountKey: AZURITE_KEY }, config: { leaseTtlMs: 6000 }, bundle });
     agents.push(azAgent);
     expect((fs.statSync(path.join(azAgent.dir, "store.json")).mode & 0o777).toString(8)).toBe("600");
     const deployerAz = openStore(azureSettings("converge/form"), { static: { accountKey: AZURITE_KEY } });
     const g2 = await publishSpec(deployerAz, labSpec(lab, [0, 1, 2, 3, 4, 5], 3, 1), { heal: false });
     const st2 = await waitForGeneration(deployerAz, g2, 180000);
     expect(st2.phase).toBe("converged");
+    expect(st2.agent).toMatch(/^azure-agent/);
     const cluster = await checkCluster(labSpec(lab, [0, 1, 2, 3, 4, 5], 3, 1), labCreds(lab));
     expect(cluster.state).toBe("ok");
     expect(cluster.masters).toHaveLength(3);
