@@ -7,7 +7,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { buildRedisNodeUserData, CloudKind as TemplateCloud, RedisNodeBackupParams, renderCloudInit } from "../templates/cloud-init";
-import type { BucketRecord, CloudAdapter, FirewallRecord, NetworkRecord, RegistryRecord, SecretRecord, SecretStoreRecord } from "../providers/types";
+import type { BucketRecord, CloudAdapter, ConvergeStoreGrant, ConvergeStoreSettings, FirewallRecord, NetworkRecord, RegistryRecord, SecretRecord, SecretStoreRecord } from "../providers/types";
+import type { ConvergeStoreParams } from "../templates/cloud-init/converge";
 import type { Pki } from "./pki";
 import { tagsFor } from "./tags";
 
@@ -65,7 +66,14 @@ export interface RedisNodeArgs {
      * chain). Optional: without it the VM is not ordered.
      */
     rollingGate?: (privateIp: pulumi.Output<string>) => pulumi.Output<string>;
+    /**
+     * The converge agent on this node (formation `agent`): the store's settings and the identity's
+     * grant on it, the agent image, the `converge` user's password in the secret store.
+     */
+    converge?: { grant: ConvergeStoreGrant; settings: pulumi.Output<ConvergeStoreSettings>; image: pulumi.Input<string>; password: SecretRecord };
 }
+
+const none0 = () => pulumi.output<string | undefined>(undefined);
 
 export class RedisNode extends pulumi.ComponentResource {
     public readonly hostName: string;
@@ -108,10 +116,21 @@ export class RedisNode extends pulumi.ComponentResource {
             ...base,
             role: "redis",
             store: args.store,
-            readSecrets: [tlsCert, tlsKey, args.shared.tlsCa, args.shared.usersAcl, args.shared.secretsInclude, args.shared.exporterPassword, args.shared.reloadPassword],
+            readSecrets: [tlsCert, tlsKey, args.shared.tlsCa, args.shared.usersAcl, args.shared.secretsInclude, args.shared.exporterPassword, args.shared.reloadPassword, ...(args.converge ? [args.converge.password] : [])],
             writeBucket: args.bucket,
             pullRegistry: args.registry,
+            ...(args.converge ? { convergeStore: args.converge.grant } : {}),
         });
+        // The agent's part of the user-data: names, the image and a secret reference (never a value).
+        const c = args.converge;
+        const converge = c
+            ? pulumi.all([c.settings, pulumi.output(c.image), c.password.ref, a.kind === "azure" ? identity.clientId ?? none0() : none0()]).apply(([store, image, passwordRef, msiClientId]) => ({
+                  image,
+                  store: store as ConvergeStoreParams,
+                  passwordRef,
+                  ...(msiClientId !== undefined ? { msiClientId } : {}),
+              }))
+            : pulumi.output(undefined);
 
         // The backup target: bucket name, plus what the cloud's object store needs to be reached with
         // this VM's identity (AWS: the bucket's region; Azure: the storage account and the
@@ -133,8 +152,9 @@ export class RedisNode extends pulumi.ComponentResource {
                       pulumi.all([address.privateIp, tlsCert.ref, tlsKey.ref, args.shared.tlsCa.ref, args.shared.usersAcl.ref, args.shared.secretsInclude.ref, args.shared.exporterPassword.ref, args.images.redis, args.images.redisExporter, args.images.nodeExporter]),
                       backup,
                       args.shared.reloadPassword.ref,
+                      converge,
                   ])
-                  .apply(([[ip, certRef, keyRef, caRef, aclRef, incRef, expRef, redisImage, redisExporterImage, nodeExporterImage], backupTarget, reloadRef]) =>
+                  .apply(([[ip, certRef, keyRef, caRef, aclRef, incRef, expRef, redisImage, redisExporterImage, nodeExporterImage], backupTarget, reloadRef, convergeParams]) =>
                       renderCloudInit(buildRedisNodeUserData({
                           cloud: a.kind as TemplateCloud,
                           ...(a.timeScale !== undefined ? { timeScale: a.timeScale } : {}),
@@ -155,6 +175,7 @@ export class RedisNode extends pulumi.ComponentResource {
                           redisVersion: args.redisVersion,
                           secrets: { tlsCert: certRef, tlsKey: keyRef, tlsCa: caRef, usersAcl: aclRef, secretsInclude: incRef, exporterPassword: expRef, reloadPassword: reloadRef },
                           backup: backupTarget,
+                          ...(convergeParams ? { converge: convergeParams } : {}),
                       })),
                   )
             : pulumi.output("");

@@ -26,7 +26,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { AclUser } from "../templates/redis";
 import { maxmemoryFor } from "../templates/redis";
-import type { CloudAdapter } from "../providers/types";
+import type { CloudAdapter, ConvergeStoreGrant, ConvergeStoreSettings } from "../providers/types";
+import { AgentGate } from "../providers/redis-cluster/agent-gate";
+import { AGENT_DOC_ACCESS } from "../providers/redis-cluster/agent/store";
 import { BackupBucket } from "./backup-bucket";
 import { EnvoyProxy } from "./envoy-proxy";
 import { ExporterStack } from "./exporter-stack";
@@ -60,6 +62,8 @@ export interface FormClusterArgs {
     clientKeyPem: pulumi.Output<string>;
     /** Depends on every node VM. */
     dependsOn: pulumi.Resource[];
+    /** Formation `agent`: where the spec is published and the agent's status read (names only), and whether it heals. */
+    agent?: { store: pulumi.Output<ConvergeStoreSettings>; heal: boolean };
 }
 
 export interface RedisForgeClusterArgs {
@@ -95,7 +99,16 @@ export interface RedisForgeClusterArgs {
     internalLoadBalancer: boolean;
     ports: { client: number; redis: number; bus: number; redisExporter: number; nodeExporter: number; envoyAdmin: number };
     backupRetentionDays: number;
-    images: { build: boolean; redis: string; envoy: string; redisExporter: string; nodeExporter: string };
+    images: { build: boolean; redis: string; envoy: string; redisExporter: string; nodeExporter: string; convergeAgent?: string };
+    /**
+     * `direct` (default): the cluster resource and the rolling gates connect to the nodes from the
+     * deploying machine. `agent`: a converge store bucket, the converge agent on every Redis VM
+     * (its identity may read the spec and write the status and lease, nothing else), gates that
+     * follow the agent's status, and the cluster resource publishing to the store.
+     */
+    formation?: "direct" | "agent";
+    /** Formation `agent`: heal between deploys (the spec's `heal`). */
+    convergeHeal?: boolean;
     redisVersion: string;
     tlsValidityDays: number;
     tlsRenewBeforeDays: number;
@@ -150,7 +163,16 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
         });
         const store = a.createSecretStore(`${name}-secrets`, { ...p, tags: tags("secrets"), region: args.region, network });
         const pki = new Pki(`${name}-pki`, { clusterName: args.clusterName, validityDays: args.tlsValidityDays, renewBeforeDays: args.tlsRenewBeforeDays, caGeneration: args.tlsCaGeneration, caOverlap: args.tlsCaOverlap }, p);
-        this.secrets = new ClusterSecrets(`${name}-acl`, { adapter: a, store, supplied: args.passwords, caCertPem: pki.caCertPem, tags: tags("secrets") }, p);
+        const agentMode = args.formation === "agent";
+        if (agentMode && (!a.convergeStoreSettings || !args.images.convergeAgent)) {
+            throw new pulumi.ResourceError(`RedisForgeCluster ${name}: formation "agent" needs a cloud with a converge store (${a.kind} has ${a.convergeStoreSettings ? "one" : "none"}) and the converge agent image (${args.images.convergeAgent ? "set" : "not set"})`, this);
+        }
+        this.secrets = new ClusterSecrets(`${name}-acl`, { adapter: a, store, supplied: args.passwords, caCertPem: pki.caCertPem, tags: tags("secrets"), converge: agentMode }, p);
+        // The converge store (agent mode): its own bucket, whose current objects never expire (the spec
+        // changes only at pulumi up), one prefix per cluster, the nodes' grant on exactly its documents.
+        const convergeBucket = agentMode ? a.createBucket(`${name}-converge`, { ...p, tags: tags("converge"), region: args.region, retentionDays: 1, keepCurrent: true }) : undefined;
+        const convergeGrant: ConvergeStoreGrant | undefined = convergeBucket ? { bucket: convergeBucket, prefix: `converge/${args.clusterName}`, ...AGENT_DOC_ACCESS } : undefined;
+        const convergeSettings = convergeGrant ? a.convergeStoreSettings!(convergeGrant.bucket, convergeGrant.prefix) : undefined;
         const backup = new BackupBucket(`${name}-backup`, { adapter: a, region: args.region, retentionDays: args.backupRetentionDays, tags: tags("backup") }, p);
         const registry = a.capabilities.containerRegistry ? a.createRegistry(`${name}-registry`, { ...p, tags: tags("registry"), region: args.region }) : undefined;
         const images = new Images(`${name}-images`, {
@@ -163,12 +185,20 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
 
         const maxmemoryBytes = maxmemoryFor(args.nodeMemoryGb * 1024 ** 3);
         // The formation client certificate is issued before the nodes: the rolling gates use it too.
-        const admin = args.formCluster ? pki.issue(`${name}-admin-client-tls`, { commonName: `${args.clusterName}-admin`, server: false, client: true }, this) : undefined;
+        const admin = args.formCluster && !agentMode ? pki.issue(`${name}-admin-client-tls`, { commonName: `${args.clusterName}-admin`, server: false, client: true }, this) : undefined;
         const order = rollingOrder(this.topology);
         // Each node's gates, filled in while the nodes are declared in rolling order.
-        const gates = new Map<string, { before: RollingGate; after?: RollingGate }>();
+        const gates = new Map<string, { before: pulumi.Resource & { id: pulumi.Output<string> }; after?: pulumi.Resource & { id: pulumi.Output<string> } }>();
+        const agentGates = args.formCluster && convergeSettings;
         const gateFor = (key: string) =>
-            admin
+            agentGates
+                ? (ip: pulumi.Output<string>) => {
+                      const prev = order[order.indexOf(key) - 1];
+                      const before = new AgentGate(`${name}-${key}-roll-before`, { phase: "before", nodeKey: key, host: ip, port: args.ports.redis, redisVersion: args.redisVersion, image: images.redis, store: convergeSettings, after: prev ? gates.get(prev)!.after!.id : undefined }, p);
+                      gates.set(key, { before });
+                      return before.id;
+                  }
+                : admin
                 ? (ip: pulumi.Output<string>) => {
                       const prev = order[order.indexOf(key) - 1];
                       const before = new RollingGate(`${name}-${key}-roll-before`, {
@@ -214,10 +244,13 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             redisVersion: args.redisVersion,
             sshCidrs: args.adminCidrs,
             rollingGate: gateFor(n.key),
+            ...(convergeGrant ? { converge: { grant: convergeGrant, settings: convergeSettings!, image: args.images.convergeAgent!, password: this.secrets.convergePassword! } } : {}),
         }, p);
             byKey.set(key, node);
             const g = gates.get(key);
-            if (g && admin) {
+            if (g && agentGates) {
+                g.after = new AgentGate(`${name}-${key}-roll-after`, { phase: "after", nodeKey: key, host: node.privateIp, port: args.ports.redis, redisVersion: args.redisVersion, image: images.redis, store: convergeSettings, vmId: node.vmId }, p);
+            } else if (g && admin) {
                 g.after = new RollingGate(`${name}-${key}-roll-after`, {
                     phase: "after",
                     nodeKey: key,
@@ -267,11 +300,13 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             ports: { redisExporter: args.ports.redisExporter, nodeExporter: args.ports.nodeExporter, envoyAdmin: args.ports.envoyAdmin },
         }, p);
 
-        if (args.formCluster && admin) {
-            // The cluster is formed from the deploying machine with its own client certificate.
+        if (args.formCluster && (admin || convergeSettings)) {
+            // Direct: formed from the deploying machine with its own client certificate. Agent: the
+            // spec is published to the converge store (no certificate or password leaves the nodes).
             args.formCluster(`${name}-cluster`, {
-                clientCertPem: admin.certPem,
-                clientKeyPem: admin.keyPem,
+                clientCertPem: admin ? admin.certPem : pulumi.output(""),
+                clientKeyPem: admin ? admin.keyPem : pulumi.output(""),
+                ...(convergeSettings ? { agent: { store: convergeSettings, heal: !!args.convergeHeal } } : {}),
                 nodes: pulumi.all(this.redisNodes.map((r, i) => r.privateIp.apply((ip) => ({ id: this.topology.nodes[i].key, host: ip, port: args.ports.redis, zone: r.zone })))),
                 shards: args.shards,
                 replicasPerShard: args.replicasPerShard,

@@ -20,6 +20,8 @@ export interface ClusterSecretsArgs {
     caCertPem: pulumi.Output<string>;
     /** Identity tags. */
     tags: Record<string, string>;
+    /** Store the `converge` user's password too (formation `agent`: the agent on every Redis VM reads it). */
+    converge?: boolean;
 }
 
 /** Generated passwords: long, alphanumeric (safe in redis.conf, users.acl and env files). */
@@ -40,6 +42,8 @@ export class ClusterSecrets extends pulumi.ComponentResource {
     /** Password of `admin`, for operators (break-glass) and the cluster provider. */
     public readonly adminPassword: SecretRecord;
     public readonly tlsCa: SecretRecord;
+    /** Password of `converge`, for the converge agent on the nodes (formation `agent` only). */
+    public readonly convergePassword?: SecretRecord;
 
     constructor(name: string, args: ClusterSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("redisforge:secrets:ClusterSecrets", name, {}, opts);
@@ -61,6 +65,7 @@ export class ClusterSecrets extends pulumi.ComponentResource {
         this.appPassword = store("app-password", passwords.app);
         this.adminPassword = store("admin-password", passwords.admin);
         this.tlsCa = store("tls-ca", args.caCertPem);
+        if (args.converge) this.convergePassword = store("converge-password", passwords.converge);
         this.registerOutputs({ passwords: pulumi.secret(all) });
     }
 }

@@ -60,6 +60,8 @@ export interface ImagesConfig {
     envoy: string;
     redisExporter: string;
     nodeExporter: string;
+    /** The converge agent image (templates/docker/converge-agent), pinned; formation `agent` only. */
+    convergeAgent: string;
 }
 
 /** The validated stack config. Topology values are plain; supplied passwords are secret Outputs. */
@@ -88,8 +90,16 @@ export interface StackConfig {
     ports: PortsConfig;
     backupRetentionDays: number;
     images: ImagesConfig;
-    /** Form/reshape the cluster with the RedisCluster dynamic resource (needs network reach to the nodes). */
+    /** Form/reshape the cluster with the RedisCluster dynamic resource. */
     formCluster: boolean;
+    /**
+     * How the RedisCluster resource reaches the cluster: `direct` (the deploying machine connects to
+     * the nodes' private addresses) or `agent` (it publishes the spec to the converge store and the
+     * converge agent on the nodes applies it; the deployer needs only the cloud's object-store API).
+     */
+    formation: "direct" | "agent";
+    /** Agent mode: the agent repairs, between deploys, what needs no data movement. */
+    convergeHeal: boolean;
     redisVersion: string;
     /** Accept a redisVersion below the running one (refused by the RedisCluster resource otherwise). */
     allowDowngrade: boolean;
@@ -133,6 +143,9 @@ export const CONFIG_KEYS = {
     backupRetentionDays: { type: "integer", default: 14 },
     buildImages: { type: "boolean", default: false },
     formCluster: { type: "boolean", default: true },
+    formation: { type: "string", default: "direct" },
+    convergeHeal: { type: "boolean", default: false },
+    convergeAgentImage: { type: "string", default: "" },
     redisImage: { type: "string", default: "" },
     envoyImage: { type: "string", default: "" },
     redisExporterImage: { type: "string", default: "" },

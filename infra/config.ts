@@ -321,6 +321,7 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         envoy: str("envoyImage", false),
         redisExporter: str("redisExporterImage", false),
         nodeExporter: str("nodeExporterImage", false),
+        convergeAgent: "",
     };
     const pinned = IMAGE_BY_DIGEST_RE;
     for (const [name, key] of [["redis", "redisImage"], ["envoy", "envoyImage"], ["redisExporter", "redisExporterImage"], ["nodeExporter", "nodeExporterImage"]] as const) {
@@ -332,6 +333,27 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
         } else if (ref !== "" && !pinned.test(ref)) {
             problems.push(`${k(key)}=${show(ref)} must be pinned by digest (repo@sha256:<64 hex>; tags move, digests do not); use the digest the registry reports for that tag`);
         }
+    }
+
+    // ---- formation: direct (the deployer reaches the nodes) or agent (the converge agent on the nodes)
+    const formation = str("formation", false);
+    const convergeHeal = bool("convergeHeal");
+    images.convergeAgent = str("convergeAgentImage", false);
+    if (formation !== "direct" && formation !== "agent") {
+        problems.push(`${k("formation")}=${show(formation)} must be "direct" (pulumi up connects to the nodes) or "agent" (the converge agent on the nodes applies what pulumi up publishes)`);
+    } else if (formation === "agent") {
+        if (adapter && !adapter.convergeStoreSettings) {
+            problems.push(`${k("formation")}=agent is not available on the ${cloudRaw} cloud (it offers no converge store yet); use ${k("formation")}=direct there`);
+        }
+        if (!bool("formCluster")) problems.push(`${k("formation")}=agent needs ${k("formCluster")}=true: the RedisCluster resource is what publishes the spec to the agent`);
+        if (images.convergeAgent === "") {
+            problems.push(`${k("convergeAgentImage")} is required when ${k("formation")}=agent; build templates/docker/converge-agent (bash scripts/build-converge-agent.sh, then docker build), push it and set its digest-pinned ref (repo@sha256:<64 hex>)`);
+        }
+    } else if (convergeHeal) {
+        warnings.push(`${k("convergeHeal")}=true does nothing with ${k("formation")}=direct: healing between deploys is done by the converge agent (${k("formation")}=agent)`);
+    }
+    if (images.convergeAgent !== "" && !pinned.test(images.convergeAgent)) {
+        problems.push(`${k("convergeAgentImage")}=${show(images.convergeAgent)} must be pinned by digest (repo@sha256:<64 hex>); use the digest the registry reports for that tag`);
     }
 
     // ---- failover speed: failure detection takes cluster-node-timeout, the write gap about that + 1-2 s.
@@ -413,6 +435,8 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
             backupRetentionDays,
             images,
             formCluster: bool("formCluster"),
+            formation: formation as "direct" | "agent",
+            convergeHeal,
             redisVersion,
             allowDowngrade: bool("allowDowngrade"),
             tlsValidityDays,

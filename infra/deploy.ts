@@ -10,6 +10,7 @@ import { loadConfig, StackConfig } from "./config";
 import { adapters, getAdapter } from "../providers/registry";
 import { RedisForgeCluster } from "../components/redisforge";
 import { RedisCluster } from "../providers/redis-cluster/provider";
+import type { AgentStoreSettings } from "../providers/redis-cluster/agent/stores";
 import { deployLocalStack } from "./local/program";
 import { limitPromiseStacks } from "./promise-stacks";
 
@@ -54,8 +55,10 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
         tlsCaGeneration: config.tlsCaGeneration,
         tlsCaOverlap: config.tlsCaOverlap,
         passwords: config.passwords,
-        // The RedisCluster dynamic resource forms/reshapes the cluster from the deploying machine,
-        // which must reach the nodes' private IPs (run `pulumi up` inside the network or over VPN).
+        formation: config.formation,
+        convergeHeal: config.convergeHeal,
+        // The RedisCluster dynamic resource forms/reshapes the cluster: from the deploying machine, which
+        // must reach the nodes' private IPs (formation direct), or through the converge agent (agent).
         formCluster: config.formCluster
             ? (name, a, parent) =>
                   new RedisCluster(name, {
@@ -64,8 +67,15 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
                       replicasPerShard: a.replicasPerShard,
                       adminPassword: a.adminPassword,
                       caCert: a.caCertPem,
-                      clientCert: a.clientCertPem,
-                      clientKey: a.clientKeyPem,
+                      ...(a.agent
+                          ? {
+                                // The deployer talks only to the converge store, with its own credentials from
+                                // its environment (provider-agent.ts credentialsOf): nothing of it in the state.
+                                formation: "agent" as const,
+                                agentStore: a.agent.store as pulumi.Output<AgentStoreSettings>,
+                                heal: a.agent.heal,
+                            }
+                          : { clientCert: a.clientCertPem, clientKey: a.clientKeyPem }),
                       // The VMs are replaced one at a time by their rolling gates (components/redisforge.ts);
                       // the cluster resource then verifies that every node runs at least this version.
                       targetVersion: config.redisVersion,
@@ -89,11 +99,13 @@ export function deploy(config: StackConfig): { cluster: RedisForgeCluster; outpu
 
 /**
  * The cluster resource's bounds on a substrate slower than a cloud VM (CloudAdapter.timeScale > 1):
- * converge waits scaled, and formation keeps the nodes' own cluster-node-timeout (a MEET over TLS
- * takes longer than the 1 s formation value there). Nothing on the clouds.
+ * converge waits and each connection's bound scaled, and formation keeps the nodes' own
+ * cluster-node-timeout (a MEET over TLS takes longer than the 1 s formation value there). The ninth
+ * VM run found the 5 s connection bound too short: the nodes' exporters now start while the cluster
+ * forms, and two of six TLS handshakes under emulation timed out in the preflight. Nothing on the clouds.
  */
-export function substrateTimings(timeScale: number | undefined): { convergeTimeoutSec?: number; formationNodeTimeoutMs?: number } {
-    return timeScale !== undefined && timeScale > 1 ? { convergeTimeoutSec: 60 * timeScale, formationNodeTimeoutMs: 0 } : {};
+export function substrateTimings(timeScale: number | undefined): { convergeTimeoutSec?: number; formationNodeTimeoutMs?: number; connectTimeoutSec?: number } {
+    return timeScale !== undefined && timeScale > 1 ? { convergeTimeoutSec: 60 * timeScale, formationNodeTimeoutMs: 0, connectTimeoutSec: 5 * timeScale } : {};
 }
 
 export function main(): StackOutputs | ReturnType<typeof deployLocalStack> {

@@ -143,6 +143,11 @@ export interface BucketArgs extends AdapterCallArgs {
     region: string;
     /** Object versions older than this many days are deleted. ≥ 1. */
     retentionDays: number;
+    /**
+     * Current objects never expire, only their old versions do (the converge store: its spec.json
+     * changes only at `pulumi up`). Default false: current objects expire too (backups).
+     */
+    keepCurrent?: boolean;
 }
 
 /** A private, versioned, encrypted bucket with public access blocked. */
@@ -196,6 +201,20 @@ export interface IdentityArgs extends AdapterCallArgs {
      * other key; listing where the object store answers a missing object with 403 without it).
      */
     convergeStore?: ConvergeStoreGrant;
+}
+
+/**
+ * The converge store's settings (providers/redis-cluster/agent/stores.ts AgentStoreSettings, flat:
+ * s3 endpoint + bucket + region, gcs bucket, azure endpoint + account + container; all a prefix).
+ */
+export interface ConvergeStoreSettings {
+    kind: "s3" | "gcs" | "azure";
+    prefix: string;
+    endpoint?: string;
+    bucket?: string;
+    region?: string;
+    account?: string;
+    container?: string;
 }
 
 export interface ConvergeStoreGrant {
@@ -336,5 +355,11 @@ export interface CloudAdapter {
     reserveAddress(name: string, args: AddressArgs): AddressRecord;
     createVm(name: string, args: VmArgs): VmRecord;
     createLoadBalancer(name: string, args: LoadBalancerArgs): LoadBalancerRecord;
+    /**
+     * Where the converge agent and the deployer find a cluster's documents in `bucket` (formation
+     * `agent`; providers/redis-cluster/agent/stores.ts settings: names and endpoints only). Absent:
+     * this cloud offers no converge store and only formation `direct` works on it.
+     */
+    convergeStoreSettings?(bucket: BucketRecord, prefix: string): pulumi.Output<ConvergeStoreSettings>;
     attachToLoadBalancer(name: string, args: AttachArgs): void;
 }

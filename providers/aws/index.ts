@@ -40,6 +40,7 @@ import type {
     SecretStoreRecord,
     VmArgs,
     VmRecord,
+    ConvergeStoreSettings,
 } from "../types";
 
 /** Debian's official AMI owner account. */
@@ -169,7 +170,7 @@ export const awsAdapter: CloudAdapter = {
                 id: "retention",
                 status: "Enabled",
                 filter: {},
-                expiration: { days: a.retentionDays },
+                ...(a.keepCurrent ? {} : { expiration: { days: a.retentionDays } }),
                 noncurrentVersionExpiration: { noncurrentDays: a.retentionDays },
                 abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
             }],
@@ -226,6 +227,10 @@ export const awsAdapter: CloudAdapter = {
         new iam.RolePolicy(`${name}`, { role: role.id, policy }, opts(a.parent));
         const profile = new iam.InstanceProfile(`${name}`, { role: role.name, tags: a.tags }, opts(a.parent));
         return { id: profile.name, principal: role.arn, native: { roleName: role.name } };
+    },
+
+    convergeStoreSettings(bucket: BucketRecord, prefix: string): pulumi.Output<ConvergeStoreSettings> {
+        return pulumi.all([bucket.name, bucket.region ?? pulumi.output("")]).apply(([b, region]): ConvergeStoreSettings => ({ kind: "s3", endpoint: `https://s3.${region}.amazonaws.com`, bucket: b, prefix, region }));
     },
 
     reserveAddress(name: string, a: AddressArgs): AddressRecord {

@@ -42,6 +42,7 @@ import type {
     SecretStoreRecord,
     VmArgs,
     VmRecord,
+    ConvergeStoreSettings,
 } from "../types";
 
 /** Built-in role ids (documented, stable across tenants). */
@@ -231,7 +232,7 @@ export const azureAdapter: CloudAdapter = {
                     definition: {
                         filters: { blobTypes: ["blockBlob"] },
                         actions: {
-                            baseBlob: { delete: { daysAfterModificationGreaterThan: a.retentionDays } },
+                            ...(a.keepCurrent ? {} : { baseBlob: { delete: { daysAfterModificationGreaterThan: a.retentionDays } } }),
                             version: { delete: { daysAfterCreationGreaterThan: a.retentionDays } },
                         },
                     },
@@ -318,6 +319,10 @@ export const azureAdapter: CloudAdapter = {
             new authorization.RoleAssignment(`${name}-pull`, { principalId: id.principalId, principalType: "ServicePrincipal", roleDefinitionId: roleId(ROLE_ACR_PULL), scope: a.pullRegistry.id ?? client.subscriptionId.apply((s) => `/subscriptions/${s}`) }, o(a.parent));
         }
         return { id: id.id, principal: id.principalId, native: { clientId: id.clientId }, clientId: id.clientId };
+    },
+
+    convergeStoreSettings(bucket: BucketRecord, prefix: string): pulumi.Output<ConvergeStoreSettings> {
+        return pulumi.all([bucket.name, bucket.storageAccount ?? pulumi.output("")]).apply(([container, account]): ConvergeStoreSettings => ({ kind: "azure", endpoint: `https://${account}.blob.core.windows.net`, account, container, prefix }));
     },
 
     reserveAddress(name: string, a: AddressArgs): AddressRecord {

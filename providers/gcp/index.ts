@@ -36,6 +36,7 @@ import type {
     SecretStoreRecord,
     VmArgs,
     VmRecord,
+    ConvergeStoreSettings,
 } from "../types";
 
 /** Google's health-check probers (passthrough LBs): documented fixed ranges. */
@@ -154,7 +155,7 @@ export const gcpAdapter: CloudAdapter = {
             forceDestroy: false,
             // Data at rest in GCS is always encrypted (Google-managed keys); set a CMEK here if policy demands one.
             lifecycleRules: [
-                { action: { type: "Delete" }, condition: { age: a.retentionDays, withState: "ANY" } },
+                ...(a.keepCurrent ? [] : [{ action: { type: "Delete" }, condition: { age: a.retentionDays, withState: "ANY" } }]),
                 { action: { type: "Delete" }, condition: { daysSinceNoncurrentTime: a.retentionDays, withState: "ARCHIVED" } },
             ],
             labels: gcpLabels(a.tags),
@@ -212,6 +213,10 @@ export const gcpAdapter: CloudAdapter = {
             }, o(a.parent));
         }
         return { id: sa.email, principal: sa.email, native: {} };
+    },
+
+    convergeStoreSettings(bucket: BucketRecord, prefix: string): pulumi.Output<ConvergeStoreSettings> {
+        return bucket.name.apply((b): ConvergeStoreSettings => ({ kind: "gcs", bucket: b, prefix }));
     },
 
     reserveAddress(name: string, a: AddressArgs): AddressRecord {

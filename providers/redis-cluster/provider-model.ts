@@ -32,6 +32,7 @@ export interface RedisClusterInputs {
     tlsServername?: string;
     deleteAction?: "keep" | "reset";
     convergeTimeoutSec?: number;
+    connectTimeoutSec?: number;
     migrateBatchKeys?: number;
     formationNodeTimeoutMs?: number;
     targetVersion?: string;
@@ -74,7 +75,7 @@ export type RedisClusterOutputs = RedisClusterInputs & RedisClusterStatusOutputs
 
 /** Properties whose change reshapes the cluster; the rest only update stored settings. */
 export const TOPOLOGY_KEYS = ["nodes", "shards", "replicasPerShard", "allowZoneDegradation"] as const;
-export const SETTING_KEYS = ["adminUsername", "adminPassword", "caCert", "clientCert", "clientKey", "tlsServername", "deleteAction", "convergeTimeoutSec", "migrateBatchKeys", "formationNodeTimeoutMs", "formation", "agentStore", "agentStoreCredentials", "heal", "agentWaitTimeoutSec"] as const;
+export const SETTING_KEYS = ["adminUsername", "adminPassword", "caCert", "clientCert", "clientKey", "tlsServername", "deleteAction", "convergeTimeoutSec", "connectTimeoutSec", "migrateBatchKeys", "formationNodeTimeoutMs", "formation", "agentStore", "agentStoreCredentials", "heal", "agentWaitTimeoutSec"] as const;
 /** Properties of the server version: a change of `targetVersion` rolls the nodes. */
 export const VERSION_KEYS = ["targetVersion", "allowDowngrade", "rollingRestart", "nodeReturnTimeoutSec"] as const;
 /** Marked secret in state and outputs. */

@@ -77,6 +77,8 @@ export interface RedisClusterArgs {
     deleteAction?: pulumi.Input<"keep" | "reset">;
     /** Deadline for convergence waits, seconds. Default 60. */
     convergeTimeoutSec?: pulumi.Input<number>;
+    /** Bound on one connection (TCP + TLS handshake + AUTH) to a node, seconds. Default 5. */
+    connectTimeoutSec?: pulumi.Input<number>;
     /** Keys per MIGRATE batch. Default 1000. */
     migrateBatchKeys?: pulumi.Input<number>;
     /**
@@ -114,6 +116,7 @@ export interface RedisClusterArgs {
 function executorOpts(i: RedisClusterInputs, formerNodes?: string[]) {
     return {
         convergeTimeoutMs: (i.convergeTimeoutSec ?? 60) * 1000,
+        ...(i.connectTimeoutSec !== undefined ? { connectTimeoutMs: i.connectTimeoutSec * 1000 } : {}),
         migrateBatchKeys: i.migrateBatchKeys,
         formationNodeTimeoutMs: i.formationNodeTimeoutMs,
         formerNodes,
@@ -321,6 +324,7 @@ export class RedisCluster extends pulumi.dynamic.Resource {
                 tlsServername: args.tlsServername,
                 deleteAction: args.deleteAction ?? "keep",
                 convergeTimeoutSec: args.convergeTimeoutSec,
+                connectTimeoutSec: args.connectTimeoutSec,
                 migrateBatchKeys: args.migrateBatchKeys,
                 formationNodeTimeoutMs: args.formationNodeTimeoutMs,
                 targetVersion: args.targetVersion,
