@@ -11,8 +11,8 @@
  *   node_exporter textfile its metrics go to;
  * - redisforge-converge.service: the agent image pinned by digest, as uid/gid 10001, read-only root,
  *   no capability, host network (it reaches every node's private address and the store's API).
- *   Started with the exporters (after Redis is up, cloud-init does not wait for it). `Restart=always`:
- *   the agent exits 75 when it loses its lease and comes back as a contender.
+ *   Started in the boot's one systemd transaction with the other units. `Restart=always`: the agent
+ *   exits 75 when it loses its lease and comes back as a contender.
  */
 import { renderContainerUnit } from "../systemd";
 import { IMAGE_BY_DIGEST_RE } from "./checks";

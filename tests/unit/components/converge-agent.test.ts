@@ -18,6 +18,9 @@ import { MockEngine, RecordedResource, unwrap } from "../../helpers/mocks";
 import { INSPECTORS } from "./inspect";
 import { Raw, runProgram, RunResult, stackFixture } from "./program";
 
+// The mocked programs of three clouds: under a loaded machine one preview took 33 s.
+jest.setTimeout(180000);
+
 const IMAGE = `registry.example.com/redisforge/converge-agent@sha256:${"d".repeat(64)}`;
 const plain = (r: RecordedResource) => unwrap(r.inputs) as Record<string, any>;
 const agentRaw = (kind: string): Raw => ({ ...stackFixture(kind), formation: "agent", convergeHeal: true, convergeAgentImage: IMAGE });

@@ -13,7 +13,9 @@ import { azureInstanceToken, gceInstanceToken } from "../../../providers/object-
 import { azureSharedKeyString } from "../../../providers/object-store/azure-shared-key";
 import { agentFromConfig, AgentConfig } from "../../../providers/redis-cluster/agent/main";
 import { checkStoreSettings, credentialOf, openStore } from "../../../providers/redis-cluster/agent/stores";
-import { checkAgentInputs } from "../../../providers/redis-cluster/provider-agent";
+import { checkAgentInputs, credentialsOf } from "../../../providers/redis-cluster/provider-agent";
+import { gateWaitingFor } from "../../../providers/redis-cluster/agent-gate";
+import { AgentStatusDoc } from "../../../providers/redis-cluster/agent/store";
 import { RedisClusterInputs } from "../../../providers/redis-cluster/provider-model";
 
 let server: http.Server;
@@ -108,4 +110,29 @@ test("RedisCluster in agent mode: check() names a store without its fields and c
     expect(checkAgentInputs(i)).toEqual([["agentStoreCredentials", expect.stringMatching(/azure store's credentials must be JSON \{"accountKey"\} or \{"accessToken"\}/)]]);
     expect(checkAgentInputs({ ...i, agentStore: { kind: "gcs" } } as unknown as RedisClusterInputs)[0]).toEqual(["agentStore", expect.stringMatching(/gcs store needs bucket, prefix/)]);
     expect(checkAgentInputs({ ...i, agentStoreCredentials: JSON.stringify({ accountKey: "a2V5" }) })).toEqual([]);
+});
+
+test("the deployer's store credentials come from its environment when no input carries them, named per kind when missing", () => {
+    const s3 = { agentStore: { kind: "s3" } } as unknown as RedisClusterInputs;
+    expect(credentialsOf(s3, { AWS_ACCESS_KEY_ID: "AKIA1", AWS_SECRET_ACCESS_KEY: "s", AWS_SESSION_TOKEN: "t" })).toEqual({ accessKeyId: "AKIA1", secretAccessKey: "s", sessionToken: "t" });
+    expect(credentialsOf({ agentStore: { kind: "gcs" } } as unknown as RedisClusterInputs, { GOOGLE_OAUTH_ACCESS_TOKEN: "ya29" })).toEqual({ accessToken: "ya29" });
+    expect(credentialsOf({ agentStore: { kind: "azure" } } as unknown as RedisClusterInputs, { REDISFORGE_AZURE_STORAGE_TOKEN: "eyJ" })).toEqual({ accessToken: "eyJ" });
+    expect(() => credentialsOf(s3, {})).toThrow(/credentials for the s3 converge store are missing: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
+    expect(() => credentialsOf({ agentStore: { kind: "azure" } } as unknown as RedisClusterInputs, {})).toThrow(/REDISFORGE_AZURE_STORAGE_TOKEN .* or AZURE_STORAGE_KEY/);
+    // An explicit input wins over the environment.
+    expect(credentialsOf({ ...s3, agentStoreCredentials: JSON.stringify({ accessKeyId: "in", secretAccessKey: "put" }) } as RedisClusterInputs, { AWS_ACCESS_KEY_ID: "env", AWS_SECRET_ACCESS_KEY: "env" })).toEqual({ accessKeyId: "in", secretAccessKey: "put" });
+});
+
+test("AgentGate: passes only on a fresh whole cluster, and after a replacement only once the node is back", () => {
+    const since = Date.parse("2026-11-30T12:00:00Z");
+    const st = (o: Partial<AgentStatusDoc["observed"]> & object, at = "2026-11-30T12:00:05Z") =>
+        ({ updatedAt: at, phase: "converged", observed: { state: "ok", problems: [], masters: [{ address: "10.0.0.1:6379" }], replicas: [{ address: "10.0.0.2:6379", linkUp: true }], slotsCovered: 16384, ...o } }) as unknown as AgentStatusDoc;
+    const node = { host: "10.0.0.2", port: 6379, nodeKey: "node1" };
+    expect(gateWaitingFor(undefined, { ...node, phase: "before" }, since)).toMatch(/no status/);
+    expect(gateWaitingFor(st({}, "2026-11-30T11:59:59Z"), { ...node, phase: "before" }, since)).toMatch(/predates this gate/);
+    expect(gateWaitingFor(st({ state: "fail", problems: ["slots uncovered"] }), { ...node, phase: "before" }, since)).toMatch(/not ok: fail; slots uncovered/);
+    expect(gateWaitingFor(st({}), { ...node, phase: "before" }, since)).toBeNull();
+    expect(gateWaitingFor(st({}), { ...node, phase: "after" }, since)).toBeNull();
+    expect(gateWaitingFor(st({ replicas: [{ address: "10.0.0.2:6379", linkUp: false }] } as never), { ...node, phase: "after" }, since)).toMatch(/link is down/);
+    expect(gateWaitingFor(st({ replicas: [] }), { ...node, phase: "after" }, since)).toMatch(/node1 \(10.0.0.2:6379\) is not a member yet/);
 });

@@ -4,7 +4,7 @@
  * pass the real `systemd-analyze verify`, the agent's config.json is the shape the agent's own
  * parser accepts (providers/redis-cluster/agent/main.ts agentFromConfig reads it back) and holds no
  * secret, the password and TLS files are fetched by reference for the agent's uid, the agent starts
- * after Redis without cloud-init waiting, and the secret refresh restarts it.
+ * in the boot's one systemd transaction, and the secret refresh restarts it.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -67,15 +67,14 @@ describe.each(["aws", "gcp", "azure"] as const)("%s Redis node with the converge
         expect(() => agentFromConfig(cfg)).toThrow(/redis.passwordFile: cannot read \/run\/secrets\/converge\/password \(ENOENT\); the node's secret fetch writes it/);
     });
 
-    it("fetches the converge password and TLS copies by reference for the agent's uid; starts it after Redis, not waited for; the refresh restarts it", () => {
+    it("fetches the converge password and TLS copies by reference for the agent's uid; starts it in the boot's one transaction; the refresh restarts it", () => {
         const list = file(config, "/etc/redisforge/secrets.list").split("\n").filter((l) => l.startsWith("/run/redisforge/converge/"));
         expect(list.map((l) => l.split(" ").slice(0, 3).join(" ")).sort()).toEqual(
             ["password", "tls/ca.crt", "tls/node.crt", "tls/node.key"].map((f) => `/run/redisforge/converge/${f} ${CONVERGE_UID} file`),
         );
         expect(list.find((l) => l.startsWith("/run/redisforge/converge/password"))!.split(" ")[3]).toBe(secretRef(cloud, "converge-password"));
         const enables = config.runcmd.filter((c) => c.slice(0, 3).join(" ") === "systemctl enable --now");
-        expect(enables[0]).not.toContain("redisforge-converge.service");
-        expect(enables[1]).toEqual(expect.arrayContaining(["--no-block", "redisforge-converge.service"]));
+        expect(enables[0]).toEqual(expect.arrayContaining(["redis.service", "redisforge-converge.service"]));
         expect(config.runcmd).toContainEqual(["install", "-d", "-m", "0775", "-g", String(CONVERGE_UID), "/var/lib/prometheus/node-exporter"]);
         const unit = file(config, "/etc/systemd/system/redisforge-converge.service");
         expect(unit).toMatch(new RegExp(`--user ${CONVERGE_UID}:${CONVERGE_UID} --read-only --cap-drop ALL`));
