@@ -22,31 +22,17 @@ import { readStatus, storeOf } from "./agent/deployer";
 import { AgentStatusDoc } from "./agent/store";
 import { AgentStoreSettings } from "./agent/stores";
 import { credentialsOf } from "./provider-agent";
-import { gateChanges } from "./rolling-gate";
+import { gateChanges, GateChainArgs, GateChainInputs } from "./rolling-gate";
 import { RedisClusterInputs } from "./provider-model";
 
-export interface AgentGateArgs {
-    phase: "before" | "after";
-    nodeKey: string;
-    host: pulumi.Input<string>;
-    port: number;
-    redisVersion: pulumi.Input<string>;
-    image: pulumi.Input<string>;
+export interface AgentGateArgs extends GateChainArgs {
     /** The converge store (names only; the deployer's credentials come from its environment). */
     store: pulumi.Input<ConvergeStoreSettings>;
-    after?: pulumi.Input<string>;
-    vmId?: pulumi.Input<string>;
     /** Bound, seconds. Default 900 (a VM replacement boots a machine, then the node syncs). */
     timeoutSec?: number;
 }
 
-interface Inputs {
-    phase: "before" | "after";
-    nodeKey: string;
-    host: string;
-    port: number;
-    redisVersion: string;
-    image: string;
+interface Inputs extends GateChainInputs {
     store: AgentStoreSettings;
     timeoutSec?: number;
 }

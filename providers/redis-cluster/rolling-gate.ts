@@ -33,8 +33,9 @@ import { Pool } from "./primitives/connections";
 import { knownMembers, probeOne } from "./primitives/probes";
 import { ClusterCredentials, ClusterSpec } from "./types";
 
-export interface RollingGateArgs {
-    /** "before": fail over away from a master; "after": wait until the node is back. */
+/** What every gate of the rolling chain takes (RollingGate here, AgentGate in formation `agent`). */
+export interface GateChainArgs {
+    /** "before": the node may be taken away; "after": wait until the node is back. */
     phase: "before" | "after";
     /** Node key (messages), e.g. `node3`. */
     nodeKey: string;
@@ -49,6 +50,10 @@ export interface RollingGateArgs {
     after?: pulumi.Input<string>;
     /** `after` gates: the node's VM id (data dependency: waits for the VM's update/replacement). */
     vmId?: pulumi.Input<string>;
+}
+
+/** A gate that connects to the node: "before" fails over away from a master. */
+export interface RollingGateArgs extends GateChainArgs {
     adminPassword: pulumi.Input<string>;
     caCert: pulumi.Input<string>;
     clientCert: pulumi.Input<string>;
@@ -57,13 +62,17 @@ export interface RollingGateArgs {
     timeoutSec?: number;
 }
 
-interface GateInputs {
+/** The chain fields as a gate's provider receives them (resolved). */
+export interface GateChainInputs {
     phase: "before" | "after";
     nodeKey: string;
     host: string;
     port: number;
     redisVersion: string;
     image: string;
+}
+
+interface GateInputs extends GateChainInputs {
     adminPassword: string;
     caCert: string;
     clientCert: string;
@@ -74,7 +83,7 @@ interface GateInputs {
 const SECRETS = ["adminPassword", "caCert", "clientCert", "clientKey"];
 
 /** Pure: a gate acts only when what the node runs changes. */
-export function gateChanges(olds: Partial<GateInputs>, news: Partial<GateInputs>): boolean {
+export function gateChanges(olds: Partial<GateChainInputs>, news: Partial<GateChainInputs>): boolean {
     return olds.redisVersion !== news.redisVersion || olds.image !== news.image || olds.host !== news.host || olds.port !== news.port;
 }
 

@@ -13,7 +13,7 @@ import { CONVERGE_UID, RedisNodeConvergeParams } from "../../../templates/cloud-
 import { agentFromConfig } from "../../../providers/redis-cluster/agent/main";
 import { TemplateParamError } from "../../../templates/cloud-init/checks";
 import { redisNodeParams, secretRef } from "./fixtures";
-import { cloudInitSchema, run, tmpDir, writeTmp } from "./tools";
+import { cloudInitSchema, run, systemdScratchRoot, tmpDir, writeTmp } from "./tools";
 
 const dir = tmpDir("converge");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -38,17 +38,7 @@ describe.each(["aws", "gcp", "azure"] as const)("%s Redis node with the converge
     });
 
     it("its units pass the real `systemd-analyze verify` (the agent's unit among them)", () => {
-        const root = path.join(dir, `root-${cloud}`);
-        fs.mkdirSync(path.join(root, "usr/lib/systemd"), { recursive: true });
-        fs.cpSync("/usr/lib/systemd/system", path.join(root, "usr/lib/systemd/system"), { recursive: true, verbatimSymlinks: true });
-        for (const w of config.write_files) {
-            fs.mkdirSync(path.dirname(path.join(root, w.path)), { recursive: true });
-            fs.writeFileSync(path.join(root, w.path), w.content, { mode: parseInt(w.permissions ?? "0644", 8) });
-        }
-        fs.mkdirSync(path.join(root, "usr/bin"), { recursive: true });
-        for (const b of ["docker", "dockerd"]) fs.writeFileSync(path.join(root, "usr/bin", b), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
-        fs.writeFileSync(path.join(root, "etc/systemd/system/docker.service"), "[Unit]\nDescription=stand-in\n[Service]\nExecStart=/usr/bin/dockerd\n");
-        const units = config.write_files.filter((w) => w.path.startsWith("/etc/systemd/system/")).map((w) => path.join(root, w.path));
+        const { root, units } = systemdScratchRoot(path.join(dir, `root-${cloud}`), config.write_files);
         expect(units.some((u) => u.endsWith("redisforge-converge.service"))).toBe(true);
         const r = run("systemd-analyze", ["verify", `--root=${root}`, ...units]);
         expect(r.out).toBe("");

@@ -9,26 +9,13 @@ import { buildEnvoyUserData, buildRedisNodeUserData, CLOUD_KINDS, CloudConfig } 
 import { renderContainerUnit } from "../../../templates/systemd";
 import { nodeExporterFlags } from "../../../components/exporter-targets";
 import { envoyParams, IMAGES, redisNodeParams } from "./fixtures";
-import { run, tmpDir } from "./tools";
+import { run, systemdScratchRoot, tmpDir } from "./tools";
 
 const dir = tmpDir("systemd");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** A scratch root with the distro's unit library, the user-data's files and docker stand-ins. */
 function scratchRoot(name: string, config: CloudConfig): { root: string; units: string[] } {
-    const root = path.join(dir, name);
-    fs.mkdirSync(path.join(root, "usr/lib/systemd"), { recursive: true });
-    fs.cpSync("/usr/lib/systemd/system", path.join(root, "usr/lib/systemd/system"), { recursive: true, verbatimSymlinks: true });
-    for (const w of config.write_files) {
-        const f = path.join(root, w.path);
-        fs.mkdirSync(path.dirname(f), { recursive: true });
-        fs.writeFileSync(f, w.content, { mode: parseInt(w.permissions ?? "0644", 8) });
-    }
-    fs.mkdirSync(path.join(root, "usr/bin"), { recursive: true });
-    for (const b of ["docker", "dockerd"]) fs.writeFileSync(path.join(root, "usr/bin", b), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
-    fs.writeFileSync(path.join(root, "etc/systemd/system/docker.service"), "[Unit]\nDescription=stand-in for the docker.io package unit\n[Service]\nExecStart=/usr/bin/dockerd\n");
-    const units = config.write_files.filter((w) => w.path.startsWith("/etc/systemd/system/")).map((w) => path.join(root, w.path));
-    return { root, units };
+    return systemdScratchRoot(path.join(dir, name), config.write_files);
 }
 
 function verify(root: string, units: string[]) {

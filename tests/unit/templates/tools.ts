@@ -35,3 +35,23 @@ export function cloudInitSchema(file: string): ToolResult {
 export function shellcheck(files: string[]): ToolResult {
     return run("shellcheck", ["--external-sources", "--format=gcc", ...files]);
 }
+
+/**
+ * A scratch root for `systemd-analyze verify --root`: the distro's unit library, the files a
+ * user-data writes (with their modes), and stand-ins for the docker binaries and docker.service,
+ * which the distro package provides on the VM. Returns the root and the user-data's unit paths in it.
+ */
+export function systemdScratchRoot(root: string, writeFiles: { path: string; content: string; permissions?: string }[]): { root: string; units: string[] } {
+    fs.mkdirSync(path.join(root, "usr/lib/systemd"), { recursive: true });
+    fs.cpSync("/usr/lib/systemd/system", path.join(root, "usr/lib/systemd/system"), { recursive: true, verbatimSymlinks: true });
+    for (const w of writeFiles) {
+        const f = path.join(root, w.path);
+        fs.mkdirSync(path.dirname(f), { recursive: true });
+        fs.writeFileSync(f, w.content, { mode: parseInt(w.permissions ?? "0644", 8) });
+    }
+    fs.mkdirSync(path.join(root, "usr/bin"), { recursive: true });
+    for (const b of ["docker", "dockerd"]) fs.writeFileSync(path.join(root, "usr/bin", b), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    fs.writeFileSync(path.join(root, "etc/systemd/system/docker.service"), "[Unit]\nDescription=stand-in for the docker.io package unit\n[Service]\nExecStart=/usr/bin/dockerd\n");
+    const units = writeFiles.filter((w) => w.path.startsWith("/etc/systemd/system/")).map((w) => path.join(root, w.path));
+    return { root, units };
+}
