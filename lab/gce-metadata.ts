@@ -17,7 +17,7 @@
  */
 import { ChildProcess, spawn } from "child_process";
 import { randomBytes } from "crypto";
-import { httpRequest } from "./object-stores";
+import { httpCall } from "../providers/object-store/http";
 
 /** The server, plain JavaScript for `node -e` (argv: host, token, service account, project). */
 const SERVER_JS = `
@@ -87,7 +87,7 @@ export class GceMetadataServer {
 
     /** Token requests answered and requests refused so far. */
     async stats(): Promise<{ tokenRequests: number; refused: number }> {
-        return JSON.parse((await httpRequest(`http://${this.hostPort}/__redisforge/stats`, { timeoutMs: 5000 })).body) as { tokenRequests: number; refused: number };
+        return JSON.parse((await httpCall(new URL(`http://${this.hostPort}/__redisforge/stats`), "GET", {}, "", 5000)).body) as { tokenRequests: number; refused: number };
     }
 
     /** SIGTERM to the PID this object started; SIGKILL after a bounded wait. */

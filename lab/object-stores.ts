@@ -31,9 +31,9 @@
 import { ChildProcess, spawn } from "child_process";
 import { freePort } from "./lab";
 import { randomBytes } from "crypto";
+import { httpCall } from "../providers/object-store/http";
 import { sigv4Headers } from "../providers/object-store/sigv4";
 import * as fs from "fs";
-import * as http from "http";
 import * as path from "path";
 
 const TOOLS_BIN = path.resolve(__dirname, "../.tools/bin");
@@ -59,24 +59,6 @@ function tail(file: string): string {
     } catch {
         return "(no log)";
     }
-}
-
-/** One HTTP request on loopback; resolves with status and body (bounded by timeoutMs). */
-export function httpRequest(
-    url: string,
-    opts: { method?: string; headers?: Record<string, string>; body?: Buffer | string; timeoutMs?: number } = {},
-): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
-    return new Promise((resolve, reject) => {
-        const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
-        const req = http.request(url, { method: opts.method ?? "GET", headers: { ...(opts.headers ?? {}), ...(body ? { "content-length": String(body.length) } : {}) } }, (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), headers: res.headers }));
-        });
-        req.setTimeout(opts.timeoutMs ?? 10000, () => req.destroy(new Error(`${opts.method ?? "GET"} ${url}: no answer within ${opts.timeoutMs ?? 10000} ms`)));
-        req.on("error", reject);
-        req.end(body);
-    });
 }
 
 /** AWS Signature Version 4 (the converge agent's store client signs with the same code). */
@@ -207,7 +189,7 @@ export class S3Server extends ServerProcess {
             const s3 = new S3Server(child, logFile, host, port, region, o.bucket, o.root);
             try {
                 // Ready = an anonymous request gets an S3 answer (403 AccessDenied) from this process.
-                await s3.waitReady(`versitygw on ${host}:${port}`, async () => (await httpRequest(`${s3.endpoint}/`, { timeoutMs: 1000 })).status > 0, o.startTimeoutMs ?? 20000);
+                await s3.waitReady(`versitygw on ${host}:${port}`, async () => (await httpCall(new URL(`${s3.endpoint}/`), "GET", {}, "", 1000)).status > 0, o.startTimeoutMs ?? 20000);
             } catch (e) {
                 if (attempt < attempts && /address already in use/i.test(tail(logFile))) continue;
                 throw e;
@@ -226,7 +208,7 @@ export class S3Server extends ServerProcess {
     async request(method: string, pathAndQuery: string, body: Buffer | string = "", creds: S3Credentials = this.root) {
         const url = new URL(`${this.endpoint}${pathAndQuery}`);
         const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
-        return httpRequest(url.toString(), { method, body: b, headers: sigv4Headers({ method, url, body: b, creds, region: this.region }) });
+        return httpCall(url, method, sigv4Headers({ method, url, body: b, creds, region: this.region }), b);
     }
 
     private async setUp(backupUser?: S3Credentials): Promise<void> {
@@ -304,13 +286,13 @@ export class GcsServer extends ServerProcess {
             );
             const gcs = new GcsServer(child, logFile, host, port);
             try {
-                await gcs.waitReady(`fake-gcs-server on ${host}:${port}`, async () => (await httpRequest(`${base}/storage/v1/b`, { timeoutMs: 1000 })).status === 200, o.startTimeoutMs ?? 20000);
+                await gcs.waitReady(`fake-gcs-server on ${host}:${port}`, async () => (await httpCall(new URL(`${base}/storage/v1/b`), "GET", {}, "", 1000)).status === 200, o.startTimeoutMs ?? 20000);
             } catch (e) {
                 if (attempt < attempts && /address already in use/i.test(tail(logFile))) continue;
                 throw e;
             }
             for (const b of o.buckets) {
-                const r = await httpRequest(`${base}/storage/v1/b?project=redisforge-lab`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: b }) });
+                const r = await httpCall(new URL(`${base}/storage/v1/b?project=redisforge-lab`), "POST", { "content-type": "application/json" }, JSON.stringify({ name: b }));
                 if (r.status !== 200 && r.status !== 409) {
                     await gcs.stop();
                     throw new Error(`create bucket ${b} on fake-gcs-server: HTTP ${r.status} ${r.body}`);
