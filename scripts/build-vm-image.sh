@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 cache_dir=${REDISFORGE_CACHE:-$HOME/.cache/redisforge}
 insecure_cidr=${REDISFORGE_VM_INSECURE_CIDR:-10.210.0.0/16}
 root_size=${REDISFORGE_VM_ROOT_SIZE:-6G}
-inputs=(scripts/build-vm-image.sh lab/vm/image-packages.txt lab/vm/image/cloud.cfg lab/vm/image/docker-override.conf lab/vm/image/fstab)
+inputs=(scripts/build-vm-image.sh lab/vm/image-packages.txt lab/vm/image/cloud.cfg lab/vm/image/docker-override.conf lab/vm/image/fstab lab/vm/image/qemu-guest-agent.conf)
 hash=$( { cat "${inputs[@]}"; echo "$insecure_cidr $root_size"; } | sha256sum | cut -c1-16)
 out="$cache_dir/vm-image-$hash"
 
@@ -59,6 +59,7 @@ if ! mmdebstrap --variant=minbase --quiet --mode=root \
   --customize-hook='cp lab/vm/image/cloud.cfg "$1/etc/cloud/cloud.cfg.d/90-redisforge-qemu.cfg"' \
   --customize-hook="mkdir -p \"\$1/etc/systemd/system/docker.service.d\" && sed 's#@INSECURE_CIDR@#$insecure_cidr#' lab/vm/image/docker-override.conf > \"\$1/etc/systemd/system/docker.service.d/redisforge-qemu.conf\"" \
   --customize-hook='cp lab/vm/image/fstab "$1/etc/fstab"' \
+  --customize-hook='mkdir -p "$1/etc/systemd/system/qemu-guest-agent.service.d" && cp lab/vm/image/qemu-guest-agent.conf "$1/etc/systemd/system/qemu-guest-agent.service.d/redisforge-qemu.conf"' \
   --customize-hook=': > "$1/etc/apt/sources.list"; rm -rf "$1"/var/lib/apt/lists/*' \
   --customize-hook='echo redisforge-vm > "$1/etc/hostname"; : > "$1/etc/machine-id"' \
   --customize-hook='chroot "$1" systemctl enable systemd-networkd.service' \

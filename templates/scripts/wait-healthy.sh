@@ -4,22 +4,39 @@
 # Usage: wait-healthy.sh <container> <timeout seconds>
 # As ExecStartPost, systemd passes MAINPID (the unit's `docker run`): when that has exited and no
 # container is up, there is nothing to wait for (e.g. the image could not be pulled) and it fails at once.
+# It asks the Engine API with curl, not `docker inspect`: ~4x less CPU per poll under emulation.
+# DOCKER_SOCKET overrides the daemon's socket path.
 set -euo pipefail
 name=${1:?container name}
 timeout=${2:-120}
 poll=${POLL_SECONDS:-2}
-# The bound is wall-clock time (ms since the epoch): on a slow VM each `docker inspect` takes seconds,
-# and counting only the sleeps let the wait run 2-3x past its bound (VM stack, fourth run).
+socket=${DOCKER_SOCKET:-/var/run/docker.sock}
+[[ $name =~ ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ ]] || { echo "wait-healthy.sh: '$name' is not a container name" >&2; exit 2; }
+# Bounded by wall-clock time, not by counting sleeps (slow requests: VM stack, fourth run).
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t / 1000)); }
+
+# exited|dead, else the health check's status, else the state; "missing" if no answer or no container.
+# The API's JSON is compact and quotes inside strings are escaped: these patterns match State's fields.
+container_status() {
+  local body code
+  body=$(curl -sS --max-time 30 -w '\n%{http_code}' --unix-socket "$socket" "http://docker/containers/$name/json" 2>/dev/null) || { echo missing; return; }
+  code=${body##*$'\n'}
+  body=${body%$'\n'*}
+  [[ $code == 200 ]] || { echo missing; return; }
+  local state=unknown
+  [[ $body =~ \"State\":\{\"Status\":\"([a-z]+)\" ]] && state=${BASH_REMATCH[1]}
+  case $state in
+    exited | dead) echo "$state" ;; # whatever its last health check said
+    *) if [[ $body =~ \"Health\":\{\"Status\":\"([a-z]+)\" ]]; then echo "${BASH_REMATCH[1]}"; else echo "$state"; fi ;;
+  esac
+}
+
 deadline=$(($(now_ms) + timeout * 1000))
+status=
 while (($(now_ms) < deadline)); do
-  # docker 20.10 prints an empty line (and the error on stderr) for a missing container: the exit
-  # status decides, and whitespace is dropped (`$(... || echo missing)` gave "\nmissing" on the VMs).
-  status=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$name" 2>/dev/null) || status=missing
-  status=${status//[[:space:]]/}
+  status=$(container_status)
   case "$status" in
-    healthy) exit 0 ;;
-    running) [[ -z $(docker inspect -f '{{if .State.Health}}x{{end}}' "$name") ]] && exit 0 ;;
+    healthy | running) exit 0 ;; # running: only reported for a container without a health check
     exited | dead) echo "container $name is $status" >&2; exit 1 ;;
     missing)
       if [[ -n ${MAINPID:-} ]] && ! kill -0 "$MAINPID" 2>/dev/null; then

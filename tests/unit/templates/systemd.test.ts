@@ -77,7 +77,7 @@ describe("timeScale (a slower substrate: the qemu adapter's software emulation)"
         // runs one pause after start); exporters have no image health check to override.
         expect(unit(slow, "redis.service")).toContain(" --health-timeout=60s --health-interval=30s ");
         expect(unit(buildRedisNodeUserData({ ...redisNodeParams("qemu"), timeScale: 2 }), "redis.service")).toContain(" --health-timeout=10s --health-interval=20s ");
-        // wait-healthy.sh's pause between `docker inspect` calls: 2 s on a cloud, x12 capped at 15 s
+        // wait-healthy.sh's pause between two Engine API requests: 2 s on a cloud, x12 capped at 15 s
         expect(directive(unit(plain, "redis.service"), "Environment")).toEqual(["POLL_SECONDS=2"]);
         expect(directive(unit(slow, "redis.service"), "Environment")).toEqual(["POLL_SECONDS=15"]);
         expect(directive(unit(buildRedisNodeUserData({ ...redisNodeParams("qemu"), timeScale: 3 }), "redis.service"), "Environment")).toEqual(["POLL_SECONDS=6"]);

@@ -1,105 +1,152 @@
 /**
- * templates/scripts/wait-healthy.sh (every container unit's ExecStartPost) run for real with bash; the
- * `docker` it calls is a stand-in that replays a sequence of container states, so the script's
- * decisions are what is tested: healthy → success, exited → fail at once, a container without a
- * health check → success once running, never healthy → fail after the (bounded) timeout.
+ * templates/scripts/wait-healthy.sh (every container unit's ExecStartPost) run for real with bash and
+ * curl against a stand-in Docker Engine API on a unix socket (DOCKER_SOCKET). The stand-in replays
+ * answers recorded from a real dockerd (Docker 20.10, Debian bookworm, on a VM of the qemu cloud:
+ * tests/unit/templates/fixtures/docker-api/, see its README), one per request, the last one sticking,
+ * so the script's decisions are what is tested: healthy → success, exited → fail at once, a container
+ * without a health check → success once running, never healthy → fail after the (bounded) timeout.
  */
-import { spawnSync } from "child_process";
+import { spawn } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
 import * as path from "path";
 import { tmpDir } from "./tools";
 
 const SCRIPT = path.resolve(__dirname, "../../../templates/scripts/wait-healthy.sh");
+const FIXTURES = path.resolve(__dirname, "fixtures/docker-api");
 const dir = tmpDir("wait-healthy");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const DOCKER = `#!/bin/bash
-# docker stand-in: 'inspect -f FORMAT NAME'. Health status comes from $STATE/states (one per call, last one sticks).
-[[ $1 == inspect && $2 == -f ]] || exit 2
-echo "$3 $4" >>"$STATE/calls"
-[[ -n $SLOW_INSPECT ]] && sleep "$SLOW_INSPECT"
-# As docker 20.10 (Debian bookworm) does for a missing object with -f: an empty line on stdout, the
-# error on stderr, exit 1 (the empty line kept the old script from seeing "missing" on the VMs).
-[[ $4 == "$EXPECT_NAME" ]] || { echo; echo "Error: No such object: $4" >&2; exit 1; }
-if [[ $3 == *'x{{end}}'* ]]; then [[ $HAS_HEALTH == 1 ]] && echo x; exit 0; fi
-n=$(wc -l <"$STATE/states")
-if ((n > 1)); then head -1 "$STATE/states"; sed -i 1d "$STATE/states"; else cat "$STATE/states"; fi
-`;
+/** A recorded GET /containers/<name>/json answer of the real dockerd. */
+const recorded = (state: "starting" | "healthy" | "unhealthy" | "no-health-check" | "exited") => fs.readFileSync(path.join(FIXTURES, `${state}.json`), "utf8").trim();
+const NO_SUCH = JSON.stringify({ message: "No such container: redis" });
+type Answer = { status: number; body: string };
+const ok = (s: Parameters<typeof recorded>[0]): Answer => ({ status: 200, body: recorded(s) });
+const missing: Answer = { status: 404, body: NO_SUCH };
 
-function run(states: string[], opts: { hasHealth?: boolean; timeout?: number; name?: string; mainPid?: number; slowInspectSec?: number } = {}) {
-    const d = fs.mkdtempSync(path.join(dir, "case-"));
-    fs.mkdirSync(path.join(d, "bin"));
-    fs.writeFileSync(path.join(d, "bin/docker"), DOCKER, { mode: 0o755 });
-    fs.writeFileSync(path.join(d, "states"), `${states.join("\n")}\n`);
-    const started = Date.now();
-    const r = spawnSync("bash", [SCRIPT, opts.name ?? "redis", String(opts.timeout ?? 20)], {
-        env: { PATH: `${path.join(d, "bin")}:/usr/bin:/bin`, STATE: d, EXPECT_NAME: "redis", POLL_SECONDS: "1", HAS_HEALTH: opts.hasHealth === false ? "0" : "1", ...(opts.mainPid ? { MAINPID: String(opts.mainPid) } : {}), SLOW_INSPECT: opts.slowInspectSec ? String(opts.slowInspectSec) : "" },
-        encoding: "utf8",
-        timeout: 30000,
-    });
-    const calls = fs.existsSync(path.join(d, "calls")) ? fs.readFileSync(path.join(d, "calls"), "utf8").trim().split("\n") : [];
-    return { code: r.status, out: `${r.stdout}${r.stderr}`, ms: Date.now() - started, calls };
+interface Run {
+    code: number | null;
+    out: string;
+    ms: number;
+    paths: string[];
 }
 
-describe("wait-healthy.sh", () => {
-    it("succeeds once the health check reports healthy", () => {
-        const r = run(["starting", "starting", "healthy"]);
-        expect(r.code).toBe(0);
-        expect(r.calls.filter((c) => c.includes(".State.Health.Status")).length).toBe(3);
+async function run(answers: Answer[], opts: { timeout?: number; name?: string; mainPid?: number; slowMs?: number; noServer?: boolean } = {}): Promise<Run> {
+    const d = fs.mkdtempSync(path.join(dir, "case-"));
+    const socket = path.join(d, "docker.sock");
+    const paths: string[] = [];
+    const queue = [...answers];
+    const server = http.createServer((req, res) => {
+        paths.push(`${req.method} ${req.url}`);
+        const a = queue.length > 1 ? queue.shift()! : queue[0];
+        setTimeout(() => {
+            res.writeHead(a.status, { "content-type": "application/json" });
+            res.end(`${a.body}\n`);
+        }, opts.slowMs ?? 0);
+    });
+    if (!opts.noServer) await new Promise<void>((r) => server.listen(socket, r));
+    const started = Date.now();
+    try {
+        return await new Promise<Run>((resolve, reject) => {
+            const child = spawn("bash", [SCRIPT, opts.name ?? "redis", String(opts.timeout ?? 20)], {
+                env: { PATH: "/usr/bin:/bin", DOCKER_SOCKET: socket, POLL_SECONDS: "1", ...(opts.mainPid ? { MAINPID: String(opts.mainPid) } : {}) },
+            });
+            let out = "";
+            child.stdout.on("data", (c) => (out += c));
+            child.stderr.on("data", (c) => (out += c));
+            const killer = setTimeout(() => child.kill("SIGKILL"), 30000);
+            child.on("error", reject);
+            child.on("close", (code) => {
+                clearTimeout(killer);
+                resolve({ code, out, ms: Date.now() - started, paths });
+            });
+        });
+    } finally {
+        if (!opts.noServer) await new Promise<void>((r) => server.close(() => r()));
+    }
+}
+
+describe("wait-healthy.sh (Docker Engine API over its unix socket)", () => {
+    it("the recorded answers are what the script relies on: compact JSON, State.Status first, Health only with a health check", () => {
+        for (const s of ["starting", "healthy", "unhealthy", "no-health-check", "exited"] as const) {
+            const body = recorded(s);
+            const state = (JSON.parse(body) as { State: { Status: string; Health?: { Status: string } } }).State;
+            expect(body).not.toMatch(/\n/);
+            expect(body).toContain(`"State":{"Status":"${state.Status}"`);
+            if (state.Health) expect(body).toContain(`"Health":{"Status":"${state.Health.Status}"`);
+            else expect(body).not.toContain(`"Health":`);
+        }
     });
 
-    it("fails at once when the container exited", () => {
-        const r = run(["starting", "exited"]);
+    it("succeeds once the health check reports healthy, asking GET /containers/<name>/json", async () => {
+        const r = await run([ok("starting"), ok("starting"), ok("healthy")]);
+        expect(r.code).toBe(0);
+        expect(r.paths).toEqual(Array(3).fill("GET /containers/redis/json"));
+    });
+
+    it("fails at once when the container exited, whatever its last health check said", async () => {
+        const r = await run([ok("starting"), ok("exited")]);
         expect(r.code).toBe(1);
         expect(r.out).toContain("container redis is exited");
         expect(r.ms).toBeLessThan(8000);
     });
 
-    it("accepts a running container whose image has no health check", () => {
-        const r = run(["running"], { hasHealth: false });
+    it("accepts a running container whose image has no health check", async () => {
+        const r = await run([ok("no-health-check")]);
         expect(r.code).toBe(0);
+        expect(r.paths.length).toBe(1);
     });
 
-    it("does not accept `running` while a health check exists but has not passed", () => {
-        const r = run(["running", "running", "healthy"]);
+    it("does not accept a running container while its health check is starting", async () => {
+        const r = await run([ok("starting"), ok("starting"), ok("starting"), ok("healthy")]);
         expect(r.code).toBe(0);
-        expect(r.calls.filter((c) => c.includes(".State.Health.Status")).length).toBe(3);
+        expect(r.paths.length).toBe(4);
     });
 
-    it("gives up after the timeout when the container stays unhealthy", () => {
-        const r = run(["unhealthy"], { timeout: 4 });
+    it("gives up after the timeout when the container stays unhealthy", async () => {
+        const r = await run([ok("unhealthy")], { timeout: 4 });
         expect(r.code).toBe(1);
         expect(r.out).toContain("container redis not healthy after 4s (last status: unhealthy)");
         expect(r.ms).toBeGreaterThanOrEqual(3000);
         expect(r.ms).toBeLessThan(15000);
     });
 
-    it("fails at once when the unit's docker run (MAINPID, as systemd passes it) exited and no container is up", () => {
+    it("fails at once when the unit's docker run (MAINPID, as systemd passes it) exited and no container is up", async () => {
         // Found on the VM stack: the Envoy image cannot be pulled, `docker run` exits 125, and the
         // script waited out its whole (scaled) timeout on a container that could never appear.
-        const gone = spawnSync("bash", ["-c", "echo $$"], { encoding: "utf8" });
-        const r = run(["healthy"], { timeout: 20, name: "other", mainPid: Number(gone.stdout.trim()) });
+        const gone = await new Promise<number>((resolve) => {
+            const c = spawn("true");
+            c.on("close", () => resolve(c.pid!));
+        });
+        const r = await run([missing], { timeout: 20, name: "other", mainPid: gone });
         expect(r.code).toBe(1);
         expect(r.out).toMatch(/container other: docker run \(pid \d+\) exited and no container is up/);
         expect(r.ms).toBeLessThan(8000);
         // While docker run is alive (this test process stands in for it), a missing container is waited for.
-        const alive = run(["healthy"], { timeout: 2, name: "other", mainPid: process.pid });
+        const alive = await run([missing], { timeout: 2, name: "other", mainPid: process.pid });
         expect(alive.out).toContain("last status: missing");
         expect(alive.ms).toBeGreaterThanOrEqual(1500);
     });
 
-    it("bounds wall-clock time, not the sum of its sleeps, when each docker inspect is slow", () => {
-        // 1 s per inspect + 1 s poll: counting sleeps only would stop after 3 rounds, ~6 s.
-        const r = run(["unhealthy"], { timeout: 3, slowInspectSec: 1 });
+    it("treats a daemon that does not answer (no socket) as a missing container, bounded", async () => {
+        const r = await run([ok("healthy")], { timeout: 2, noServer: true });
+        expect(r.code).toBe(1);
+        expect(r.out).toContain("last status: missing");
+    });
+
+    it("bounds wall-clock time, not the sum of its sleeps, when each request is slow", async () => {
+        // 1 s per request + 1 s poll: counting sleeps only would stop after 3 rounds, ~6 s.
+        const r = await run([ok("unhealthy")], { timeout: 3, slowMs: 1000 });
         expect(r.code).toBe(1);
         expect(r.out).toContain("container redis not healthy after 3s (last status: unhealthy)");
         expect(r.ms).toBeGreaterThanOrEqual(2900);
         expect(r.ms).toBeLessThan(5500);
     });
 
-    it("treats a missing container as not (yet) healthy, bounded", () => {
-        const r = run(["healthy"], { timeout: 2, name: "other" });
-        expect(r.code).toBe(1);
-        expect(r.out).toContain("last status: missing");
+    it("refuses a container name that is not one", async () => {
+        const bad = await run([ok("healthy")], { name: "../images" });
+        expect(bad.code).toBe(2);
+        expect(bad.out).toContain("'../images' is not a container name");
+        expect(bad.paths).toEqual([]);
     });
 });
