@@ -11,6 +11,8 @@
 #                            FROM redis-base + the Debian prometheus-redis-exporter /
 #                            prometheus-node-exporter binaries (host packages, same bookworm builds);
 #                            non-root (999 / 65534), entrypoint = the exporter, flags from the unit
+#   redisforge/converge-agent templates/docker/converge-agent (the bundled agent) FROM node-base: the
+#                            host's Node.js binary and its libraries (Docker Hub is unreachable); uid 10001
 # Not built: templates/docker/envoy (FROM envoyproxy/envoy: no Envoy binary is obtainable here).
 #
 # Tags carry a hash of their inputs (this script, the Dockerfile folder, the exporter binaries),
@@ -141,7 +143,51 @@ exporter_image() { # repo, binary, uid
 redis_exporter=$(exporter_image redis-exporter "$redis_exporter_bin" 999)
 node_exporter=$(exporter_image node-exporter "$node_exporter_bin" 65534)
 
+# --- converge-agent: templates/docker/converge-agent FROM a node-base cut from this host's Node.js ----
+# Docker Hub (the Dockerfile's default node image) is unreachable here: node-base holds the host's
+# `node` binary, its shared libraries and the loader, resolved on the host (Node.js is one binary with
+# OpenSSL and ICU inside), and a passwd naming the agent's uid 10001. The agent is bundled from the
+# sources (scripts/build-converge-agent.sh) into a copy of the build context.
+node_bin=$(readlink -f "$(command -v node)")
+node_hash=$( { sed -n '/^# --- converge-agent/,/^# --- converge-agent end/p' "$0"; sha256sum "$node_bin"; } | h)
+node_base="localhost/redisforge/node-base:$("$node_bin" --version | tr -d v)-$node_hash"
+if ! have_image "$node_base"; then
+  echo "container-images: importing $node_bin and its libraries as $node_base" >&2
+  nb=$(mktemp -d)
+  mkdir -p "$nb"/{usr/bin,etc,tmp}
+  chmod 1777 "$nb/tmp"
+  cp "$node_bin" "$nb/usr/bin/node"
+  while read -r lib; do
+    mkdir -p "$nb$(dirname "$lib")"
+    cp -L "$lib" "$nb$lib"
+  done < <(ldd "$node_bin" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) (.*/\1/p')
+  printf 'root:x:0:0::/root:/usr/sbin/nologin\nconverge:x:10001:10001::/nonexistent:/usr/sbin/nologin\n' >"$nb/etc/passwd"
+  printf 'root:x:0:\nconverge:x:10001:\n' >"$nb/etc/group"
+  got=$(chroot "$nb" /usr/bin/node -e 'process.stdout.write(process.version)') || got="exit $?"
+  [[ $got == "$("$node_bin" --version)" ]] || { echo "container-images: node does not run from $nb: $got" >&2; rm -rf "$nb"; exit 1; }
+  c=$(buildah from scratch)
+  mnt=$(buildah mount "$c")
+  tar -C "$nb" -cf - . | tar -C "$mnt" -xf -
+  buildah umount "$c" >/dev/null
+  rm -rf "$nb"
+  buildah config --env PATH=/usr/local/bin:/usr/bin:/bin --label org.opencontainers.image.description="Node.js $("$node_bin" --version) from the build host, for the RedisForge converge agent" "$c"
+  buildah commit -q --rm "$c" "$node_base" >/dev/null
+fi
+ctx=$(mktemp -d)
+cp -r templates/docker/converge-agent/. "$ctx/"
+bash scripts/build-converge-agent.sh "$ctx/converge-agent.js" >/dev/null
+agent_hash=$( { echo "$node_base"; tar -C "$ctx" -cf - --sort=name --mtime=@0 --owner=0 --group=0 . ; } | h)
+converge_agent="localhost/redisforge/converge-agent:$agent_hash"
+if ! have_image "$converge_agent"; then
+  echo "container-images: building $converge_agent from templates/docker/converge-agent (NODE_BASE=$node_base)" >&2
+  buildah build --quiet --isolation oci --network none --format docker \
+    --build-arg "NODE_BASE=$node_base" -t "$converge_agent" "$ctx" >/dev/null
+fi
+rm -rf "$ctx"
+# --- converge-agent end
+
 echo "redis-base=$base"
 echo "redis=$redis"
 echo "redis-exporter=$redis_exporter"
 echo "node-exporter=$node_exporter"
+echo "converge-agent=$converge_agent"
