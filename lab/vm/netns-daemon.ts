@@ -82,13 +82,18 @@ export async function startNetnsDaemon(s: NetnsDaemonSpec): Promise<number> {
     throw new Error(`${s.name} (${s.cmd}) in ${s.netns} did not accept TCP on ${s.ready.ip}:${s.ready.port} within ${timeoutMs / 1000} s; log:\n${logText}`);
 }
 
-/** SIGTERM, then SIGKILL after 5 s, to this daemon's PID only. Idempotent. */
+/**
+ * SIGTERM, then SIGKILL after 5 s, to this daemon's PID only; returns once the process is gone, not only
+ * exited (bounded, 5 s more): when this process started it, Node.js reaps the zombie during the waits
+ * (the eleventh VM run's Prometheus check looked at /proc in the same tick as the exit). Idempotent.
+ */
 export async function stopNetnsDaemon(dir: string, name: string): Promise<void> {
     const pid = runningDaemonPid(dir, name);
     if (pid) {
         process.kill(pid, "SIGTERM");
         for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
         if (runningDaemonPid(dir, name) === pid) process.kill(pid, "SIGKILL");
+        for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await sleep(100);
     }
     rmSync(pidFile(dir, name), { force: true });
 }

@@ -15,7 +15,7 @@
  * The process daemonizes from the caller (a dynamic provider may exit) and is stopped by the PID
  * in <dir>/registry.pid, only when that PID runs this dir's config.
  */
-import { spawn } from "child_process";
+import { spawn, spawnSync } from "child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from "fs";
 import { join, resolve } from "path";
 import { stringify } from "yaml";
@@ -121,6 +121,15 @@ export function containersEnv(): NodeJS.ProcessEnv {
         CONTAINERS_REGISTRIES_CONF: join(c, "registries.conf"),
         BUILDAH_ISOLATION: "oci",
     };
+}
+
+/**
+ * One bounded podman command with RedisForge's containers config (and `env` on top); stdout + stderr
+ * together, without the warning podman prints on every call here (no systemd user session).
+ */
+export function podman(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): { code: number | null; out: string } {
+    const r = spawnSync("podman", args, { env: { ...containersEnv(), ...(opts.env ?? {}) }, encoding: "utf8", timeout: opts.timeoutMs ?? 60000 });
+    return { code: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`.replace(/^time=.*unable to get systemd connection.*\n/gm, "") };
 }
 
 /**

@@ -17,7 +17,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ensureLabTls } from "../../../lab/tls";
-import { buildContainerImages, containersEnv } from "../../../lab/vm/registry";
+import { buildContainerImages, containersEnv, podman } from "../../../lab/vm/registry";
 import { redisRunArgs } from "../../../templates/cloud-init";
 import { REDIS_CONTAINER } from "../../../templates/cloud-init/params";
 import { ACL_USERS, AclPasswords, renderRedisConf, renderSecretsInclude, renderUsersAcl } from "../../../templates/redis";
@@ -34,10 +34,6 @@ const c = REDIS_CONTAINER;
 let images: Record<string, string>;
 let pw: AclPasswords;
 
-function podman(args: string[], opts: { env?: Record<string, string>; timeoutMs?: number } = {}): { code: number | null; out: string } {
-    const r = spawnSync("podman", args, { env: { ...env, ...(opts.env ?? {}) }, encoding: "utf8", timeout: opts.timeoutMs ?? 60000 });
-    return { code: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`.replace(/^time=.*unable to get systemd connection.*\n/gm, "") };
-}
 
 /** redis-cli inside the running container over TLS as `user` (password through REDISCLI_AUTH, never argv). */
 function cli(user: string, ...cmd: string[]) {

@@ -11,12 +11,11 @@
  * agent mode is refused on qemu, providers/qemu/NOTES.md), the VM identity path (its S3 store
  * through the metadata service is in tests/integration/redis-cluster/agent-stores.test.ts).
  */
-import { spawnSync } from "child_process";
 import { randomBytes } from "crypto";
 import * as path from "path";
 import { Lab } from "../../../lab/lab";
 import { randomSecret, S3Server } from "../../../lab/object-stores";
-import { buildContainerImages, containersEnv } from "../../../lab/vm/registry";
+import { buildContainerImages, containersEnv, podman } from "../../../lab/vm/registry";
 import { publishSpec, waitForGeneration } from "../../../providers/redis-cluster/agent/deployer";
 import { openStore } from "../../../providers/redis-cluster/agent/stores";
 import { checkCluster } from "../../../providers/redis-cluster/executor";
@@ -36,10 +35,6 @@ const rootKeys = { accessKeyId: "root-agent-image", secretAccessKey: randomSecre
 const nodeKeys = { accessKeyId: "node-agent-image", secretAccessKey: randomSecret() };
 const PREFIX = "converge/image";
 
-function podman(args: string[]): { code: number | null; out: string } {
-    const r = spawnSync("podman", args, { env, encoding: "utf8", timeout: 60000 });
-    return { code: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`.replace(/^time=.*unable to get systemd connection.*\n/gm, "") };
-}
 
 beforeAll(async () => {
     images = buildContainerImages();

@@ -144,6 +144,8 @@ test("a daemon in a namespace: started detached, ready when it accepts TCP insid
                 `client listeners:\n${sh(client.netns, "ss -ltnp")}\nstack ruleset:\n${sh(net.netns, "nft list ruleset")}\nstack neigh:\n${sh(net.netns, "ip neigh")}\ninternet neigh:\n${sh(internet.netns, "ip neigh; ip route")}\nclient addr:\n${sh(client.netns, "ip -o addr")}`);
         }
         await stopNetnsDaemon(dir, "probe");
+        // Gone when stop returns, not a zombie of this (its parent) process still in /proc.
+        expect(existsSync(`/proc/${pid}`)).toBe(false);
         await stopNetnsDaemon(dir, "probe");
         expect(alive(pid)).toBe(false);
         expect(runningDaemonPid(dir, "probe")).toBeUndefined();
