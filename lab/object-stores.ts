@@ -32,7 +32,7 @@ import { ChildProcess, spawn } from "child_process";
 import { freePort } from "./lab";
 import { randomBytes } from "crypto";
 import { httpCall } from "../providers/object-store/http";
-import { sigv4Headers } from "../providers/object-store/sigv4";
+import { backupStatements, BACKUP_USER_ACTIONS, ensureBucket, ensureUser, putBucketPolicy, s3AdminCall, S3AdminTarget } from "../providers/object-store/s3-admin";
 import * as fs from "fs";
 import * as path from "path";
 
@@ -131,18 +131,19 @@ export interface S3ServerOptions {
     port?: number;
     /** The gateway's root (admin) user: creates the bucket, the backup user and the policy. */
     root: S3Credentials;
-    /** Bucket created at start, owned by root. */
-    bucket: string;
+    /** Bucket created at start, owned by root. Absent: none (the qemu cloud's S3 service: its buckets are resources). */
+    bucket?: string;
     /** A user that may put, get and list objects of the bucket (and abort multipart uploads), but not delete. Optional. */
     backupUser?: S3Credentials;
+    /** Users registered with no grant at all (bucket policies grant them later). */
+    users?: S3Credentials[];
     /** Region the gateway signs for. Default us-east-1. */
     region?: string;
     /** Readiness bound. Default 20 000 ms. */
     startTimeoutMs?: number;
 }
 
-/** The actions the backup user is granted: what rclone copy/copyto/check/lsf/cat need, and no delete. */
-export const BACKUP_USER_ACTIONS = ["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts", "s3:ListBucketMultipartUploads"];
+export { BACKUP_USER_ACTIONS };
 
 /** Versity Gateway (posix backend + internal IAM) on host:port. */
 export class S3Server extends ServerProcess {
@@ -165,12 +166,13 @@ export class S3Server extends ServerProcess {
 
     static async start(o: S3ServerOptions): Promise<S3Server> {
         const problems: string[] = [];
-        for (const [k, c] of [["root", o.root], ["backupUser", o.backupUser]] as const) {
+        for (const [k, c] of [["root", o.root], ["backupUser", o.backupUser], ...(o.users ?? []).map((u, i) => [`users[${i}]`, u] as const)] as const) {
             if (!c) continue;
             if (!KEY_ID_RE.test(c.accessKeyId)) problems.push(`${k}.accessKeyId must be 3-128 letters, digits, - or _`);
             if (typeof c.secretAccessKey !== "string" || c.secretAccessKey.length < 16) problems.push(`${k}.secretAccessKey must be at least 16 characters (use randomSecret())`);
         }
-        if (!BUCKET_RE.test(o.bucket)) problems.push(`bucket '${o.bucket}' must be an S3 bucket name (3-63 lower-case letters, digits, . and -)`);
+        if (o.bucket !== undefined && !BUCKET_RE.test(o.bucket)) problems.push(`bucket '${o.bucket}' must be an S3 bucket name (3-63 lower-case letters, digits, . and -)`);
+        if (o.backupUser && o.bucket === undefined) problems.push("backupUser needs a bucket (its policy names it)");
         if (problems.length) throw new Error(`S3Server.start: ${problems.join("; ")}`);
         const host = o.host ?? "127.0.0.1";
         const region = o.region ?? "us-east-1";
@@ -186,7 +188,7 @@ export class S3Server extends ServerProcess {
                 ROOT_ACCESS_KEY_ID: o.root.accessKeyId,
                 ROOT_SECRET_ACCESS_KEY: o.root.secretAccessKey,
             });
-            const s3 = new S3Server(child, logFile, host, port, region, o.bucket, o.root);
+            const s3 = new S3Server(child, logFile, host, port, region, o.bucket ?? "", o.root);
             try {
                 // Ready = an anonymous request gets an S3 answer (403 AccessDenied) from this process.
                 await s3.waitReady(`versitygw on ${host}:${port}`, async () => (await httpCall(new URL(`${s3.endpoint}/`), "GET", {}, "", 1000)).status > 0, o.startTimeoutMs ?? 20000);
@@ -195,7 +197,7 @@ export class S3Server extends ServerProcess {
                 throw e;
             }
             try {
-                await s3.setUp(o.backupUser);
+                await s3.setUp(o.backupUser, o.users ?? []);
             } catch (e) {
                 await s3.stop();
                 throw e;
@@ -204,38 +206,25 @@ export class S3Server extends ServerProcess {
         }
     }
 
-    /** A request signed as `creds` (default root). */
-    async request(method: string, pathAndQuery: string, body: Buffer | string = "", creds: S3Credentials = this.root) {
-        const url = new URL(`${this.endpoint}${pathAndQuery}`);
-        const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
-        return httpCall(url, method, sigv4Headers({ method, url, body: b, creds, region: this.region }), b);
+    /** The administrator's target for providers/object-store/s3-admin.ts. */
+    get admin(): S3AdminTarget {
+        return { endpoint: this.endpoint, region: this.region, root: this.root };
     }
 
-    private async setUp(backupUser?: S3Credentials): Promise<void> {
-        const mk = await this.request("PUT", `/${this.bucket}`);
-        if (mk.status !== 200 && !/BucketAlreadyOwnedByYou/.test(mk.body)) throw new Error(`create bucket ${this.bucket}: HTTP ${mk.status} ${mk.body}`);
+    /** A request signed as `creds` (default root). */
+    request(method: string, pathAndQuery: string, body: Buffer | string = "", creds: S3Credentials = this.root) {
+        return s3AdminCall(this.admin, method, pathAndQuery, body, creds);
+    }
+
+    private async setUp(backupUser: S3Credentials | undefined, users: S3Credentials[]): Promise<void> {
+        // A restart on the same IAM dir (the VM stack's S3 service) finds the users it made before:
+        // their keys come from the same file, so an existing user is the one asked for.
+        for (const u of users) await ensureUser(this.admin, u);
+        if (!this.bucket) return;
+        await ensureBucket(this.admin, this.bucket);
         if (!backupUser) return;
-        const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
-        const account = `<Account><Access>${esc(backupUser.accessKeyId)}</Access><Secret>${esc(backupUser.secretAccessKey)}</Secret><Role>user</Role><UserID>0</UserID><GroupID>0</GroupID><ProjectID>0</ProjectID></Account>`;
-        const cu = await this.request("PATCH", "/create-user", account);
-        // A restart on the same IAM dir (the VM stack's S3 service) finds the user it made before:
-        // its keys come from the same file, so the existing user is the one asked for.
-        const exists = cu.status === 409 && /XAdminUserExists/.test(cu.body);
-        if (!exists && (cu.status < 200 || cu.status > 299)) throw new Error(`create backup user ${backupUser.accessKeyId}: HTTP ${cu.status} ${cu.body}`);
-        const policy = {
-            Version: "2012-10-17",
-            Statement: [
-                {
-                    Sid: "RedisForgeBackupWriteReadListNoDelete",
-                    Effect: "Allow",
-                    Principal: { AWS: backupUser.accessKeyId },
-                    Action: BACKUP_USER_ACTIONS,
-                    Resource: [`arn:aws:s3:::${this.bucket}`, `arn:aws:s3:::${this.bucket}/*`],
-                },
-            ],
-        };
-        const pol = await this.request("PUT", `/${this.bucket}?policy`, JSON.stringify(policy));
-        if (pol.status < 200 || pol.status > 299) throw new Error(`put bucket policy on ${this.bucket}: HTTP ${pol.status} ${pol.body}`);
+        await ensureUser(this.admin, backupUser);
+        await putBucketPolicy(this.admin, this.bucket, backupStatements(`arn:aws:s3:::${this.bucket}`).map((st) => ({ ...st, Principal: { AWS: backupUser.accessKeyId } })));
     }
 }
 

@@ -11,6 +11,12 @@ cfg=".vm-stack/Pulumi.$stack.yaml"
 [[ -f $cfg ]] || cfg="Pulumi.$stack.yaml"
 REDISFORGE_VM_IMAGE=$(bash scripts/build-vm-image.sh | tail -n 1)
 export REDISFORGE_VM_IMAGE
+# Formation agent (vm-up.sh): the RedisCluster resource's delete reads the agents' store with the
+# stack's administrator key, as at `up` (never created here: only an existing stack has one).
+keys=".vm-stack/$(tr -cd 'a-z0-9' <<<"$stack" | cut -c1-6)/s3-keys/stack.json"
+if [[ -f $keys ]] && grep -q '^  redisforge:formation: agent' "$cfg"; then
+  eval "$(npx tsx providers/qemu/deployer-keys.ts "$PWD/$keys")"
+fi
 t=$(date +%s)
 pulumi destroy --stack "$stack" --config-file "$cfg" --yes --skip-preview
 echo "vm-down: destroy took $(( $(date +%s) - t )) s"

@@ -16,6 +16,7 @@ import * as lb from "@pulumi/aws/lb";
 import * as ecr from "@pulumi/aws/ecr";
 import * as secretsmanager from "@pulumi/aws/secretsmanager";
 import { subnetPlan } from "../network-plan";
+import { convergeStatements } from "../object-store/s3-admin";
 import type {
     AddressArgs,
     AddressRecord,
@@ -51,22 +52,6 @@ function opts(parent: pulumi.Resource, extra?: pulumi.CustomResourceOptions): pu
 }
 
 const withName = (tags: Record<string, string>, name: string) => ({ ...tags, Name: name });
-
-/**
- * The converge agent's grant on its store bucket (formation `agent`): get the spec, get and put the
- * status and the lease, under the cluster's prefix only. ListBucket on that bucket (it holds nothing
- * but converge documents) because S3 answers a GET of a missing object with 403 instead of 404 to a
- * caller without it, and the agent must tell "no lease yet" from "refused". Never delete.
- */
-export function convergeStatements(bucketArn: string, g: { prefix: string; read: readonly string[]; readWrite: readonly string[] }): object[] {
-    const objects = (keys: readonly string[]) => keys.map((k) => `${bucketArn}/${g.prefix}/${k}`);
-    return [
-        { Sid: "ConvergeReadSpec", Effect: "Allow", Action: ["s3:GetObject"], Resource: objects(g.read) },
-        { Sid: "ConvergeWriteStatus", Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: objects(g.readWrite) },
-        { Sid: "ConvergeList", Effect: "Allow", Action: ["s3:ListBucket"], Resource: [bucketArn] },
-        { Sid: "ConvergeNeverDelete", Effect: "Deny", Action: ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutLifecycleConfiguration", "s3:PutBucketVersioning", "s3:PutBucketPolicy"], Resource: [bucketArn, `${bucketArn}/*`] },
-    ];
-}
 
 export const awsAdapter: CloudAdapter = {
     kind: "aws",

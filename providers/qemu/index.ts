@@ -11,10 +11,14 @@
  *   identity      QemuIdentity: which secrets (and bucket keys) an identity may read
  *   registry      QemuService running docker-registry on the services segment, serving the
  *                 blob store the host pushed the images into (scripts/vm-up.sh)
- *   bucket        QemuBucketKeys (root + backup user keys, generated in the provider, 0600 in the
- *                 state dir) + QemuService running s3-service.ts: versitygw on services .3, the
- *                 bucket, the backup user (put/get/list, no delete); identities that write the
- *                 bucket get the backup user's keys, which the metadata service hands out
+ *   bucket        one S3 service per stack (a cloud's S3 endpoint): QemuBucketKeys (root + the
+ *                 stack's VM principal, generated in the provider, 0600 in the state dir) +
+ *                 QemuService running s3-service.ts (versitygw on services .3); each bucket a
+ *                 QemuS3Bucket made over the S3 API from the deploying machine
+ *   grants        QemuBucketGrant per identity and bucket: the backup writer's statements
+ *                 (put/get/list, no delete), the converge agent's (get the spec, get/put status
+ *                 and lease, never delete); the bucket policy is their union for the VM
+ *                 principal, whose keys the metadata service hands to identities with a grant
  *   address       pure: from the host name's ordinal and zone (plan.ts), known before the VM
  *   vm            QemuVm (QEMU process, tap, seed with the unmodified user-data, data disk)
  *                 + QemuVmReady (waits for cloud-init)
@@ -38,6 +42,7 @@ import type {
     BucketArgs,
     BucketRecord,
     CloudAdapter,
+    ConvergeStoreSettings,
     FirewallArgs,
     FirewallRecord,
     IdentityArgs,
@@ -59,7 +64,10 @@ import { addressFor, firewallPlan, METADATA_IP, METADATA_PORT, REGISTRY_PORT, S3
 import { QemuFirewall } from "./resources/firewall";
 import { QemuNetwork } from "./resources/network";
 import { QemuService, QemuServiceInputs } from "./resources/service";
+import { backupStatements, convergeStatements, S3Statement } from "../object-store/s3-admin";
+import { QemuBucketGrant, QemuS3Bucket } from "./resources/bucket";
 import { QemuBucketKeys, QemuIdentity, QemuSecret } from "./resources/store";
+import { QEMU_S3_REGION } from "./s3-grants";
 import { QemuVm } from "./resources/vm";
 import { QemuVmReady } from "./resources/vm-ready";
 
@@ -103,21 +111,24 @@ export function metadataServiceSpec(stateDir: string): ServiceSpec {
 /** S3 bucket name from the resource name (3-63 lower-case letters, digits and -). */
 export const bucketNameOf = (name: string) => name.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63).replace(/-+$/, "");
 
-/** Where QemuBucketKeys keeps a bucket's keys (0600; outside the server's dir, which a replace removes). */
-export const bucketKeysFileOf = (stateDir: string, bucket: string) => path.join(stateDir, "s3-keys", `${bucket}.json`);
+/** Where QemuBucketKeys keeps the stack's S3 keys (0600; outside the server's dir, which a replace removes). */
+export const s3KeysFileOf = (stateDir: string) => path.join(stateDir, "s3-keys", "stack.json");
+
+/** Where the QemuBucketGrant resources keep each bucket's grants (s3-grants.ts). */
+export const s3GrantsDirOf = (stateDir: string) => path.join(stateDir, "s3-grants");
 
 /**
- * The QemuService inputs of the backup bucket's server (s3-service.ts: versitygw on services .3,
- * data under `<state>/s3/`). The keys file is named, never read, here; its digest is the one
- * "file" so that new keys restart the server.
+ * The QemuService inputs of the stack's S3 service (s3-service.ts: versitygw on services .3, data
+ * under `<state>/s3/`). The keys file is named, never read, here; its digest is the one "file" so
+ * that new keys restart the server.
  */
-export function s3ServiceSpec(a: { stateDir: string; slot: number; bucket: string; keysFile: string; keysDigest: string }): ServiceSpec {
+export function s3ServiceSpec(a: { stateDir: string; slot: number; keysFile: string; keysDigest: string }): ServiceSpec {
     const s = settings();
     const ip = serviceAddress(a.slot, "s3");
     return {
         name: "s3",
         dir: path.join(a.stateDir, "s3"),
-        argv: [process.execPath, s.tsx, s.s3Service, "{dir}", ip, String(S3_PORT), a.keysFile, a.bucket],
+        argv: [process.execPath, s.tsx, s.s3Service, "{dir}", ip, String(S3_PORT), a.keysFile],
         files: { "keys.sha256": `${a.keysDigest}\n` },
         probe: { host: ip, port: S3_PORT },
         readyFile: "ready",
@@ -129,12 +140,44 @@ const o = (parent: pulumi.Resource, extra?: pulumi.CustomResourceOptions): pulum
 /** The state directory of a stack (plain). */
 const stateDirOf = (stackId: string) => path.join(settings().stateRoot, stackId);
 
+interface StackS3 {
+    keysFile: string;
+    keysDigest: pulumi.Output<string>;
+    /** The S3 endpoint, known once the service is up. */
+    endpoint: pulumi.Output<string>;
+}
+
 interface StackPlan {
     slot: number;
     stackId: string;
     zones: string[];
     network: QemuNetwork;
+    /** The stack's S3 service, made by the first createBucket. */
+    s3?: StackS3;
 }
+
+/**
+ * The stack's S3 service (once per stack), a child of the network resource so that its name does not
+ * depend on which bucket asked first (a formation change must not replace the server and its data).
+ */
+function stackS3(p: StackPlan): StackS3 {
+    if (p.s3) return p.s3;
+    const stateDir = stateDirOf(p.stackId);
+    const keysFile = s3KeysFileOf(stateDir);
+    const keys = new QemuBucketKeys(`${p.stackId}-s3-keys`, { file: keysFile }, o(p.network));
+    // Everything but the keys' digest is known at program time (previews show it); the digest
+    // (a file of the spec) orders the server after its keys and restarts it on new keys.
+    const spec = s3ServiceSpec({ stateDir, slot: p.slot, keysFile, keysDigest: "" });
+    const svc = new QemuService(`${p.stackId}-s3`, {
+        ...spec,
+        netns: p.network.id.apply(() => describeStackNetwork(p.stackId, p.slot, p.zones).netns),
+        files: keys.digest.apply((keysDigest) => s3ServiceSpec({ stateDir, slot: p.slot, keysFile, keysDigest }).files),
+    }, o(p.network));
+    p.s3 = { keysFile, keysDigest: keys.digest, endpoint: svc.id.apply(() => s3Endpoint(p.slot)) };
+    return p.s3;
+}
+
+const arnOf = (bucket: string) => `arn:aws:s3:::${bucket}`;
 
 // The components hand the same NetworkRecord object to every later call; its plain plan (slot,
 // zones, stack id) is kept here so addresses and rules are computed without an apply. Registry and
@@ -222,27 +265,14 @@ export const qemuAdapter: CloudAdapter = {
         // versitygw's posix backend has no versioning, lifecycle or encryption: a.retentionDays is
         // not enforced on qemu (providers/qemu/NOTES.md).
         const p = currentPlan("createBucket");
-        const bucket = bucketNameOf(name);
-        const stateDir = stateDirOf(p.stackId);
-        const keysFile = bucketKeysFileOf(stateDir, bucket);
-        const keys = new QemuBucketKeys(`${name}-keys`, { file: keysFile }, o(a.parent));
-        // Everything but the keys' digest is known at program time (previews show it); the digest
-        // (a file of the spec) orders the server after its keys and restarts it on new keys.
-        const spec = s3ServiceSpec({ stateDir, slot: p.slot, bucket, keysFile, keysDigest: "" });
-        const svc = new QemuService(`${name}`, {
-            ...spec,
-            netns: p.network.id.apply(() => describeStackNetwork(p.stackId, p.slot, p.zones).netns),
-            files: keys.digest.apply((keysDigest) => s3ServiceSpec({ stateDir, slot: p.slot, bucket, keysFile, keysDigest }).files),
-        }, o(a.parent));
-        const ready = svc.id.apply(() => bucket);
-        return {
-            name: ready,
-            url: pulumi.interpolate`s3://${ready}`,
-            id: svc.id,
-            // The keys file and its digest: createIdentity copies the backup key into identities that write.
-            native: { keysFile: pulumi.output(keysFile), keysDigest: keys.digest },
-            endpoint: svc.id.apply(() => s3Endpoint(p.slot)),
-        };
+        const s3 = stackS3(p);
+        const b = new QemuS3Bucket(`${name}`, { endpoint: s3.endpoint, keysFile: s3.keysFile, keysDigest: s3.keysDigest, bucket: bucketNameOf(name) }, o(a.parent));
+        return { name: b.bucket, url: pulumi.interpolate`s3://${b.bucket}`, id: b.id, native: { keysFile: pulumi.output(s3.keysFile), keysDigest: s3.keysDigest }, endpoint: b.endpoint };
+    },
+
+    convergeStoreSettings(bucket: BucketRecord, prefix: string): pulumi.Output<ConvergeStoreSettings> {
+        const p = currentPlan("convergeStoreSettings");
+        return bucket.name.apply((b): ConvergeStoreSettings => ({ kind: "s3", endpoint: s3Endpoint(p.slot), bucket: b, prefix, region: QEMU_S3_REGION }));
     },
 
     createRegistry(name: string, a: RegistryArgs): RegistryRecord {
@@ -278,14 +308,27 @@ export const qemuAdapter: CloudAdapter = {
     },
 
     createIdentity(name: string, a: IdentityArgs): IdentityRecord {
-        if (a.convergeStore) throw new Error(`qemu cloud: ${name} asks for a converge store grant (redisforge:formation agent), which this cloud does not offer yet: its S3 service hosts the one backup bucket with one user. Use redisforge:formation direct on the qemu cloud.`);
+        const idName = name.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+        const cs = a.convergeStore;
+        const s3 = a.writeBucket || cs ? stackS3(currentPlan("createIdentity")) : undefined;
+        const grants: QemuBucketGrant[] = [];
+        const grant = (suffix: string, bucket: BucketRecord, statements: (bucketName: string) => S3Statement[]) => {
+            const grantsDir = s3GrantsDirOf(stateDirOf(currentPlan("createIdentity").stackId));
+            // bucket.name is the QemuS3Bucket's output: the grant comes after its bucket.
+            grants.push(new QemuBucketGrant(`${name}-${suffix}`, { endpoint: s3!.endpoint, keysFile: s3!.keysFile, keysDigest: s3!.keysDigest, bucket: bucket.name, grantsDir, identity: idName, statements: bucket.name.apply(statements) }, o(a.parent)));
+        };
+        if (a.writeBucket) grant("backup-grant", a.writeBucket, (b) => backupStatements(arnOf(b)));
+        if (cs) grant("converge-grant", cs.bucket, (b) => convergeStatements(arnOf(b), cs));
+        // The identity (and so the VM, which names it) comes after its grants: a VM never starts
+        // with keys its policies do not cover yet.
         const id = new QemuIdentity(`${name}`, {
             storeDir: a.store.native.storeDir,
-            name: name.toLowerCase().replace(/[^a-z0-9-]/g, "-"),
-            secrets: a.readSecrets.map((s) => s.id),
-            s3Keys: a.writeBucket ? { file: a.writeBucket.native.keysFile, digest: a.writeBucket.native.keysDigest } : undefined,
-        }, o(a.parent));
-        return { id: id.name, principal: id.name, native: { bucket: pulumi.output(a.writeBucket ? "write-read-list" : "none") } };
+            name: idName,
+            secrets: a.readSecrets.map((x) => x.id),
+            s3Keys: s3 ? { file: s3.keysFile, digest: s3.keysDigest } : undefined,
+        }, o(a.parent, { dependsOn: grants }));
+        const access = [a.writeBucket ? "backup:write-read-list" : "", cs ? "converge:spec-read,status-lease-read-write" : ""].filter(Boolean).join(" ");
+        return { id: id.name, principal: id.name, native: { bucket: pulumi.output(access || "none") } };
     },
 
     reserveAddress(_name: string, a: AddressArgs): AddressRecord {

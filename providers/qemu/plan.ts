@@ -118,7 +118,8 @@ export interface FirewallPlanArgs {
  *   sources as the Envoys' client-port rule;
  * - every VM reaches the metadata service and the registry; Redis VMs reach the S3 server;
  * - the deploying machine (host link) reaches the Redis TLS port: the RedisCluster resource and
- *   the rolling gates run there, like a cloud operator over VPN.
+ *   the rolling gates run there, like a cloud operator over VPN; and the S3 API (buckets, grants,
+ *   the converge documents).
  * Everything else is refused (lab/vm/firewall.ts: TCP reset), including from 0.0.0.0/0.
  */
 export function firewallPlan(a: FirewallPlanArgs): LabRule[] {
@@ -142,5 +143,8 @@ export function firewallPlan(a: FirewallPlanArgs): LabRule[] {
     }
     for (const from of ranges("redis")) out.push({ from, to: serviceAddress(a.slot, "s3"), ports: S3_PORT, comment: "s3-from-redis" });
     for (const to of ranges("redis")) out.push({ from: hostLinkAddress(a.slot), to, ports: a.redisPort, comment: "redis-from-deployer" });
+    // The deploying machine talks to the stack's S3 API (buckets, grants, the converge documents), as
+    // a cloud deployer talks to the cloud's.
+    out.push({ from: hostLinkAddress(a.slot), to: serviceAddress(a.slot, "s3"), ports: S3_PORT, comment: "s3-from-deployer" });
     return out;
 }

@@ -76,7 +76,7 @@ export function agentOutputs(st: AgentStatusDoc | undefined, fallback: Partial<R
 /** create/update: publish, wait for the agent, report what it observed. */
 export async function agentConverge(i: RedisClusterInputs): Promise<RedisClusterStatusOutputs> {
     const store = storeFor(i);
-    const generation = await publishSpec(store, specOf(i), { heal: !!i.heal, convergeTimeoutMs: (i.convergeTimeoutSec ?? 60) * 1000, formationNodeTimeoutMs: i.formationNodeTimeoutMs });
+    const generation = await publishSpec(store, specOf(i), { heal: !!i.heal, convergeTimeoutMs: (i.convergeTimeoutSec ?? 60) * 1000, formationNodeTimeoutMs: i.formationNodeTimeoutMs, connectTimeoutMs: i.connectTimeoutSec === undefined ? undefined : i.connectTimeoutSec * 1000 });
     await pulumi.log.info(`RedisCluster: spec generation ${generation} published to ${store.where}; waiting for the converge agent`);
     const st = await waitForGeneration(store, generation, (i.agentWaitTimeoutSec ?? 1800) * 1000, (line) => void pulumi.log.info(`RedisCluster: ${line}`));
     return agentOutputs(st, {});

@@ -2,10 +2,11 @@
  * The metadata service's store entries as dynamic resources (the files metadata-server.ts reads):
  * - QemuSecret: one secret's content, 0600 in `<storeDir>/secrets/<key>`; the state keeps a
  *   SHA-256 of it, never the value (the value input is a Pulumi secret, encrypted in the state);
- * - QemuBucketKeys: the S3 server's root key and the backup user's key, generated here (in the
- *   provider) into one 0600 JSON file; the state keeps the path and a SHA-256, never a key;
- * - QemuIdentity: which secrets an identity may read and, for an identity that writes backups,
- *   the backup user's S3 keys, copied from the QemuBucketKeys file into its identity file;
+ * - QemuBucketKeys: the stack S3 service's root key and the VM principal's key, generated here (in
+ *   the provider) into one 0600 JSON file; the state keeps the path and a SHA-256, never a key;
+ * - QemuIdentity: which secrets an identity may read and, for an identity with a bucket grant,
+ *   the VM principal's S3 keys, copied from the QemuBucketKeys file into its identity file (what
+ *   the principal may do in which bucket is the grants' bucket policies: resources/bucket.ts);
  * - membership (which address is which identity) is written by QemuVm.
  * Delete removes the file; a missing store directory on delete is fine (destroyed already).
  */
@@ -67,33 +68,37 @@ export class QemuSecret extends pulumi.dynamic.Resource {
     }
 }
 
-/** What a QemuBucketKeys file holds (S3Server's credentials: lab/object-stores.ts). */
+/**
+ * What a QemuBucketKeys file holds: the stack S3 service's administrator (versitygw's root user)
+ * and the one VM principal every identity with a bucket grant gets from the metadata service (the
+ * grants' bucket policies name it).
+ */
 export interface BucketKeys {
     root: { accessKeyId: string; secretAccessKey: string };
-    backup: { accessKeyId: string; secretAccessKey: string };
+    vm: { accessKeyId: string; secretAccessKey: string };
 }
 
 export interface QemuBucketKeysInputs {
-    /** Absolute path of the keys file (0600), e.g. `<state>/s3-keys/<bucket>.json`. */
+    /** Absolute path of the keys file (0600), e.g. `<state>/s3-keys/stack.json`. */
     file: string;
 }
 
 /** Reads the keys file, or undefined when it is missing (deleted, or not created yet). */
-function readKeys(file: string): string | undefined {
+export function readKeys(file: string): string | undefined {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require("fs") as typeof import("fs");
     return fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined;
 }
 
 /** The file's content: the existing keys when present (so an update never rotates them), else new ones. */
-function ensureKeys(file: string): string {
+export function ensureKeys(file: string): string {
     const have = readKeys(file);
     if (have) return have;
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const crypto = require("crypto") as typeof import("crypto");
     const id = (p: string) => `${p}-${crypto.randomBytes(6).toString("hex")}`;
     const secret = () => crypto.randomBytes(24).toString("base64url");
-    const keys: BucketKeys = { root: { accessKeyId: id("root"), secretAccessKey: secret() }, backup: { accessKeyId: id("backup"), secretAccessKey: secret() } };
+    const keys: BucketKeys = { root: { accessKeyId: id("root"), secretAccessKey: secret() }, vm: { accessKeyId: id("vm"), secretAccessKey: secret() } };
     put(file, `${JSON.stringify(keys)}\n`);
     return readKeys(file)!;
 }
@@ -134,9 +139,8 @@ export interface QemuIdentityInputs {
     name: string;
     secrets: string[];
     /**
-     * The bucket this identity writes (put/get/list, no delete): the QemuBucketKeys file whose
-     * backup key goes into the identity file, and that file's digest (so new keys update the
-     * identity). Absent = no bucket access.
+     * For an identity with a bucket grant: the QemuBucketKeys file whose VM principal key goes into
+     * the identity file, and that file's digest (so new keys update the identity). Absent = no S3 key.
      */
     s3Keys?: { file: string; digest: string };
 }
@@ -147,7 +151,7 @@ function identityJson(i: QemuIdentityInputs): string {
     if (i.s3Keys) {
         const text = readKeys(i.s3Keys.file);
         if (!text) throw new Error(`qemu identity ${i.name}: bucket keys file ${i.s3Keys.file} is missing; run \`pulumi up\` again to recreate the bucket keys`);
-        const k = (JSON.parse(text) as BucketKeys).backup;
+        const k = (JSON.parse(text) as BucketKeys).vm;
         s3 = { accessKey: k.accessKeyId, secretKey: k.secretAccessKey };
     }
     return `${JSON.stringify({ secrets: [...i.secrets].sort(), ...(s3 ? { s3 } : {}) })}\n`;

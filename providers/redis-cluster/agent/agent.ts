@@ -133,6 +133,7 @@ export class ConvergeAgent {
             ...this.o.executor,
             convergeTimeoutMs: spec.convergeTimeoutMs ?? this.o.executor?.convergeTimeoutMs,
             formationNodeTimeoutMs: spec.formationNodeTimeoutMs ?? this.o.executor?.formationNodeTimeoutMs,
+            connectTimeoutMs: spec.connectTimeoutMs ?? this.o.executor?.connectTimeoutMs,
             log: (line) => {
                 this.log(line);
                 if (line.startsWith("reshape plan: ")) this.status.plan = line.slice("reshape plan: ".length).split("; ");

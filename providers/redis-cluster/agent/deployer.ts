@@ -23,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * asks the agent for a full converge, which also repairs drift). Conditional on the version read,
  * so two deployers racing do not both think their spec is the current one.
  */
-export async function publishSpec(store: CasStore, spec: ClusterSpec, o: { heal: boolean; convergeTimeoutMs?: number; formationNodeTimeoutMs?: number }): Promise<number> {
+export async function publishSpec(store: CasStore, spec: ClusterSpec, o: { heal: boolean; convergeTimeoutMs?: number; formationNodeTimeoutMs?: number; connectTimeoutMs?: number }): Promise<number> {
     for (let attempt = 0; attempt < 5; attempt++) {
         const cur = await store.read(SPEC_KEY);
         const prev = parseDoc<AgentSpecDoc>(cur, `${store.where}/${SPEC_KEY}`);
@@ -34,6 +34,7 @@ export async function publishSpec(store: CasStore, spec: ClusterSpec, o: { heal:
             heal: o.heal,
             convergeTimeoutMs: o.convergeTimeoutMs,
             formationNodeTimeoutMs: o.formationNodeTimeoutMs,
+            connectTimeoutMs: o.connectTimeoutMs,
             publishedAt: new Date().toISOString(),
         };
         const r = await store.write(SPEC_KEY, JSON.stringify(doc), cur ? { ifVersion: cur.version } : { ifAbsent: true });

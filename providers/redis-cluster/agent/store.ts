@@ -50,6 +50,8 @@ export interface AgentSpecDoc {
     /** Executor tunables the deployer chose (bounded waits); never credentials. */
     convergeTimeoutMs?: number;
     formationNodeTimeoutMs?: number;
+    /** Each connection's bound (scaled on a slow substrate: a TLS handshake under emulation takes seconds). */
+    connectTimeoutMs?: number;
     publishedAt: string;
 }
 

@@ -62,7 +62,7 @@ export class Pool {
             this.clients.delete(addr);
             client.disconnect();
             const cause = lastError && /Connection is closed/.test((e as Error)?.message ?? "") ? lastError : e;
-            throw ClusterExecError(`${t.label}: cannot connect as ACL user "${this.creds.username}": ${explainConnectError(cause)}`, addr, "connect");
+            throw ClusterExecError(`${t.label}: cannot connect as ACL user "${this.creds.username}": ${explainConnectError(cause, this.connectTimeoutMs())}`, addr, "connect");
         }
         return client;
     }
@@ -102,12 +102,13 @@ export class Pool {
     }
 }
 
-export function explainConnectError(e: unknown): string {
+/** The cause of a failed connection in words an operator acts on; `boundMs` names the connection bound a timeout hit. */
+export function explainConnectError(e: unknown, boundMs?: number): string {
     const msg = (e as Error)?.message ?? String(e);
     if (/WRONGPASS|NOAUTH|invalid username-password/i.test(msg)) return `${msg} (wrong admin password or user; check the admin credentials)`;
     if (/certificate|self.signed|unable to verify|SSL|TLS|alert/i.test(msg)) return `TLS handshake failed: ${msg} (check the CA certificate and the client certificate/key)`;
     if (/ECONNREFUSED/.test(msg)) return `${msg} (nothing listens on that port: is redis-server running there?)`;
-    if (/ETIMEDOUT|timeout/i.test(msg)) return `${msg} (no answer: firewall or wrong address?)`;
+    if (/ETIMEDOUT|timeout/i.test(msg)) return `${msg}${boundMs ? ` after ${boundMs} ms` : ""} (no answer: firewall or wrong address?)`;
     return msg;
 }
 

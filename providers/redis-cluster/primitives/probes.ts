@@ -66,7 +66,7 @@ export async function probeOnce(pool: Pool, t: Target, spec?: ClusterNodeSpec): 
         probe.replication = parseInfo(String(r2![3][1]));
         return probe;
     } catch (e) {
-        const msg = (e as Error)?.name === "ClusterExecError" ? (e as Error).message : `${t.label}: cannot connect as ACL user "${pool.username()}": ${explainConnectError(e)}`;
+        const msg = (e as Error)?.name === "ClusterExecError" ? (e as Error).message : `${t.label}: cannot connect as ACL user "${pool.username()}": ${explainConnectError(e, pool.connectTimeoutMs())}`;
         return { target: t, addr, spec, ok: false, error: msg };
     }
 }

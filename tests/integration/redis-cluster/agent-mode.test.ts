@@ -13,6 +13,7 @@
  */
 import { ChildProcess } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as path from "path";
 import { Lab, freePort } from "../../../lab/lab";
 import { randomSecret, S3Server } from "../../../lab/object-stores";
@@ -104,6 +105,23 @@ test("update: a spec the nodes cannot satisfy fails with the agent's own diagnos
     expect(outs.state).toBe("ok");
     expect(outs.masters as unknown[]).toHaveLength(4);
     expect(await verifyKeys(lab, 0, KEYS)).toEqual([]);
+});
+
+test("the deployer's connection bound reaches the agent through the spec (a node that accepts TCP and never answers)", async () => {
+    // A slow substrate (the qemu cloud) scales connectTimeoutSec; the agent must use it, not its 5 s default.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+    try {
+        const ghost = { id: "silent", host: "127.0.0.1", port: (silent.address() as net.AddressInfo).port, zone: "zone-a" };
+        const bad = { ...inputs([0, 1, 2, 3, 4, 5, 6, 7], 4), nodes: [...labNodes(lab, [0, 1, 2, 3, 4, 5, 6, 7]), ghost], connectTimeoutSec: 2 };
+        await expect(redisClusterProvider.update!("id", {}, bad as unknown as Record<string, unknown>)).rejects.toThrow(/silent 127\.0\.0\.1:\d+: cannot connect as ACL user "converge": connect ETIMEDOUT after 2000 ms/);
+        const spec = JSON.parse((await storeOf(inputs([], 3).agentStore!, deployerKeys).read("spec.json"))!.body);
+        expect(spec.connectTimeoutMs).toBe(2000);
+    } finally {
+        silent.close();
+    }
+    // The good spec again: the next steps start from a converged generation.
+    expect(((await redisClusterProvider.update!("id", {}, inputs([0, 1, 2, 3, 4, 5, 6, 7], 4) as unknown as Record<string, unknown>)).outs as { state: string }).state).toBe("ok");
 });
 
 test("refresh shows drift after a failover (heal off), diff asks for an update, update re-spreads the masters", async () => {

@@ -9,7 +9,7 @@
  *   - the rolling chain is made of AgentGates (no RollingGate, no admin client certificate: the
  *     deployer never connects to a node); the RedisCluster resource publishes to the store, with no
  *     client key and no store credential among its inputs;
- * and on clouds without a converge store (qemu, local) the config is refused, naming the key.
+ * and on a cloud without a converge store (local) the config is refused, naming the key.
  */
 import { parse } from "yaml";
 import { adapters } from "../../../providers/registry";
@@ -28,7 +28,7 @@ const agentRaw = (kind: string): Raw => ({ ...stackFixture(kind), formation: "ag
 /** The converge bucket's resource(s) and the backup bucket's, told apart by name. */
 const named = (e: MockEngine, type: string, part: string) => e.byType(type).filter((r) => r.name.includes(part));
 
-describe.each(["aws", "gcp", "azure"])("cloud %s, formation agent", (kind) => {
+describe.each(["aws", "gcp", "azure", "qemu"])("cloud %s, formation agent", (kind) => {
     let run: RunResult;
     let e: MockEngine;
     const raw = agentRaw(kind);
@@ -49,6 +49,11 @@ describe.each(["aws", "gcp", "azure"])("cloud %s, formation agent", (kind) => {
         } else if (kind === "gcp") {
             const [b] = named(e, "gcp:storage/bucket:Bucket", "-converge");
             expect(plain(b).lifecycleRules.map((r: any) => r.condition)).toEqual([{ daysSinceNoncurrentTime: 1, withState: "ARCHIVED" }]);
+        } else if (kind === "qemu") {
+            // No expiry at all on qemu (versitygw's posix backend has no lifecycle): a bucket of its own
+            // on the stack's one S3 service, beside the backup bucket.
+            expect(e.byType("pulumi-nodejs:dynamic/qemu:S3Bucket").map((b) => plain(b).bucket).sort()).toEqual([expect.stringMatching(/-backup/), expect.stringMatching(/-converge$/)]);
+            expect(e.byType("pulumi-nodejs:dynamic/qemu:Service").filter((x) => plain(x).name === "s3")).toHaveLength(1);
         } else {
             const [mp] = named(e, "azure-native:storage:ManagementPolicy", "-converge");
             const actions = plain(mp).policy.rules[0].definition.actions;
@@ -91,6 +96,22 @@ describe.each(["aws", "gcp", "azure"])("cloud %s, formation agent", (kind) => {
                 expect(i.bucket).toMatch(/converge/);
                 expect(m.name).toMatch(/-node\d+-identity-converge-/);
             }
+        } else if (kind === "qemu") {
+            // One QemuBucketGrant per Redis identity on the converge bucket (the bucket policy is their
+            // union for the stack's VM principal: tests/integration/vm/bucket.test.ts runs it on versitygw).
+            const grants = e.byType("pulumi-nodejs:dynamic/qemu:BucketGrant");
+            const conv = grants.filter((g) => String(plain(g).bucket).endsWith("-converge"));
+            expect(conv.map((g) => g.name.replace(/^[a-z0-9]+-/, "")).sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `node${i}-identity-converge-grant`));
+            for (const g of conv) {
+                const st = plain(g).statements as { Sid: string; Effect: string; Action: string[]; Resource: string[] }[];
+                const arn = `arn:aws:s3:::${plain(g).bucket}`;
+                expect(st.find((x) => x.Sid === "ConvergeReadSpec")).toMatchObject({ Effect: "Allow", Action: ["s3:GetObject"], Resource: docs("spec.json").map((d) => `${arn}/${d}`) });
+                expect(st.find((x) => x.Sid === "ConvergeWriteStatus")).toMatchObject({ Effect: "Allow", Action: ["s3:GetObject", "s3:PutObject"], Resource: docs("status.json", "lease.json").map((d) => `${arn}/${d}`) });
+                expect(st.find((x) => x.Sid === "ConvergeNeverDelete")).toMatchObject({ Effect: "Deny", Action: expect.arrayContaining(["s3:DeleteObject", "s3:DeleteObjectVersion"]) });
+            }
+            // The backup grants never name the converge bucket; no Envoy identity has a grant.
+            for (const g of grants.filter((x) => !conv.includes(x))) expect(JSON.stringify(plain(g).statements)).not.toMatch(/converge/);
+            expect(grants.filter((g) => /envoy/.test(g.name))).toEqual([]);
         } else {
             const ra = e.byType("azure-native:authorization:RoleAssignment").filter((r) => r.name.includes("-identity-converge-"));
             expect(ra.length).toBe(12);
@@ -116,7 +137,7 @@ describe.each(["aws", "gcp", "azure"])("cloud %s, formation agent", (kind) => {
             const ud = parse(v.userData) as { write_files: { path: string; content: string }[] };
             expect(ud.write_files.map((f) => f.path)).toEqual(expect.arrayContaining(["/etc/systemd/system/redisforge-converge.service", "/etc/redisforge/converge/config.json"]));
             const cfg = JSON.parse(ud.write_files.find((f) => f.path === "/etc/redisforge/converge/config.json")!.content);
-            expect(cfg.store).toMatchObject({ kind: { aws: "s3", gcp: "gcs", azure: "azure" }[kind], prefix });
+            expect(cfg.store).toMatchObject({ kind: { aws: "s3", gcp: "gcs", azure: "azure", qemu: "s3" }[kind], prefix });
             expect(cfg.storeCredentials).toHaveProperty("instance");
         }
         for (const v of vms.filter((x) => /envoy/.test(x.name))) expect(v.userData).not.toMatch(/converge/);
@@ -129,7 +150,7 @@ describe.each(["aws", "gcp", "azure"])("cloud %s, formation agent", (kind) => {
         const i = plain(rc);
         expect(i.formation).toBe("agent");
         expect(i.heal).toBe(true);
-        expect(i.agentStore).toMatchObject({ kind: { aws: "s3", gcp: "gcs", azure: "azure" }[kind], prefix });
+        expect(i.agentStore).toMatchObject({ kind: { aws: "s3", gcp: "gcs", azure: "azure", qemu: "s3" }[kind], prefix });
         expect(i.clientKey).toBeUndefined();
         expect(i.agentStoreCredentials).toBeUndefined();
         expect(e.byType("tls:index/certRequest:CertRequest").map((r) => r.name).filter((n) => /admin-client/.test(n))).toEqual([]);
@@ -137,10 +158,9 @@ describe.each(["aws", "gcp", "azure"])("cloud %s, formation agent", (kind) => {
 });
 
 test("formation agent is refused where no converge store exists, and without its image", () => {
-    for (const kind of ["qemu", "local"]) {
-        const raw = { ...stackFixture(kind), formation: "agent", convergeAgentImage: IMAGE };
-        expect(() => validateConfig(raw, adapters)).toThrow(new RegExp(`redisforge:formation=agent is not available on the ${kind} cloud`));
-    }
+    expect(() => validateConfig({ ...stackFixture("local"), formation: "agent", convergeAgentImage: IMAGE }, adapters)).toThrow(/redisforge:formation=agent is not available on the local cloud/);
+    // The qemu cloud has a converge store (its S3 service: tests/integration/vm/bucket.test.ts).
+    expect(validateConfig({ ...stackFixture("qemu"), formation: "agent", convergeAgentImage: IMAGE }, adapters).config.formation).toBe("agent");
     expect(() => validateConfig({ ...stackFixture("aws"), formation: "agent" }, adapters)).toThrow(/redisforge:convergeAgentImage is required when redisforge:formation=agent/);
     expect(() => validateConfig({ ...stackFixture("aws"), formation: "agent", convergeAgentImage: IMAGE, formCluster: false }, adapters)).toThrow(/needs redisforge:formCluster=true/);
     expect(() => validateConfig({ ...stackFixture("aws"), formation: "sideways" }, adapters)).toThrow(/redisforge:formation="sideways" must be "direct"/);

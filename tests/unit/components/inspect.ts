@@ -6,7 +6,6 @@
  */
 import { gunzipSync } from "zlib";
 import { MockEngine, RecordedResource, unwrap } from "../../helpers/mocks";
-import { BACKUP_USER_ACTIONS } from "../../../lab/object-stores";
 
 export interface VmView {
     name: string;
@@ -348,13 +347,16 @@ export function grantsOf(kind: string, e: MockEngine, identity: string): GrantsV
     }
     if (kind === "qemu") {
         const id = e.byType("pulumi-nodejs:dynamic/qemu:Identity").find((r) => r.name === identity);
-        // Bucket access: the identity holds the keys of a bucket's backup user (s3Keys names a
-        // QemuBucketKeys file), and an S3 service (s3-service.ts) runs with that file, giving that
-        // user S3Server's bucket policy, BACKUP_USER_ACTIONS.
+        // Bucket access: the identity holds the VM principal's keys (s3Keys names the stack's
+        // QemuBucketKeys file, which the S3 service runs with), and what the principal may do in the
+        // backup bucket is the Allow statements of this identity's QemuBucketGrant on it (the
+        // converge store bucket, `-converge`, is the agent's grant, checked by its own tests).
         const keysFile = (plain(id!).s3Keys as { file?: string } | undefined)?.file;
         const keys = keysFile !== undefined && e.byType("pulumi-nodejs:dynamic/qemu:BucketKeys").some((r) => plain(r).file === keysFile);
         const server = keysFile !== undefined && e.byType("pulumi-nodejs:dynamic/qemu:Service").some((r) => plain(r).name === "s3" && ((plain(r).argv ?? []) as string[]).includes(keysFile));
-        const actions: string[] = keys && server ? BACKUP_USER_ACTIONS : [];
+        const grants = e.byType("pulumi-nodejs:dynamic/qemu:BucketGrant").map(plain).filter((g) => g.identity === plain(id!).name && !String(g.bucket).endsWith("-converge"));
+        const allowed = grants.flatMap((g) => (g.statements as { Effect: string; Action: string[] }[]).filter((st) => st.Effect === "Allow").flatMap((st) => st.Action));
+        const actions: string[] = keys && server ? allowed : [];
         return {
             readableSecrets: (plain(id!).secrets ?? []) as string[],
             bucketWrite: actions.includes("s3:PutObject"),

@@ -84,7 +84,9 @@ const QEMU_TYPES: Record<string, string> = {
     "pulumi-nodejs:dynamic/qemu:Network": "nothing (namespace and bridge; no route out)",
     "pulumi-nodejs:dynamic/qemu:Secret": "nothing (a secret input by design)",
     "pulumi-nodejs:dynamic/qemu:Identity": "nothing (which secrets an identity reads, whether it has the bucket's keys)",
-    "pulumi-nodejs:dynamic/qemu:BucketKeys": "nothing (the bucket keys' file path and digest)",
+    "pulumi-nodejs:dynamic/qemu:BucketKeys": "nothing (the stack S3 keys' file path and digest)",
+    "pulumi-nodejs:dynamic/qemu:S3Bucket": "nothing (a bucket name on the stack's S3 service; no versioning, lifecycle or encryption to require)",
+    "pulumi-nodejs:dynamic/qemu:BucketGrant": "nothing (one identity's policy statements; the grants tests read them)",
 };
 /** The QemuVm inputs/outputs (providers/qemu/resources/vm.ts): none of them can attach another NIC or a public address. */
 const QEMU_VM_PROPS = ["__provider", "network", "hostName", "zone", "ip", "tap", "mac", "userData", "dataDiskGb", "memoryMiB", "imageDir", "dir", "storeDir", "identity", "tags", "pid", "running", "userDataSha256", "instanceId"];

@@ -67,8 +67,10 @@ describe("firewall plan", () => {
             if ([16379].includes(p)) expect(r.from).toMatch(/^10\.210\.\d+\.0\/26$/);
             if ([9121, 9100, 9901].includes(p)) expect(r.from).toBe("10.210.10.0/24");
             if (r.to === serviceAddress(0, "lb")) expect([r.from, r.ports]).toEqual(["10.210.9.0/24", PORTS.client]);
-            if (r.from === hostLinkAddress(0)) expect([r.comment, r.ports]).toEqual(["redis-from-deployer", PORTS.redis]);
+            if (r.from === hostLinkAddress(0)) expect([r.comment, r.ports]).toEqual(r.to === serviceAddress(0, "s3") ? ["s3-from-deployer", 9000] : ["redis-from-deployer", PORTS.redis]);
         }
+        // The deployer reaches the Redis VMs' TLS port and the stack's S3 API, nothing else.
+        expect(plan.filter((r) => r.from === hostLinkAddress(0)).map((r) => r.to)).toEqual(["10.210.0.0/26", "10.210.1.0/26", "10.210.2.0/26", serviceAddress(0, "s3")]);
         expect(plan.filter((r) => r.comment === "redis-from-redis")).toHaveLength(3 * 3 * 2);
     });
     test("the real nft accepts the rendered table", () => {
