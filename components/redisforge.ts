@@ -160,6 +160,7 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             tags: tags("firewall"),
             network,
             rules: firewallRules({ ports: args.ports, clientCidrs: args.clientCidrs, monitoringCidrs: args.monitoringCidrs, adminCidrs: args.adminCidrs }),
+            deployerReachesNodes: args.formation !== "agent",
         });
         const store = a.createSecretStore(`${name}-secrets`, { ...p, tags: tags("secrets"), region: args.region, network });
         const pki = new Pki(`${name}-pki`, { clusterName: args.clusterName, validityDays: args.tlsValidityDays, renewBeforeDays: args.tlsRenewBeforeDays, caGeneration: args.tlsCaGeneration, caOverlap: args.tlsCaOverlap }, p);

@@ -96,6 +96,12 @@ export interface FirewallArgs extends AdapterCallArgs {
     network: NetworkRecord;
     /** The complete allow list; computed by `components/firewall-rules.ts` (pure). */
     rules: AllowRule[];
+    /**
+     * Whether the deploying machine connects to the nodes (formation `direct`, the default) or only to
+     * the converge store (`agent`). A cloud whose adapter models the deployer's path (qemu: the host
+     * link) opens the Redis port to it only in `direct`; the clouds leave that path to the operator.
+     */
+    deployerReachesNodes?: boolean;
 }
 
 /** Per-role firewall handle that `createVm` attaches (security group id, network tag, NSG id). */

@@ -245,7 +245,8 @@ export const qemuAdapter: CloudAdapter = {
         // The deployer reaches the nodes' TLS port (the RedisCluster resource and the rolling gates
         // run in the `pulumi` process): the port of the redis-from-redis rule is the Redis TLS port.
         const redisPort = a.rules.find((r) => r.key === "redis-from-envoy")?.ports[0] ?? 6379;
-        const fw = new QemuFirewall(`${name}`, { network: a.network.native.network, rules: firewallPlan({ slot: p.slot, zoneCount: p.zones.length, rules: a.rules, redisPort }) }, o(a.parent));
+        // Formation agent: the deployer reaches the S3 API only (the converge store), never a node.
+        const fw = new QemuFirewall(`${name}`, { network: a.network.native.network, rules: firewallPlan({ slot: p.slot, zoneCount: p.zones.length, rules: a.rules, redisPort, deployerReachesNodes: a.deployerReachesNodes ?? true }) }, o(a.parent));
         return { groups: { redis: pulumi.interpolate`${fw.id}:redis`, envoy: pulumi.interpolate`${fw.id}:envoy` }, native: { id: fw.id } };
     },
 

@@ -109,6 +109,8 @@ export interface FirewallPlanArgs {
     rules: CloudRule[];
     /** Redis TLS port (the deploying machine forms the cluster through it). */
     redisPort: number;
+    /** false (formation agent): no rule from the deploying machine to the nodes. Default true. */
+    deployerReachesNodes?: boolean;
 }
 
 /**
@@ -117,9 +119,9 @@ export interface FirewallPlanArgs {
  * - the load balancer (in the namespace, services .4) takes the client port from the same
  *   sources as the Envoys' client-port rule;
  * - every VM reaches the metadata service and the registry; Redis VMs reach the S3 server;
- * - the deploying machine (host link) reaches the Redis TLS port: the RedisCluster resource and
- *   the rolling gates run there, like a cloud operator over VPN; and the S3 API (buckets, grants,
- *   the converge documents).
+ * - the deploying machine (host link) reaches the Redis TLS port (formation direct only: the
+ *   RedisCluster resource and the rolling gates run there, like a cloud operator over VPN) and the
+ *   S3 API (buckets, grants, the converge documents).
  * Everything else is refused (lab/vm/firewall.ts: TCP reset), including from 0.0.0.0/0.
  */
 export function firewallPlan(a: FirewallPlanArgs): LabRule[] {
@@ -142,7 +144,7 @@ export function firewallPlan(a: FirewallPlanArgs): LabRule[] {
         }
     }
     for (const from of ranges("redis")) out.push({ from, to: serviceAddress(a.slot, "s3"), ports: S3_PORT, comment: "s3-from-redis" });
-    for (const to of ranges("redis")) out.push({ from: hostLinkAddress(a.slot), to, ports: a.redisPort, comment: "redis-from-deployer" });
+    if (a.deployerReachesNodes ?? true) for (const to of ranges("redis")) out.push({ from: hostLinkAddress(a.slot), to, ports: a.redisPort, comment: "redis-from-deployer" });
     // The deploying machine talks to the stack's S3 API (buckets, grants, the converge documents), as
     // a cloud deployer talks to the cloud's.
     out.push({ from: hostLinkAddress(a.slot), to: serviceAddress(a.slot, "s3"), ports: S3_PORT, comment: "s3-from-deployer" });

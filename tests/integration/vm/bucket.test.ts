@@ -14,7 +14,8 @@
  *   last one revokes the access.
  * An Envoy's address gets nothing. Then destroy leaves no process and no directory.
  */
-import { spawnSync } from "child_process";
+import { spawn, spawnSync } from "child_process";
+import { connect as netConnect } from "net";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -218,6 +219,35 @@ test("grants: removing one identity's keeps the other's (same principal); removi
     // Granted again (the next `up`): the agent reads the spec again.
     await qemuBucketGrantProvider.create!(conv[0]);
     expect(probe(node.netns, ["read:spec.json"])).toEqual({ "read:spec.json": 'ok {"generation":1}' });
+});
+
+/** Whether this machine (the deployer, over the host link) opens a TCP connection to host:port within 3 s. */
+function connects(host: string, port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+        const c = netConnect({ host, port, timeout: 3000 }, () => (c.destroy(), resolve(true)));
+        c.on("error", () => resolve(false));
+        c.on("timeout", () => (c.destroy(), resolve(false)));
+    });
+}
+
+test("formation agent's firewall: the deploying machine reaches the S3 API and no node (direct: the Redis port too)", async () => {
+    const ip = addressFor(net.slot, 0, "redis", "bk-node0");
+    // What redis-server would be on the node: a listener on its TLS port, in the node's namespace.
+    const listener = spawn("ip", ["netns", "exec", node.netns, "python3", "-c", `import socket,time\ns=socket.socket()\ns.bind(("${ip}",6379))\ns.listen()\ntime.sleep(60)`], { stdio: "ignore" });
+    try {
+        let up = false;
+        for (let i = 0; i < 50 && !up; i++) {
+            up = await connects(ip, 6379);
+            if (!up) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect({ direct: up }).toEqual({ direct: true }); // the plan loaded in beforeAll: formation direct
+        setFirewall(net, firewallPlan({ slot: net.slot, zoneCount: 3, rules: [], redisPort: 6379, deployerReachesNodes: false }));
+        expect({ agent: await connects(ip, 6379) }).toEqual({ agent: false });
+        expect((await s3AdminCall(deployer(), "GET", `/${CONVERGE}?list-type=2`)).status).toBe(200);
+    } finally {
+        listener.kill("SIGKILL");
+        setFirewall(net, firewallPlan({ slot: net.slot, zoneCount: 3, rules: [], redisPort: 6379 }));
+    }
 });
 
 test("a restart (update with the same keys) serves the same bucket, user and objects", async () => {

@@ -112,6 +112,9 @@ describe.each(["aws", "gcp", "azure", "qemu"])("cloud %s, formation agent", (kin
             // The backup grants never name the converge bucket; no Envoy identity has a grant.
             for (const g of grants.filter((x) => !conv.includes(x))) expect(JSON.stringify(plain(g).statements)).not.toMatch(/converge/);
             expect(grants.filter((g) => /envoy/.test(g.name))).toEqual([]);
+            // The deploying machine (host link .2) reaches the S3 API only: no rule to a node in agent mode.
+            const rules = e.byType("pulumi-nodejs:dynamic/qemu:Firewall").flatMap((f) => plain(f).rules as { from: string; to: string; ports: number; comment: string }[]);
+            expect(rules.filter((r) => /^10\.210\.\d+\.2$/.test(r.from)).map((r) => [r.comment, r.ports])).toEqual([["s3-from-deployer", 9000]]);
         } else {
             const ra = e.byType("azure-native:authorization:RoleAssignment").filter((r) => r.name.includes("-identity-converge-"));
             expect(ra.length).toBe(12);

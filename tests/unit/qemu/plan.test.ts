@@ -71,6 +71,10 @@ describe("firewall plan", () => {
         }
         // The deployer reaches the Redis VMs' TLS port and the stack's S3 API, nothing else.
         expect(plan.filter((r) => r.from === hostLinkAddress(0)).map((r) => r.to)).toEqual(["10.210.0.0/26", "10.210.1.0/26", "10.210.2.0/26", serviceAddress(0, "s3")]);
+        // Formation agent: the S3 API only (the converge store); every other rule is the same.
+        const agent = firewallPlan({ slot: 0, zoneCount: 3, rules, redisPort: PORTS.redis, deployerReachesNodes: false });
+        expect(agent.filter((r) => r.from === hostLinkAddress(0)).map((r) => [r.to, r.ports])).toEqual([[serviceAddress(0, "s3"), 9000]]);
+        expect(agent).toEqual(plan.filter((r) => r.comment !== "redis-from-deployer"));
         expect(plan.filter((r) => r.comment === "redis-from-redis")).toHaveLength(3 * 3 * 2);
     });
     test("the real nft accepts the rendered table", () => {
