@@ -92,6 +92,7 @@ export function applyGrant(a: GrantArgs): Promise<void> {
         if (a.statements === undefined) {
             if (!fs.existsSync(a.keysFile)) {
                 fs.rmSync(file, { force: true });
+                if (fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true });
                 return; // the stack's S3 service and its data are gone already
             }
         }
@@ -109,5 +110,6 @@ export function applyGrant(a: GrantArgs): Promise<void> {
         } catch (e) {
             throw explain(`set the policy of ${a.bucket} (${grants.length} grant(s))`, a.endpoint, e as Error);
         }
+        if (grants.length === 0) fs.rmSync(dir, { recursive: true, force: true }); // the last grant of the bucket went
     });
 }

@@ -31,7 +31,7 @@ interface Run {
     paths: string[];
 }
 
-async function run(answers: Answer[], opts: { timeout?: number; name?: string; mainPid?: number; slowMs?: number; noServer?: boolean } = {}): Promise<Run> {
+async function run(answers: Answer[], opts: { timeout?: number; bound?: number; name?: string; mainPid?: number; slowMs?: number; noServer?: boolean } = {}): Promise<Run> {
     const d = fs.mkdtempSync(path.join(dir, "case-"));
     const socket = path.join(d, "docker.sock");
     const paths: string[] = [];
@@ -48,7 +48,7 @@ async function run(answers: Answer[], opts: { timeout?: number; name?: string; m
     const started = Date.now();
     try {
         return await new Promise<Run>((resolve, reject) => {
-            const child = spawn("bash", [SCRIPT, opts.name ?? "redis", String(opts.timeout ?? 20)], {
+            const child = spawn("bash", [SCRIPT, opts.name ?? "redis", String(opts.timeout ?? 20), ...(opts.bound ? [String(opts.bound)] : [])], {
                 env: { PATH: "/usr/bin:/bin", DOCKER_SOCKET: socket, POLL_SECONDS: "1", ...(opts.mainPid ? { MAINPID: String(opts.mainPid) } : {}) },
             });
             let out = "";
@@ -87,7 +87,7 @@ describe("wait-healthy.sh (Docker Engine API over its unix socket)", () => {
     it("fails at once when the container exited, whatever its last health check said", async () => {
         const r = await run([ok("starting"), ok("exited")]);
         expect(r.code).toBe(1);
-        expect(r.out).toContain("container redis is exited");
+        expect(r.out).toContain("container redis: exited");
         expect(r.ms).toBeLessThan(8000);
     });
 
@@ -106,7 +106,7 @@ describe("wait-healthy.sh (Docker Engine API over its unix socket)", () => {
     it("gives up after the timeout when the container stays unhealthy", async () => {
         const r = await run([ok("unhealthy")], { timeout: 4 });
         expect(r.code).toBe(1);
-        expect(r.out).toContain("container redis not healthy after 4s (last status: unhealthy)");
+        expect(r.out).toContain("container redis: not healthy after 4s (last status: unhealthy)");
         expect(r.ms).toBeGreaterThanOrEqual(3000);
         expect(r.ms).toBeLessThan(15000);
     });
@@ -122,10 +122,22 @@ describe("wait-healthy.sh (Docker Engine API over its unix socket)", () => {
         expect(r.code).toBe(1);
         expect(r.out).toMatch(/container other: docker run \(pid \d+\) exited and no container is up/);
         expect(r.ms).toBeLessThan(8000);
-        // While docker run is alive (this test process stands in for it), a missing container is waited for.
-        const alive = await run([missing], { timeout: 2, name: "other", mainPid: process.pid });
-        expect(alive.out).toContain("last status: missing");
-        expect(alive.ms).toBeGreaterThanOrEqual(1500);
+        // While docker run is alive (this test process stands in for it), a missing container is waited
+        // for up to the start bound (the unit's TimeoutStartSec), not the health timeout.
+        const alive = await run([missing], { timeout: 2, bound: 5, name: "other", mainPid: process.pid });
+        expect(alive.code).toBe(1);
+        expect(alive.out).toContain("container other: none after 5s (docker run still pulling?)");
+        expect(alive.ms).toBeGreaterThanOrEqual(4500);
+    });
+
+    it("starts the health timeout when the container exists: a pull longer than the timeout is not a failure", async () => {
+        // Found on the VM stack (agent mode): the converge agent's image took >12 min to pull under
+        // emulation; the health timeout (720 s there) ran out before the container existed, systemd
+        // restarted the unit, the pull began again, forever.
+        const r = await run([missing, missing, missing, missing, missing, ok("starting"), ok("healthy")], { timeout: 3, bound: 30, mainPid: process.pid });
+        expect(r.code).toBe(0);
+        expect(r.ms).toBeGreaterThanOrEqual(5000);
+        expect(r.paths.length).toBe(7);
     });
 
     it("treats a daemon that does not answer (no socket) as a missing container, bounded", async () => {
@@ -138,7 +150,7 @@ describe("wait-healthy.sh (Docker Engine API over its unix socket)", () => {
         // 1 s per request + 1 s poll: counting sleeps only would stop after 3 rounds, ~6 s.
         const r = await run([ok("unhealthy")], { timeout: 3, slowMs: 1000 });
         expect(r.code).toBe(1);
-        expect(r.out).toContain("container redis not healthy after 3s (last status: unhealthy)");
+        expect(r.out).toContain("container redis: not healthy after 3s (last status: unhealthy)");
         expect(r.ms).toBeGreaterThanOrEqual(2900);
         expect(r.ms).toBeLessThan(5500);
     });
