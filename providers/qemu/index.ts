@@ -268,7 +268,7 @@ export const qemuAdapter: CloudAdapter = {
         const p = currentPlan("createBucket");
         const s3 = stackS3(p);
         const b = new QemuS3Bucket(`${name}`, { endpoint: s3.endpoint, keysFile: s3.keysFile, keysDigest: s3.keysDigest, bucket: bucketNameOf(name) }, o(a.parent));
-        return { name: b.bucket, url: pulumi.interpolate`s3://${b.bucket}`, id: b.id, native: { keysFile: pulumi.output(s3.keysFile), keysDigest: s3.keysDigest }, endpoint: b.endpoint };
+        return { name: b.bucket, url: pulumi.interpolate`s3://${b.bucket}`, id: b.id, native: {}, endpoint: b.endpoint };
     },
 
     convergeStoreSettings(bucket: BucketRecord, prefix: string): pulumi.Output<ConvergeStoreSettings> {

@@ -13,13 +13,14 @@
 import * as fs from "fs";
 import * as path from "path";
 import { ensureBucket, putBucketPolicy, removeBucketIfEmpty, S3AdminTarget, S3Statement } from "../object-store/s3-admin";
-import type { BucketKeys } from "./resources/store";
+import { BucketKeys, readKeys } from "./resources/store";
 
 export const QEMU_S3_REGION = "us-east-1";
 
 function keysOf(keysFile: string): BucketKeys {
-    if (!fs.existsSync(keysFile)) throw new Error(`the stack's S3 keys file ${keysFile} is missing; run \`pulumi up\` again (it recreates the keys and restarts the S3 service)`);
-    return JSON.parse(fs.readFileSync(keysFile, "utf8")) as BucketKeys;
+    const text = readKeys(keysFile);
+    if (!text) throw new Error(`the stack's S3 keys file ${keysFile} is missing; run \`pulumi up\` again (it recreates the keys and restarts the S3 service)`);
+    return JSON.parse(text) as BucketKeys;
 }
 
 const targetOf = (endpoint: string, keys: BucketKeys): S3AdminTarget => ({ endpoint, region: QEMU_S3_REGION, root: keys.root });
@@ -40,7 +41,7 @@ export async function createBucket(endpoint: string, keysFile: string, bucket: s
 
 /** Deletes the bucket when empty; a bucket with objects is kept (false) and goes with the service's data. */
 export async function deleteBucket(endpoint: string, keysFile: string, bucket: string): Promise<boolean> {
-    if (!fs.existsSync(keysFile)) return true; // the stack's S3 service and its data are gone already
+    if (readKeys(keysFile) === undefined) return true; // the stack's S3 service and its data are gone already
     try {
         return await removeBucketIfEmpty(targetOf(endpoint, keysOf(keysFile)), bucket);
     } catch (e) {
@@ -89,27 +90,23 @@ export function applyGrant(a: GrantArgs): Promise<void> {
     return serial(`${a.grantsDir}/${a.bucket}`, async () => {
         const dir = path.join(a.grantsDir, a.bucket);
         const file = path.join(dir, `${a.identity}.json`);
-        if (a.statements === undefined) {
-            if (!fs.existsSync(a.keysFile)) {
-                fs.rmSync(file, { force: true });
-                if (fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true });
-                return; // the stack's S3 service and its data are gone already
+        // The keys first (a grant is never written for a service without keys); a removal after the
+        // stack's S3 service and its data went (keys file gone) has nothing to tell it.
+        const keys = a.statements === undefined && readKeys(a.keysFile) === undefined ? undefined : keysOf(a.keysFile);
+        if (a.statements === undefined) fs.rmSync(file, { force: true });
+        else {
+            fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+            fs.writeFileSync(file, `${JSON.stringify(a.statements)}\n`, { mode: 0o600 });
+        }
+        const names = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort() : [];
+        const grants = names.map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as S3Statement[]);
+        if (keys) {
+            try {
+                await putBucketPolicy(targetOf(a.endpoint, keys), a.bucket, policyOf(grants, keys.vm.accessKeyId));
+            } catch (e) {
+                throw explain(`set the policy of ${a.bucket} (${grants.length} grant(s))`, a.endpoint, e as Error);
             }
         }
-        const keys = keysOf(a.keysFile);
-        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        if (a.statements === undefined) fs.rmSync(file, { force: true });
-        else fs.writeFileSync(file, `${JSON.stringify(a.statements)}\n`, { mode: 0o600 });
-        const grants = fs
-            .readdirSync(dir)
-            .filter((f) => f.endsWith(".json"))
-            .sort()
-            .map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as S3Statement[]);
-        try {
-            await putBucketPolicy(targetOf(a.endpoint, keys), a.bucket, policyOf(grants, keys.vm.accessKeyId));
-        } catch (e) {
-            throw explain(`set the policy of ${a.bucket} (${grants.length} grant(s))`, a.endpoint, e as Error);
-        }
-        if (grants.length === 0) fs.rmSync(dir, { recursive: true, force: true }); // the last grant of the bucket went
+        if (grants.length === 0) fs.rmSync(dir, { recursive: true, force: true }); // the bucket's last grant went
     });
 }
