@@ -5,12 +5,16 @@
  * test can build a topology with a known same-zone pair).
  */
 import { ChildProcess, spawn } from "child_process";
+import * as fs from "fs";
 import * as net from "net";
 import { Lab } from "../../../lab/lab";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export function freePort(): Promise<number> {
+/** Ports handed out by freePort in this process (bind(0) can give the same port twice). */
+const handedOut = new Set<number>();
+
+function ephemeralPort(): Promise<number> {
     return new Promise((resolve, reject) => {
         const srv = net.createServer();
         srv.unref();
@@ -20,6 +24,76 @@ export function freePort(): Promise<number> {
             srv.close(() => resolve(port));
         });
     });
+}
+
+/**
+ * A loopback port free now and never handed out before by this process: a port given twice made
+ * two exporters share one (the second failed to bind and the test read the first one's metrics).
+ */
+export async function freePort(): Promise<number> {
+    for (let i = 0; i < 50; i++) {
+        const port = await ephemeralPort();
+        if (handedOut.has(port)) continue;
+        handedOut.add(port);
+        return port;
+    }
+    throw new Error("freePort: 50 ports in a row were ones already handed out");
+}
+
+/** Inodes of the TCP sockets listening on 127.0.0.1:`port` (from /proc/net/tcp). */
+function listeningInodes(port: number): Set<string> {
+    const want = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+    const inodes = new Set<string>();
+    for (const line of fs.readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+        const f = line.trim().split(/\s+/);
+        // local_address, state 0A = LISTEN, inode in column 10
+        if (f[1] === want && f[3] === "0A") inodes.add(f[9]);
+    }
+    return inodes;
+}
+
+/** Whether process `pid` holds a socket listening on 127.0.0.1:`port`. */
+function holdsListener(pid: number, port: number): boolean {
+    const inodes = listeningInodes(port);
+    if (inodes.size === 0) return false;
+    let fds: string[] = [];
+    try {
+        fds = fs.readdirSync(`/proc/${pid}/fd`);
+    } catch {
+        return false;
+    }
+    for (const fd of fds) {
+        try {
+            const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+            if (m && inodes.has(m[1])) return true;
+        } catch {
+            // fd closed meanwhile
+        }
+    }
+    return false;
+}
+
+/**
+ * GET `url` (a 127.0.0.1 port) at most `timeoutMs`, once `proc` itself listens on that port: an
+ * answer on the port proves nothing if another process holds it (a port handed out twice made
+ * the test read a node_exporter's metrics as a redis_exporter's). Fails with the process's
+ * output if it exits first.
+ */
+export async function getFrom(proc: Proc, url: string, timeoutMs: number): Promise<string> {
+    const port = Number(/^http:\/\/127\.0\.0\.1:(\d+)\//.exec(url)?.[1]);
+    if (!port) throw new Error(`getFrom: ${url} is not a 127.0.0.1 URL with a port`);
+    return waitFor(
+        `${proc.name} listening at ${url}`,
+        async () => {
+            if (proc.child.exitCode !== null || proc.child.signalCode !== null) {
+                throw new Error(`${proc.name} exited (${proc.child.exitCode ?? proc.child.signalCode}): ${proc.output().slice(-2000)}`);
+            }
+            if (!holdsListener(proc.pid, port)) return undefined;
+            return httpGet(url);
+        },
+        timeoutMs,
+        100,
+    );
 }
 
 /** Polls `probe` until it returns a value (not undefined), at most `timeoutMs`. */

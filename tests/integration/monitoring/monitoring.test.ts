@@ -50,7 +50,7 @@ import { ruleFile, RECORDING_RULES, ALERTS } from "../../../monitoring/prometheu
 import { dashboardQueries } from "../../../monitoring/grafana/dashboard";
 import { alertmanagerConfig, RECEIVERS } from "../../../monitoring/alertmanager/config";
 import { DOCUMENTED_ENVOY_STATS, documentedEnvoyExposition } from "./envoy-documented-metrics";
-import { exposedNames, freePort, httpGet, httpJson, Proc, Procs, sleep, waitFor } from "./harness";
+import { exposedNames, freePort, getFrom, httpGet, httpJson, Proc, Procs, sleep, waitFor } from "./harness";
 import { metricRefs } from "./promql";
 import { run } from "../../unit/monitoring/tools";
 
@@ -83,7 +83,9 @@ let envoyPort = 0;
 let promPort = 0;
 let amPort = 0;
 let sameZone: { master: string; replica: string };
-const exporters: Proc[] = [];
+const redisExporterProc: Proc[] = [];
+const nodeExporterProc: Proc[] = [];
+const exporters = () => [...redisExporterProc, ...nodeExporterProc];
 let orphan: { node: string; index: number; shard: number };
 
 const idx = (id: string) => Number(/^node(\d+)$/.exec(id)![1]);
@@ -186,7 +188,7 @@ test("the exporter ACL user: each granted command is necessary (without it: erro
         const port = await freePort();
         const p = startRedisExporter(node, port, `redis_exporter without ${cmd.command}`);
         try {
-            await waitFor("exporter /metrics", () => httpGet(`http://127.0.0.1:${port}/metrics`), 10000, 100);
+            await getFrom(p, `http://127.0.0.1:${port}/metrics`, 10000);
             await httpGet(`http://127.0.0.1:${port}/metrics`);
         } finally {
             await procs.stop(p);
@@ -224,8 +226,8 @@ test("real redis_exporter and node_exporter output holds every metric the rules 
         if (i === 0) writeDrillMetrics(textfiles, { cluster: "monitoring-test", ok: true, mismatches: [] } as unknown as DrillReport, now);
         // The converge agent's textfile, as the lease holder writes it (providers/redis-cluster/agent/metrics.ts).
         if (i === 1) writeConvergeMetrics(path.join(textfiles, "redisforge_converge.prom"), { needsDecision: ["1 of 6 nodes do not answer"], phase: "needs-decision", appliedGeneration: 3 });
-        exporters.push(startRedisExporter(i, redisExporterPort[i]));
-        exporters.push(procs.start(`node_exporter node${i}`, "prometheus-node-exporter", [
+        redisExporterProc.push(startRedisExporter(i, redisExporterPort[i]));
+        nodeExporterProc.push(procs.start(`node_exporter node${i}`, "prometheus-node-exporter", [
             ...nodeExporterFlags({ listenAddress: `127.0.0.1:${nodeExporterPort[i]}`, textfileDir: textfiles }),
             // Test-only: only the collectors the rules read (all three are on by default in production).
             "--collector.disable-defaults",
@@ -236,8 +238,8 @@ test("real redis_exporter and node_exporter output holds every metric the rules 
     }
     const exposed = new Set<string>();
     for (let i = 0; i < 6; i++) {
-        const redisText = await waitFor(`redis_exporter node${i}`, () => httpGet(`http://127.0.0.1:${redisExporterPort[i]}/metrics`), 15000, 100);
-        const nodeText = await waitFor(`node_exporter node${i}`, () => httpGet(`http://127.0.0.1:${nodeExporterPort[i]}/metrics`), 15000, 100);
+        const redisText = await getFrom(redisExporterProc[i], `http://127.0.0.1:${redisExporterPort[i]}/metrics`, 15000);
+        const nodeText = await getFrom(nodeExporterProc[i], `http://127.0.0.1:${nodeExporterPort[i]}/metrics`, 15000);
         expect(redisText).toMatch(/^redis_up 1$/m);
         expect(redisText).toMatch(/^redis_exporter_last_scrape_error\{err=""\} 0$/m);
         const backup = new RegExp(`^${BACKUP_LAST_SUCCESS_METRIC} (\\S+)$`, "m").exec(nodeText);
@@ -270,7 +272,7 @@ test("real redis_exporter and node_exporter output holds every metric the rules 
         expect(await aclLog(i)).toBe("");
         expect(await errorstats(i)).not.toMatch(/NOPERM/);
     }
-    for (const p of exporters) expect(`${p.name}: ${p.output().split("\n").filter((l) => /level=(error|fatal)/.test(l)).join("\n")}`).toBe(`${p.name}: `);
+    for (const p of exporters()) expect(`${p.name}: ${p.output().split("\n").filter((l) => /level=(error|fatal)/.test(l)).join("\n")}`).toBe(`${p.name}: `);
 });
 
 test("real Prometheus with the generated targets, scrape config and rules; real Alertmanager with the Discord config", async () => {
@@ -350,8 +352,8 @@ test("real Prometheus with the generated targets, scrape config and rules; real 
         `--web.listen-address=127.0.0.1:${promPort}`,
         "--storage.tsdb.retention.time=1h",
     ]);
-    await waitFor("Alertmanager ready", () => httpGet(`http://127.0.0.1:${amPort}/-/ready`), 20000, 200);
-    await waitFor("Prometheus ready", () => httpGet(`http://127.0.0.1:${promPort}/-/ready`), 30000, 200);
+    await getFrom(am, `http://127.0.0.1:${amPort}/-/ready`, 20000);
+    await getFrom(prom, `http://127.0.0.1:${promPort}/-/ready`, 30000);
 
     // Every target of the generated config is scraped successfully.
     const expectedTargets = 6 + 6 + 1;
@@ -408,7 +410,7 @@ test("real Prometheus with the generated targets, scrape config and rules; real 
     expect(before.filter((a) => a.labels.alertname === "RedisDown")).toEqual([]);
 
     // After ~10 s of 1 s scrapes by Prometheus: still no error from any exporter, no denied command.
-    for (const p of exporters) expect(`${p.name}: ${p.output().split("\n").filter((l) => /level=(error|fatal)/.test(l)).join("\n")}`).toBe(`${p.name}: `);
+    for (const p of exporters()) expect(`${p.name}: ${p.output().split("\n").filter((l) => /level=(error|fatal)/.test(l)).join("\n")}`).toBe(`${p.name}: `);
     for (let i = 0; i < 6; i++) expect(`node${i}: ${await aclLog(i)}${await errorstats(i)}`).toBe(`node${i}: `);
     const scrapeErrors = await promQuery(`sum(redis_exporter_last_scrape_error{cluster="${CLUSTER}"})`);
     expect(scrapeErrors[0].value[1]).toBe("0");
