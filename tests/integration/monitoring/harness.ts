@@ -6,25 +6,12 @@
  */
 import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
-import { Lab } from "../../../lab/lab";
+import { freePort as labFreePort, Lab } from "../../../lab/lab";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Ports handed out by freePort in this process (bind(0) can give the same port twice). */
 const handedOut = new Set<number>();
-
-function ephemeralPort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.unref();
-        srv.on("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const port = (srv.address() as net.AddressInfo).port;
-            srv.close(() => resolve(port));
-        });
-    });
-}
 
 /**
  * A loopback port free now and never handed out before by this process: a port given twice made
@@ -32,7 +19,7 @@ function ephemeralPort(): Promise<number> {
  */
 export async function freePort(): Promise<number> {
     for (let i = 0; i < 50; i++) {
-        const port = await ephemeralPort();
+        const port = await labFreePort("127.0.0.1");
         if (handedOut.has(port)) continue;
         handedOut.add(port);
         return port;
