@@ -48,7 +48,16 @@ interface Fault {
     endedAt: number;
     gapMs: number;
     note?: string;
+    /**
+     * Every node was killed at `faultAt`: writes acknowledged in the last AOF_EVERYSEC_WINDOW_MS
+     * before it may be lost (everysec postpones the AOF write behind a slow background fsync and
+     * replies anyway; tests/integration/lab/aof-durability.test.ts). Older ones may not.
+     */
+    crashedAll?: boolean;
 }
+
+/** everysec's postponement bound (2 s) plus slack: the same window as aof-durability.test.ts. */
+const AOF_EVERYSEC_WINDOW_MS = 2500;
 
 /**
  * Healthy = converge ran and checkCluster says ok twice in a row (a cluster that is ok once and
@@ -81,9 +90,12 @@ async function scenario(name: string, body: (w: TimedWriter) => Promise<Fault>, 
         const st = await waitHealthy();
         const healMs = Date.now() - f.endedAt;
         await w.stop();
-        const lost = await w.lost();
-        const r: ScenarioResult = { name, acked: w.acked.size, lost: lost.length, gapMs: f.gapMs, healMs, note: f.note ?? "" };
+        const allLost = await w.lost();
+        const inWindow = (l: string) => f.crashedAll === true && w.ackedAt.get(l.split("=")[0])! >= f.faultAt - AOF_EVERYSEC_WINDOW_MS;
+        const lost = allLost.filter((l) => !inWindow(l)).map((l) => `${l}, acknowledged ${f.faultAt - w.ackedAt.get(l.split("=")[0])!} ms before the fault`);
+        const r: ScenarioResult = { name, acked: w.acked.size, lost: allLost.length, gapMs: f.gapMs, healMs, note: f.note ?? "" };
         extra?.(w, r);
+        if (f.crashedAll) r.note += `; ${allLost.length - lost.length} acknowledged in the last ${AOF_EVERYSEC_WINDOW_MS} ms lost (everysec window)`;
         c.results.push(r);
         process.stdout.write(formatResult(r));
 
@@ -227,14 +239,15 @@ test("cold restart of every node at once (SIGKILL all, start all): no acknowledg
             const endedAt = Date.now();
             await Promise.all(all.map((i) => c.lab.startNode(i, 30)));
             const gapMs = await w.waitResumed(faultAt, null, 60000);
-            return { faultAt, endedAt, gapMs };
+            return { faultAt, endedAt, gapMs, crashedAll: true };
         },
-        // Justification for asserting 0: this is a process crash. Redis write(2)s the AOF buffer
-        // before it sends replies, and the page cache survives the process, so everysec cannot
-        // lose an acknowledged write here. A power loss (not simulated) could lose the last ~1 s.
+        // A process crash: the page cache survives, and Redis write(2)s the AOF buffer before it
+        // replies, except while a background fsync runs: then everysec postpones the write for up
+        // to 2 s and replies anyway (a CI run lost one write so; aof-durability.test.ts shows it
+        // with a disk hog). Writes acknowledged before that window must all read back.
         (w, r) => {
             const lastSecond = w.ackedIssuedBetween(faultAt - 1000, faultAt).length;
-            r.note = `${lastSecond} acked in the last second before the crash, all checked`;
+            r.note = `${lastSecond} acked in the last second before the crash`;
         },
     );
 });

@@ -134,9 +134,22 @@ export class ChaosCluster {
     }
 
     /** Converges with the provider and checks: returns the status (asserted by the caller). */
+    /** The executor's last log lines (attached to a failed converge: a CI failure must say what the executor did). */
+    private readonly convergeLog: string[] = [];
+
     async convergeAndCheck(): Promise<ClusterStatus> {
         const creds = labCreds(this.lab);
-        await converge(this.spec, creds, { log: process.env.CHAOS_LOG ? (m: string) => process.stdout.write(`converge: ${m}\n`) : () => undefined, convergeTimeoutMs: 60000 });
+        const log = (m: string) => {
+            this.convergeLog.push(`${new Date().toISOString().slice(11, 23)} ${m}`);
+            if (this.convergeLog.length > 60) this.convergeLog.shift();
+            if (process.env.CHAOS_LOG) process.stdout.write(`converge: ${m}\n`);
+        };
+        try {
+            await converge(this.spec, creds, { log, convergeTimeoutMs: 60000 });
+        } catch (e) {
+            (e as Error).message += `\nconverge log (last ${this.convergeLog.length} lines):\n  ${this.convergeLog.join("\n  ")}`;
+            throw e;
+        }
         return checkCluster(this.spec, creds);
     }
 

@@ -15,8 +15,12 @@ async function within<T>(p: Promise<T>, ms: number): Promise<void> {
 }
 
 /** A cluster client (TLS, an ACL user) that writes unique keys and acknowledges each with WAIT 1 on the same node. */
+let writers = 0;
+
 export class AckedWriter {
     readonly acked = new Map<string, string>();
+    /** Key prefix of this writer: two writers of one test never write the same key (a lost write then reads back as missing, not as an older writer's value). */
+    private readonly tag = `upg${writers++}`;
     issued = 0;
     unacked = 0;
     /** MOVED/ASK replies to a pipeline, followed by re-sending it. */
@@ -54,7 +58,7 @@ export class AckedWriter {
 
     private async loop(w: number): Promise<void> {
         for (let seq = 0; !this.stopping; seq++) {
-            const key = `upg:{w${w}s${seq % 997}}:${seq}`;
+            const key = `${this.tag}:{w${w}s${seq % 997}}:${seq}`;
             const value = `${w}:${seq}:${Date.now()}`;
             this.issued++;
             try {

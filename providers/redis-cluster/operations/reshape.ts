@@ -197,9 +197,9 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
         // Wait for agreement over the final members: first for the replication the nodes report
         // once no replica follows a master that a failover step demoted (folding a chain the
         // server leaves), bounded; if it never settles, the error names the replica.
-        const replicaOf = await settleReplication(pool, currentMembers().map(targetOf), o);
+        await settleReplication(pool, currentMembers().map(targetOf), o);
         const memberSpecs: ClusterNodeSpec[] = currentMembers().map((a) => spec.nodes.find((n) => nodeAddress(n) === a) ?? { id: a, host: targetOf(a).host, port: targetOf(a).port, zone: "?" });
-        await waitConverged(pool, { members: memberSpecs, replicaOf, fullCoverage: true }, creds, o, "reshape");
+        await waitConverged(pool, { members: memberSpecs, replicaOf: "observed", fullCoverage: true }, creds, o, "reshape");
     } finally {
         await restoreConfig(pool, saved, o);
     }

@@ -11,8 +11,14 @@ import { ParsedNode, parseClusterNodes, parseInfo } from "./protocol";
 export interface ConvergeTarget {
     /** Addresses that must all be members and agree. */
     members: ClusterNodeSpec[];
-    /** Replica address -> master address. */
-    replicaOf: Map<string, string>;
+    /**
+     * Replica address -> master address; or "observed": whatever replication the nodes report at
+     * each look, once settled (no replica follows a replica) with every link up. A reshape waits
+     * so: the server's own replica migration (cluster-migration-barrier) may move a replica to an
+     * orphaned master after the reshape looked, and a snapshot would then wait for a link the
+     * cluster has dropped for good (a CI chaos run: "node3 is not yet a replica of node8" for 60 s).
+     */
+    replicaOf: Map<string, string> | "observed";
     /** Require every slot covered. */
     fullCoverage: boolean;
 }
@@ -82,7 +88,7 @@ export async function diagnose(pool: Pool, want: ConvergeTarget, creds: ClusterC
             lines.push(`${p.target.label} disagrees with ${ref.target.label} on the slot map: ${slotSignature(p.view)} vs ${slotSignature(ref.view!)}`);
         }
         if (p.clusterInfo?.cluster_state !== "ok") lines.push(`${p.target.label}: cluster_state:${p.clusterInfo?.cluster_state} (slots assigned ${p.clusterInfo?.cluster_slots_assigned}, ok ${p.clusterInfo?.cluster_slots_ok})`);
-        const master = want.replicaOf.get(p.addr);
+        const master = want.replicaOf === "observed" ? (p.me && !p.me.master ? p.me.masterId : undefined) : want.replicaOf.get(p.addr);
         if (master && p.replication?.master_link_status !== "up") lines.push(`${p.target.label}: replica of ${master}, master_link_status:${p.replication?.master_link_status ?? "?"}`);
         // Bus port: TCP then TLS handshake from here with the same CA.
         if (p.me?.busPort) lines.push(`${p.target.label}: bus port ${p.me.busPort}: ${await checkBusPort(p.target.host, p.me.busPort, creds, connectTimeoutMs)}`);
@@ -174,7 +180,15 @@ export function convergeProblem(probes: NodeProbe[], want: ConvergeTarget): stri
         if (sig === null) sig = s;
         else if (s !== sig) return `${p.target.label} disagrees on the slot map`;
         if (want.fullCoverage && p.clusterInfo?.cluster_state !== "ok") return `${p.target.label} cluster_state:${p.clusterInfo?.cluster_state}`;
-        const m = want.replicaOf.get(p.addr);
+    }
+    let replicaOf: Map<string, string>;
+    if (want.replicaOf === "observed") {
+        const observed = observedReplicaOf(probes);
+        if (observed.unsettled) return observed.unsettled;
+        replicaOf = observed.replicaOf;
+    } else replicaOf = want.replicaOf;
+    for (const p of probes) {
+        const m = replicaOf.get(p.addr);
         if (m) {
             const mp = probes.find((x) => x.addr === m);
             if (p.me?.masterId !== mp?.myId) return `${p.target.label} is not yet a replica of ${m}`;
