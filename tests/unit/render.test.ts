@@ -1,5 +1,6 @@
 import { gateForVersion, parseVersion, render, TemplateError } from "../../templates/render";
 import { renderRedisConf, renderUsersAcl, MIN_PASSWORD_LENGTH } from "../../templates/redis";
+import { REPLICA_MIGRATION_CONFIGURED } from "../../providers/redis-cluster/operations/reshape";
 
 describe("render", () => {
     it("substitutes every placeholder", () => {
@@ -36,6 +37,11 @@ describe("redis templates", () => {
             expect(conf.split("\n")).toContain(line);
         }
         expect(conf).not.toMatch(/requirepass|masterauth/);
+    });
+    it("leaves cluster-allow-replica-migration at the value a reshape restores (REPLICA_MIGRATION_CONFIGURED)", () => {
+        const line = renderRedisConf(base).split("\n").find((l) => l.startsWith("cluster-allow-replica-migration"));
+        // Not set: Redis's default, yes. A reshape turns it off while it runs and back to this value.
+        expect(line?.split(" ")[1] ?? "yes").toBe(REPLICA_MIGRATION_CONFIGURED);
     });
     it("keeps plaintext passwords out of users.acl", () => {
         const pw = (c: string) => c.repeat(MIN_PASSWORD_LENGTH);

@@ -13,6 +13,12 @@ import { runAtomicMigrations, settleLeftoverTasks } from "./migrate-atomic";
 import { migrateClassic } from "./migrate-classic";
 import { MigrationProgress } from "./migration-progress";
 
+/**
+ * cluster-allow-replica-migration as the rendered redis.conf leaves it (not set: Redis's default);
+ * tests/unit/templates checks the template does not set it.
+ */
+export const REPLICA_MIGRATION_CONFIGURED = "yes";
+
 export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: NodeProbe[], creds: ClusterCredentials, o: Resolved): Promise<void> {
     let { topology, probes } = await topologyFromProbes(pool, specProbes, spec.nodes);
     // Atomic CLUSTER MIGRATION only when every reachable member is >= 8.4 (a rolling upgrade runs
@@ -68,8 +74,14 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
         o.log(atomic ? "slot migration: atomic CLUSTER MIGRATION (every node >= 8.4)" : `slot migration: classic SETSLOT + MIGRATE (${o.atomicMigration ? "some node < 8.4" : "atomicMigration is off"})`);
     }
 
-    // Runtime config changed for speed on joining nodes; restored when the reshape ends.
+    // Runtime config changed for speed on joining nodes; restored when the reshape ends. The
+    // server's own replica migration is off while the reshape places replicas: it moved a replica
+    // to an orphaned master under a running reshape (a CI chaos run after a zone came back), which
+    // may put it in its new master's zone. Back to the rendered config's value when done, also
+    // where an interrupted run left it off.
     const saved: SavedConfig[] = [];
+    const answering = [...probes.values()].filter((p) => p.ok).map((p) => p.target);
+    saved.push(...(await overrideConfig(pool, answering, "cluster-allow-replica-migration", "no", o, REPLICA_MIGRATION_CONFIGURED)));
     const steps = replicasOfNewMastersFirst(plan.steps, topology);
     const emptyMasters = new Set(topology.nodes.filter((n) => countSlots(n.slots) === 0).map((n) => nodeAddress(n)));
     for (const s of plan.steps) if (s.kind === "meet") emptyMasters.add(s.node);

@@ -9,18 +9,26 @@ export interface SavedConfig {
     value: string;
 }
 
-/** CONFIG SET param=value where it differs; returns what to restore. Failures are logged, not fatal. */
-export async function overrideConfig(pool: Pool, targets: Target[], param: string, value: string, o: Resolved): Promise<SavedConfig[]> {
+/**
+ * CONFIG SET param=value where it differs; returns what to restore. Failures are logged, not fatal.
+ * With `restoreTo`, that value is put back instead of the one found, also on a node that already
+ * has `value` (left so by a run that was killed before its restore).
+ */
+export async function overrideConfig(pool: Pool, targets: Target[], param: string, value: string, o: Resolved, restoreTo?: string): Promise<SavedConfig[]> {
     const saved: SavedConfig[] = [];
     await Promise.all(
         targets.map(async (t) => {
             try {
                 const c = await pool.get(t);
-                const cur = (await c.config("GET", param)) as string[];
-                if (cur[1] !== undefined && cur[1] !== value) {
+                const cur = ((await c.config("GET", param)) as string[])[1];
+                if (cur === undefined) return;
+                if (cur !== value) {
                     await c.config("SET", param, value);
-                    saved.push({ target: t, param, value: cur[1] });
-                    o.log(`CONFIG SET ${param} ${value} on ${t.label} (was ${cur[1]}; restored when done)`);
+                    saved.push({ target: t, param, value: restoreTo ?? cur });
+                    o.log(`CONFIG SET ${param} ${value} on ${t.label} (was ${cur}; ${restoreTo ?? cur} when done)`);
+                } else if (restoreTo !== undefined && restoreTo !== value) {
+                    saved.push({ target: t, param, value: restoreTo });
+                    o.log(`${param} is already ${value} on ${t.label} (left by an interrupted run?); ${restoreTo} when done`);
                 }
             } catch (e) {
                 o.log(`could not set ${param}=${value} on ${t.label}: ${(e as Error).message}`);

@@ -32,9 +32,12 @@ let lab: Lab | undefined;
 let hog: ChildProcess | undefined;
 
 afterAll(async () => {
-    if (hog?.pid && hog.exitCode === null) process.kill(-hog.pid, "SIGKILL");
-    if (lab) await lab.stop({ removeData: true });
-    fs.rmSync(root, { recursive: true, force: true });
+    try {
+        if (hog) await stopDiskHog(hog, root);
+    } finally {
+        if (lab) await lab.stop({ removeData: true });
+        fs.rmSync(root, { recursive: true, force: true });
+    }
 });
 
 /** Writes and fsyncs 1.5 GB files in a loop on the lab's filesystem, in its own process group. */
@@ -57,10 +60,15 @@ async function clusterOk(l: Lab): Promise<void> {
     throw new Error("the one-node cluster did not reach cluster_state:ok within 30 s");
 }
 
+/** Stops the hog's process group (once: a second call finds it gone) and removes its file. */
 async function stopDiskHog(p: ChildProcess, dir: string): Promise<void> {
-    if (p.pid && p.exitCode === null) {
+    if (p.pid && p.exitCode === null && p.signalCode === null) {
         const exited = new Promise((r) => p.once("exit", r));
-        process.kill(-p.pid, "SIGKILL");
+        try {
+            process.kill(-p.pid, "SIGKILL");
+        } catch {
+            // already gone
+        }
         await Promise.race([exited, sleep(5000)]);
     }
     fs.rmSync(path.join(dir, "hog"), { force: true });

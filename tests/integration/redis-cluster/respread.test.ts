@@ -113,6 +113,44 @@ describe("RedisCluster provider: masters re-spread after an automatic failover",
         expect((await redisClusterProvider.diff!(id, outs, { ...inputs() })).changes).toBe(false);
     });
 
+    it("the server's replica migration is off while a reshape runs, and back on after it (also where an interrupted run left it off)", async () => {
+        const spec = labSpec(lab, NODES, 3, 1);
+        const before = await checkCluster(spec, labCreds(lab));
+        // An interrupted run's leftover on one node.
+        const leftover = 0;
+        await lab.cli(leftover, ["CONFIG", "SET", "cluster-allow-replica-migration", "no"]);
+        // Crowd the masters: a planned failover by hand, so the reshape has a failover to run.
+        const rep = before.replicas[0];
+        const repIdx = lab.nodes.findIndex((n) => `${n.host}:${n.port}` === rep.address);
+        await lab.cli(repIdx, ["CLUSTER", "FAILOVER"]);
+        await waitStatus(`${rep.address} promoted by hand`, (s) => s.masters.some((m) => m.address === rep.address) && s.replicas.every((r) => r.linkUp));
+
+        const watched = NODES.find((i) => i !== leftover && i !== repIdx)!;
+        const seen = new Set<string>();
+        let running = true;
+        const watcher = (async () => {
+            for (let k = 0; running && k < 2000; k++) {
+                const out = await lab.cli(watched, ["CONFIG", "GET", "cluster-allow-replica-migration"]);
+                seen.add(out.trim().split("\n")[1]);
+                await new Promise((r) => setTimeout(r, 50));
+            }
+        })();
+        const log: string[] = [];
+        let status: ClusterStatus;
+        try {
+            status = await converge(spec, labCreds(lab), { log: (m) => log.push(m) });
+        } finally {
+            running = false;
+            await watcher;
+        }
+        expect(status.state).toBe("ok");
+        expect(status.masters.map((m) => m.zone).sort()).toEqual(["zone-a", "zone-b", "zone-c"]);
+        expect(seen.has("no")).toBe(true);
+        expect(log.join("\n")).toContain(`cluster-allow-replica-migration is already no on ${lab.nodes[leftover].name}`);
+        for (const i of NODES) expect(`${i}: ${(await lab.cli(i, ["CONFIG", "GET", "cluster-allow-replica-migration"])).trim().split("\n")[1]}`).toBe(`${i}: yes`);
+        expect(await verifyKeys(lab, 0, KEYS)).toEqual([]);
+    });
+
     it("diff never fails a preview when the cluster cannot be reached, and falls back on the stored state", async () => {
         const far = { ...inputs(), nodes: inputs().nodes.map((n, i) => ({ ...n, port: 1 + i })) }; // nothing listens there
         const quiet = await redisClusterProvider.diff!("x", { ...far, problems: [] }, { ...far });
