@@ -67,11 +67,14 @@ export interface ExecResult {
 
 /**
  * Runs `path args...` in the guest (as root, no shell unless you pass /bin/sh -c) and waits for it
- * (bounded by timeoutMs). Returns exit code and output (the agent caps captured output at ~16 MB).
+ * (bounded by timeoutMs), with `input` on its stdin. Returns exit code and output (the agent caps
+ * captured output at ~16 MB).
  */
-export async function guestExec(socketPath: string, path: string, args: string[] = [], timeoutMs = 60000): Promise<ExecResult> {
+export async function guestExec(socketPath: string, path: string, args: string[] = [], timeoutMs = 60000, input?: string): Promise<ExecResult> {
     const deadline = Date.now() + timeoutMs;
-    const started = (await qgaCall(socketPath, "guest-exec", { path, arg: args, "capture-output": true }, Math.min(15000, timeoutMs))) as { pid: number };
+    // `input`: the process's stdin (e.g. a password a test hands to a guest command: never an argument).
+    const stdin = input === undefined ? {} : { "input-data": Buffer.from(input).toString("base64") };
+    const started = (await qgaCall(socketPath, "guest-exec", { path, arg: args, "capture-output": true, ...stdin }, Math.min(15000, timeoutMs))) as { pid: number };
     for (let i = 0; Date.now() < deadline && i < 100000; i++) {
         const st = (await qgaCall(socketPath, "guest-exec-status", { pid: started.pid }, 15000)) as {
             exited: boolean;
@@ -124,9 +127,9 @@ export async function guestReadFile(socketPath: string, path: string, timeoutMs 
     }
 }
 
-/** guestExec of `/bin/sh -c script`; throws (with stderr) unless it exits 0. Returns stdout. */
-export async function guestSh(socketPath: string, script: string, timeoutMs = 60000): Promise<string> {
-    const r = await guestExec(socketPath, "/bin/sh", ["-c", script], timeoutMs);
+/** guestExec of `/bin/sh -c script` (`input` on its stdin); throws (with stderr) unless it exits 0. Returns stdout. */
+export async function guestSh(socketPath: string, script: string, timeoutMs = 60000, input?: string): Promise<string> {
+    const r = await guestExec(socketPath, "/bin/sh", ["-c", script], timeoutMs, input);
     if (r.exitCode !== 0) throw new GuestAgentError(`guest: sh -c '${script}' exited ${r.exitCode}: ${r.stderr.trim() || r.stdout.trim()}`);
     return r.stdout;
 }
