@@ -8,21 +8,20 @@
  * Needs root (network namespaces, nftables). Each scenario prints one line; the suite prints a
  * table at the end. Addresses exist only inside the namespaces and bridge made for this run.
  */
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { execFileSync, spawn } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { DelayProxyHandle, startDelayProxy } from "../../lab/delay-proxy";
 import { pidAlive } from "../../lab/lab";
-import { redisRuntime } from "../../lab/redis-runtime";
 import { FAILOVER_RESEND_MS, plannedFailover, settleReplication } from "../../providers/redis-cluster/operations/failover";
 import { Pool } from "../../providers/redis-cluster/primitives/connections";
 import { resolve } from "../../providers/redis-cluster/primitives/options";
 import { specTarget } from "../../providers/redis-cluster/primitives/probes";
 import { versionAtLeast } from "../../providers/redis-cluster/primitives/protocol";
 import { labCreds } from "../integration/redis-cluster/helpers";
-import { ClusterStatus } from "../../providers/redis-cluster/types";
-import { ChaosCluster, formatResult, formatTable, ScenarioResult, sleep, TimedWriter, waitFor } from "./harness";
+import { ChaosCluster, formatTable, sleep, waitFor } from "./harness";
+import { checkAofCopy, freeBytes, zoneProbes } from "./probes";
+import { scenarioRunner } from "./scenario";
 
 jest.setTimeout(180000);
 
@@ -41,88 +40,7 @@ afterAll(async () => {
     }
 }, 60000);
 
-interface Fault {
-    /** When the fault began (ms epoch). */
-    faultAt: number;
-    /** When the fault ended (node restarted, zone healed, SIGCONT). */
-    endedAt: number;
-    gapMs: number;
-    note?: string;
-    /**
-     * Every node was killed at `faultAt`: writes acknowledged in the last AOF_EVERYSEC_WINDOW_MS
-     * before it may be lost (everysec postpones the AOF write behind a slow background fsync and
-     * replies anyway; tests/integration/lab/aof-durability.test.ts). Older ones may not.
-     */
-    crashedAll?: boolean;
-}
-
-/** everysec's postponement bound (2 s) plus slack: the same window as aof-durability.test.ts. */
-const AOF_EVERYSEC_WINDOW_MS = 2500;
-
-/**
- * Healthy = converge ran and checkCluster says ok twice in a row (a cluster that is ok once and
- * degraded at the next look, e.g. a replica re-linking after a fault on 8.6.3, has not healed yet);
- * retried (bounded) while restarted nodes load and rejoin. Returns the second ok status.
- */
-async function waitHealthy(ms = 60000): Promise<ClusterStatus> {
-    let streak = 0;
-    let last: ClusterStatus | undefined;
-    await waitFor("converge + checkCluster state ok twice in a row", ms, async () => {
-        const st = await c.convergeAndCheck();
-        if (st.state !== "ok") {
-            streak = 0;
-            throw new Error(`${st.state}: ${st.problems.join("; ")}`);
-        }
-        last = st;
-        return ++streak >= 2;
-    }, 500);
-    return last!;
-}
-
-/** Runs one scenario with a writer, then asserts: acked writes read back, slots covered, zone invariant. */
-async function scenario(name: string, body: (w: TimedWriter) => Promise<Fault>, extra?: (w: TimedWriter, r: ScenarioResult) => void): Promise<void> {
-    await waitHealthy(); // precondition: the previous scenario left a healthy cluster
-    const w = c.newWriter();
-    try {
-        await w.start();
-        await waitFor("the writer's first 200 acknowledged writes", 20000, async () => w.acked.size >= 200);
-        const f = await body(w);
-        const st = await waitHealthy();
-        const healMs = Date.now() - f.endedAt;
-        await w.stop();
-        const allLost = await w.lost();
-        const inWindow = (l: string) => f.crashedAll === true && w.ackedAt.get(l.split("=")[0])! >= f.faultAt - AOF_EVERYSEC_WINDOW_MS;
-        const lost = allLost.filter((l) => !inWindow(l)).map((l) => `${l}, acknowledged ${f.faultAt - w.ackedAt.get(l.split("=")[0])!} ms before the fault`);
-        const r: ScenarioResult = { name, acked: w.acked.size, lost: allLost.length, gapMs: f.gapMs, healMs, note: f.note ?? "" };
-        extra?.(w, r);
-        if (f.crashedAll) r.note += `; ${allLost.length - lost.length} acknowledged in the last ${AOF_EVERYSEC_WINDOW_MS} ms lost (everysec window)`;
-        c.results.push(r);
-        process.stdout.write(formatResult(r));
-
-        expect(lost).toEqual([]);
-        expect(w.acked.size).toBeGreaterThan(200);
-        expect(st.state).toBe("ok");
-        expect(st.slotsCovered).toBe(16384);
-        expect(st.masters).toHaveLength(3);
-        for (const rep of st.replicas) {
-            const m = st.masters.find((x) => x.address === rep.master);
-            expect(m).toBeDefined();
-            expect(rep.zone).not.toBe(m!.zone);
-        }
-    } finally {
-        await w.stop();
-        w.close();
-    }
-}
-
-/** A node in another zone than `i`, to watch the cluster from. */
-function watcherFor(zones: number[]): number {
-    return c.lab.nodes.find((n) => !zones.includes(c.zoneOf(n.index)) && pidAlive(n.pid))!.index;
-}
-
-async function role(i: number): Promise<string> {
-    return (await c.lab.cli(i, ["ROLE"])).split("\n")[0].trim();
-}
+const { scenario, watcherFor, role } = scenarioRunner(() => c);
 
 test("SIGKILL a master: its replica takes over, the node returns as a replica", async () => {
     await scenario("sigkill-master", async (w) => {
@@ -227,7 +145,7 @@ test("SIGSTOP a master longer than node-timeout, then SIGCONT: it comes back as 
     });
 });
 
-test("cold restart of every node at once (SIGKILL all, start all): no acknowledged write lost", async () => {
+test("cold restart of every node at once (SIGKILL all, start all): no write acknowledged before the everysec window lost", async () => {
     let faultAt = 0;
     await scenario(
         "cold-restart",
@@ -309,48 +227,7 @@ test("100 ms latency + 5 % loss between zones for 60 s: no failover, no flapping
     expect(maxPauseMs).toBeLessThan(NODE_TIMEOUT_MS);
 });
 
-/**
- * Median round trip (ms) of PING from inside zone `z`'s namespace to lab node `i` over an open TLS
- * connection (handshake and AUTH excluded): what a replica or a bus link of that zone waits.
- */
-function zonePingMs(z: number, i: number): number {
-    const n = c.lab.nodes[i];
-    const script = `
-const tls = require("tls"), fs = require("fs");
-const s = tls.connect({ host: ${JSON.stringify(n.host)}, port: ${n.port}, ca: fs.readFileSync(${JSON.stringify(c.lab.tls.caFile)}), cert: fs.readFileSync(${JSON.stringify(c.lab.tls.clientCertFile)}), key: fs.readFileSync(${JSON.stringify(c.lab.tls.clientKeyFile)}), checkServerIdentity: () => undefined });
-const times = []; let buf = ""; let t = 0; let want = "+OK";
-const next = () => { if (times.length === 7) { times.sort((a, b) => a - b); process.stdout.write(String(times[3])); process.exit(0); } t = Date.now(); want = "+PONG"; s.write("PING\\r\\n"); };
-s.on("secureConnect", () => s.write("AUTH admin " + process.env.PW + "\\r\\n"));
-s.on("data", (d) => { buf += d; if (!buf.includes(want)) return; buf = ""; if (want === "+PONG") times.push(Date.now() - t); next(); });
-s.on("error", (e) => { process.stderr.write(e.message); process.exit(1); });
-setTimeout(() => { process.stderr.write("timeout"); process.exit(1); }, 30000);`;
-    const out = execFileSync("ip", ["netns", "exec", c.net.ns(z), process.execPath, "-e", script], { env: { ...process.env, PW: c.lab.password("admin") }, timeout: 40000 });
-    return Number(out.toString());
-}
-
-/** INFO persistence field of node i. */
-async function persistence(i: number, field: string): Promise<string> {
-    return new RegExp(`${field}:(\\S+)`).exec(await c.lab.cli(i, ["INFO", "persistence"]))?.[1] ?? "";
-}
-
-/** redis-check-aof's verdict on a copy of an AOF directory (the live one is being written). */
-function checkAofCopy(aofDir: string): string {
-    const copy = fs.mkdtempSync(path.join(os.tmpdir(), "rf-aofcheck-"));
-    try {
-        fs.cpSync(aofDir, copy, { recursive: true });
-        const manifest = fs.readdirSync(copy).find((f) => f.endsWith(".manifest"))!;
-        const res = spawnSync(redisRuntime().checkAof, [path.join(copy, manifest)], { encoding: "utf8", timeout: 20000 });
-        return res.status === 0 ? "valid" : `not valid (${/ok_up_to=\d+[^\n]*/.exec(res.stdout)?.[0] ?? res.stdout.trim().split("\n").pop()})`;
-    } finally {
-        fs.rmSync(copy, { recursive: true, force: true });
-    }
-}
-
-/** Bytes free on the filesystem holding `dir`. */
-function freeBytes(dir: string): number {
-    const st = fs.statfsSync(dir);
-    return st.bavail * st.bsize;
-}
+const { zonePingMs, persistence } = zoneProbes(() => c);
 
 test("a replica left following its demoted master (a chain the server does not fold): converge re-points it", async () => {
     // The order seen in CI on 8.6.3 that leaves a chain for good: r2 hears from m itself that m
