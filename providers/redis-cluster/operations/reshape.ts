@@ -15,7 +15,7 @@ import { MigrationProgress } from "./migration-progress";
 
 /**
  * cluster-allow-replica-migration as the rendered redis.conf leaves it (not set: Redis's default);
- * tests/unit/templates checks the template does not set it.
+ * tests/unit/render.test.ts checks the rendered config leaves it so.
  */
 export const REPLICA_MIGRATION_CONFIGURED = "yes";
 
@@ -75,9 +75,9 @@ export async function reshapeCluster(pool: Pool, spec: ClusterSpec, specProbes: 
     }
 
     // Runtime config changed for speed on joining nodes; restored when the reshape ends. The
-    // server's own replica migration is off while the reshape places replicas: it moved a replica
-    // to an orphaned master under a running reshape (a CI chaos run after a zone came back), which
-    // may put it in its new master's zone. Back to the rendered config's value when done, also
+    // server's own replica migration is off while the reshape places replicas: it moves a replica
+    // to a master left without replicas, whatever the zones (the likely cause of a CI chaos run's
+    // 60 s wait for a replica link after a zone came back). Back to the rendered config's value when done, also
     // where an interrupted run left it off.
     const saved: SavedConfig[] = [];
     const answering = [...probes.values()].filter((p) => p.ok).map((p) => p.target);

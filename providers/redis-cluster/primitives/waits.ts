@@ -16,7 +16,8 @@ export interface ConvergeTarget {
      * each look, once settled (no replica follows a replica) with every link up. A reshape waits
      * so: the server's own replica migration (cluster-migration-barrier) may move a replica to an
      * orphaned master after the reshape looked, and a snapshot would then wait for a link the
-     * cluster has dropped for good (a CI chaos run: "node3 is not yet a replica of node8" for 60 s).
+     * cluster has dropped for good (likely what a CI chaos run hit: "node3 is not yet a replica of
+     * node8" for 60 s).
      */
     replicaOf: Map<string, string> | "observed";
     /** Require every slot covered. */
