@@ -22,37 +22,25 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { guestSh } from "../../lab/vm/qga";
 import { runningVmPid } from "../../lab/vm/qemu";
 import type { AgentStatusDoc, LeaseDoc } from "../../providers/redis-cluster/agent/store";
 
+import { NodeOut, pulumi as pulumiCli, pulumiEnv, REPO, sh, STACK, STATE } from "./stack";
+
 jest.setTimeout(3 * 60 * 60 * 1000);
-const REPO = path.resolve(__dirname, "..", "..");
-const STACK = process.env.REDISFORGE_VM_STACK ?? "vm";
-const STATE = path.join(REPO, ".vm-stack", STACK.replace(/[^a-z0-9]/g, "").slice(0, 6));
 const CFG = path.join(REPO, ".vm-stack", `Pulumi.${STACK}.yaml`);
 const KEYS = 30000;
 
-/** The deployer's environment: the Pulumi backend of vm-up.sh and the stack's administrator S3 key (deployer-keys.ts). */
+/** The deployer's environment: vm-up.sh's Pulumi environment plus the stack's administrator S3 key (deployer-keys.ts). */
 function env(): NodeJS.ProcessEnv {
-    const base = { ...process.env, PATH: `${REPO}/.tools/bin:${process.env.PATH}`, PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_BACKEND_URL: `file://${REPO}/.pulumi-state`, PULUMI_CONFIG_PASSPHRASE_FILE: `${REPO}/.pulumi-state/.passphrase`, PULUMI_HOME: `${REPO}/.tools/pulumi-home` };
+    const base = pulumiEnv();
     const exports = execFileSync("npx", ["tsx", "providers/qemu/deployer-keys.ts", path.join(STATE, "s3-keys", "stack.json")], { cwd: REPO, env: base, encoding: "utf8" });
-    for (const m of exports.matchAll(/^export (\w+)=(.*)$/gm)) (base as Record<string, string>)[m[1]] = m[2].replace(/^'(.*)'$/, "$1");
+    for (const m of exports.matchAll(/^export (\w+)=(.*)$/gm)) base[m[1]] = m[2].replace(/^'(.*)'$/, "$1");
     return base;
 }
-const pulumi = (args: string[]) => execFileSync("pulumi", [...args, "--stack", STACK], { cwd: REPO, env: env(), encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 10 * 60 * 1000 });
 
-interface NodeOut { name: string; zone: string; role: string; shard: number; privateIp: string }
 let nodes: NodeOut[];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const qga = (host: string) => path.join(STATE, "vms", host, "qga.sock");
-async function sh(host: string, script: string, timeoutMs = 120000, input?: string): Promise<string> {
-    try {
-        return await guestSh(qga(host), script, timeoutMs, input);
-    } catch (e) {
-        throw new Error(`${host}: ${(e as Error).message}`);
-    }
-}
 
 /** A file under the S3 service's data directory (the posix backend keeps objects as files). */
 function s3Doc<T>(name: string): T | undefined {
@@ -104,7 +92,7 @@ function tcpFromHost(host: string, port: number): string {
 beforeAll(() => {
     const t = Date.now();
     execFileSync("bash", [path.join(REPO, "scripts/vm-up.sh"), STACK], { cwd: REPO, stdio: "inherit", timeout: 90 * 60 * 1000, env: { ...process.env, REDISFORGE_VM_FORMATION: "agent" } });
-    nodes = JSON.parse(pulumi(["stack", "output", "nodes", "--json"])) as NodeOut[];
+    nodes = JSON.parse(pulumiCli(["stack", "output", "nodes", "--json"], env())) as NodeOut[];
     console.log(`vm-up (formation agent; to a formed cluster, or a no-op when up): ${Math.round((Date.now() - t) / 1000)} s`);
 });
 
@@ -211,7 +199,7 @@ test("shards 3 -> 4 with 30 000 keys: the agents reshape it, the lease holder's 
         if (code === -1) up.kill("SIGTERM");
         code = await new Promise<number>((r) => spawn("pulumi", ["up", "--stack", STACK, "--config-file", CFG, "--yes", "--skip-preview", "--refresh"], { cwd: REPO, env: env(), stdio: "inherit" }).on("exit", (c) => r(c ?? 1)));
     }
-    nodes = JSON.parse(pulumi(["stack", "output", "nodes", "--json"])) as NodeOut[];
+    nodes = JSON.parse(pulumiCli(["stack", "output", "nodes", "--json"], env())) as NodeOut[];
     expect(nodes).toHaveLength(8);
     const st = status()!;
     console.log(`reshape 3 -> 4 shards (formation agent): pulumi up ${Math.round((Date.now() - t0) / 1000)} s; the killed VM restarted ${Math.round((restartedAt - victim!.at) / 1000)} s after the kill; status ${st.phase}, generation ${st.appliedGeneration}, by ${st.agent} (term ${st.term})`);

@@ -25,20 +25,16 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
-import { guestSh } from "../../lab/vm/qga";
 import { bootProfile, formatProfile } from "../../lab/vm/boot-profile";
 import { addExtraNamespace, describeStackNetwork, ExtraNamespace } from "../../lab/vm/network";
 import { runIn } from "../../lab/vm/exec";
 import { startNetnsDaemon, stopNetnsDaemon } from "../../lab/vm/netns-daemon";
 
-jest.setTimeout(60 * 60 * 1000);
-const REPO = path.resolve(__dirname, "..", "..");
-const STACK = process.env.REDISFORGE_VM_STACK ?? "vm";
-const STATE = path.join(REPO, ".vm-stack", STACK.replace(/[^a-z0-9]/g, "").slice(0, 6));
-const env = () => ({ ...process.env, PATH: `${REPO}/.tools/bin:${process.env.PATH}`, PULUMI_SKIP_UPDATE_CHECK: "true", PULUMI_BACKEND_URL: `file://${REPO}/.pulumi-state`, PULUMI_CONFIG_PASSPHRASE_FILE: `${REPO}/.pulumi-state/.passphrase`, PULUMI_HOME: `${REPO}/.tools/pulumi-home` });
-const pulumi = (args: string[]) => execFileSync("pulumi", [...args, "--stack", STACK], { cwd: REPO, env: env(), encoding: "utf8", maxBuffer: 256 * 1024 * 1024, timeout: 5 * 60 * 1000 });
+import { guestSh } from "../../lab/vm/qga";
+import { NodeOut, pulumi, qga, REPO, sh, STACK, STACK_ID, STATE } from "./stack";
 
-interface NodeOut { name: string; zone: string; role: string; shard: number; privateIp: string }
+jest.setTimeout(60 * 60 * 1000);
+
 let nodes: NodeOut[];
 let endpoint: string;
 let upSeconds = 0;
@@ -46,17 +42,8 @@ const extra: Record<string, ExtraNamespace> = {};
 const cfg = parse(fs.readFileSync(path.join(REPO, `Pulumi.${STACK}.yaml`), "utf8")).config as Record<string, unknown>;
 const slot = Number(/^10\.210\.(\d+)\.0\/20$/.exec(String(cfg["redisforge:networkCidr"]))![1]) / 16;
 const zones = cfg["redisforge:zones"] as string[];
-const net = describeStackNetwork(STACK.replace(/[^a-z0-9]/g, "").slice(0, 6), slot, zones);
+const net = describeStackNetwork(STACK_ID, slot, zones);
 
-const qga = (host: string) => path.join(STATE, "vms", host, "qga.sock");
-/** A shell command in the VM as root (guest agent); throws naming the VM unless it exits 0. */
-async function sh(host: string, script: string, timeoutMs = 60000): Promise<string> {
-    try {
-        return await guestSh(qga(host), script, timeoutMs);
-    } catch (e) {
-        throw new Error(`${host}: ${(e as Error).message}`);
-    }
-}
 /** One TCP connect from a namespace: "open" (accepted), "refused", or "timeout". */
 function tcp(ns: string, host: string, port: number): string {
     try {
