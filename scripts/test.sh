@@ -4,6 +4,10 @@
 # Two passes: every suite on Debian's redis-server 7.0.15 (PATH), then the suites whose behaviour
 # depends on the server version (REDIS8_SUITES: the cluster provider, the lab, the local stack,
 # end to end, the chaos suite) again on Redis 8.6.3 (REDISFORGE_REDIS=8.6, installed by scripts/install-redis8.sh).
+# Beside them, the VM stack end to end (scripts/vm-e2e.sh: boots the 7 VMs of `pulumi up --stack vm`,
+# tests/vm/vm-stack.vm-test.ts, destroys them) runs in the background at nice 19 from the start; its
+# images are built first, in the foreground. REDISFORGE_VM_E2E=0 leaves it out (say so when you do:
+# the VM stack is part of what `npm test` proves).
 # With arguments, only jest with those arguments runs (one pass, version from the environment).
 # Ends with one plain summary line ("jest: N passed, N failed[, N skipped]" over both passes) and
 # a non-zero exit if either pass failed.
@@ -24,7 +28,7 @@ summary() { # results json files...
   # shellcheck disable=SC2016 # JavaScript template literals, not shell expansions
   node -e 'let p = 0, f = 0, s = 0; const parts = [];
     for (const file of process.argv.slice(1)) {
-      let r; try { r = require(require("path").resolve(file)); } catch { continue; }
+      let r; try { r = require(require("path").resolve(file)); } catch { parts.push(`${file}: no results (see above)`); f += 1; continue; }
       p += r.numPassedTests; f += r.numFailedTests; s += r.numPendingTests + r.numTodoTests;
       parts.push(`${file.replace(/^.*jest-results-?/, "").replace(/\.json$/, "") || "default"}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
     }
@@ -44,7 +48,23 @@ fi
 
 r70=.tools/jest-results-redis-7.0.json
 r86=.tools/jest-results-redis-8.6.json
-rm -f "$r70" "$r86"
+rvm=.tools/jest-results-vm-stack.json
+rm -f "$r70" "$r86" "$rvm"
+vm_pid=
+rcvm=0
+if [[ ${REDISFORGE_VM_E2E:-1} != 0 ]]; then
+  echo "== VM stack: images (scripts/vm-e2e.sh images)"
+  if bash scripts/vm-e2e.sh images; then
+    echo "== VM stack end to end (tests/vm/vm-stack.vm-test.ts) in the background at nice 19; log .tools/vm-e2e.log"
+    nice -n 19 bash scripts/vm-e2e.sh run "$rvm" >.tools/vm-e2e.log 2>&1 &
+    vm_pid=$!
+  else
+    echo "== VM stack end to end: NOT RUN, its images did not build (above); the other suites run, the result is a failure"
+    rcvm=1
+  fi
+else
+  echo "== VM stack end to end: left out (REDISFORGE_VM_E2E=0)"
+fi
 set +e
 echo "== pass 1: every suite, Redis $(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p') (Debian, PATH)"
 npx jest --runInBand --forceExit --json --outputFile="$r70"
@@ -52,6 +72,13 @@ rc70=$?
 echo "== pass 2: ${REDIS8_SUITES[*]} on Redis $(.tools/redis-8.6/bin/redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p') (REDISFORGE_REDIS=8.6)"
 REDISFORGE_REDIS=8.6 npx jest --runInBand --forceExit --json --outputFile="$r86" "${REDIS8_SUITES[@]}"
 rc86=$?
+if [[ -n $vm_pid ]]; then
+  echo "== VM stack end to end: waiting for it (bounded by scripts/vm-e2e.sh)"
+  wait "$vm_pid"
+  rcvm=$?
+  echo "== VM stack end to end: the last 250 lines of .tools/vm-e2e.log"
+  tail -n 250 .tools/vm-e2e.log
+fi
 set -e
-summary "$r70" "$r86"
-if ((rc70 != 0 || rc86 != 0)); then exit 1; fi
+summary "$r70" "$r86" ${vm_pid:+"$rvm"}
+if ((rc70 != 0 || rc86 != 0 || rcvm != 0)); then exit 1; fi
