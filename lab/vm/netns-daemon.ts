@@ -12,6 +12,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { spawn } from "child_process";
 import { join, resolve } from "path";
 import { alive, runIn, sleep } from "./exec";
+import { carryNiceToSession } from "./session-nice";
 
 export interface NetnsDaemonSpec {
     /** State directory (absolute). */
@@ -63,6 +64,7 @@ export async function startNetnsDaemon(s: NetnsDaemonSpec): Promise<number> {
     closeSync(log);
     if (!child.pid) throw new Error(`${s.name}: could not start ${s.cmd} in ${s.netns}`);
     child.unref();
+    carryNiceToSession(child.pid);
     const marker = s.marker ?? (s.args.length ? s.args.join(" ") : s.cmd);
     writeFileSync(pidFile(s.dir, s.name), `${child.pid}\n${marker}\n`);
     if (!s.ready) return child.pid;

@@ -27,6 +27,7 @@ import { join, resolve } from "path";
 import { createConnection } from "net";
 import { alive, run, sleep } from "./exec";
 import { guestReadFile, waitForAgent } from "./qga";
+import { carryNiceToSession } from "./session-nice";
 
 /** The data disk's serial: the guest sees it at /dev/disk/by-id/virtio-<serial>. */
 export const DATA_DISK_SERIAL = "redis-data";
@@ -201,6 +202,7 @@ export function startVm(s: VmSpec): VmHandle {
     run("ip", ["netns", "exec", s.netns, "qemu-system-x86_64", ...qemuArgs(s)], { timeoutMs: 30000 });
     const pid = runningVmPid(s.dir);
     if (!pid) throw new Error(`VM ${s.name}: QEMU daemonized but ${p.pidFile} names no live QEMU; see ${p.serialLog}`);
+    carryNiceToSession(pid);
     return handle(pid);
 }
 

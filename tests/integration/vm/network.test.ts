@@ -10,8 +10,9 @@ import { addExtraNamespace, addServiceAddress, addTap, createStackNetwork, delet
 import { checkFirewallSyntax, clearFirewall, renderFirewall, setFirewall, showFirewall } from "../../../lab/vm/firewall";
 import { alive, run, runIn, sleep } from "../../../lab/vm/exec";
 import { runningDaemonPid, startNetnsDaemon, stopNetnsDaemon } from "../../../lab/vm/netns-daemon";
+import { sessionNice } from "../../../lab/vm/session-nice";
 import { mkdtempSync, rmSync } from "fs";
-import { tmpdir } from "os";
+import { getPriority, setPriority, tmpdir } from "os";
 import { join } from "path";
 
 let net: StackNetwork;
@@ -152,6 +153,34 @@ test("a daemon in a namespace: started detached, ready when it accepts TCP insid
         await expect(startNetnsDaemon({ ...spec, name: "never", args: ["-e", "setTimeout(() => {}, 60000)"], ready: { ip: client.ip, port: 7101, timeoutMs: 1500 } })).rejects.toThrow(/did not accept TCP on .*:7101 within 1.5 s/);
         expect(runningDaemonPid(dir, "never")).toBeUndefined();
     } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+});
+
+test("a daemon started at nice 19 keeps it against other sessions (its session's autogroup), where a plain detached process does not", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rfvm-nice-"));
+    const spec = { dir, name: "niced", netns: client.netns, cmd: process.execPath, args: ["-e", "setTimeout(() => {}, 60000)"] };
+    let plain: ChildProcess | undefined;
+    try {
+        setPriority(19);
+        let pid: number;
+        try {
+            plain = spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"], { detached: true, stdio: "ignore" });
+            pid = await startNetnsDaemon(spec);
+        } finally {
+            setPriority(0); // root: back to this process's nice
+        }
+        // The kernel groups by session here: without the autogroup's nice, nice 19 weighs only inside the session.
+        expect(sessionNice(plain.pid!)).toBe(0);
+        expect(getPriority(plain.pid!)).toBe(19);
+        expect(sessionNice(pid)).toBe(19);
+        expect(getPriority(pid)).toBe(19);
+        await stopNetnsDaemon(dir, "niced");
+        const atZero = await startNetnsDaemon(spec);
+        expect(sessionNice(atZero)).toBe(0);
+        await stopNetnsDaemon(dir, "niced");
+    } finally {
+        if (plain?.pid && alive(plain.pid)) process.kill(plain.pid, "SIGKILL");
         rmSync(dir, { recursive: true, force: true });
     }
 });
