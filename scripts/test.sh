@@ -4,10 +4,10 @@
 # Two passes: every suite on Debian's redis-server 7.0.15 (PATH), then the suites whose behaviour
 # depends on the server version (REDIS8_SUITES: the cluster provider, the lab, the local stack,
 # end to end, the chaos suite) again on Redis 8.6.3 (REDISFORGE_REDIS=8.6, installed by scripts/install-redis8.sh).
-# Beside them, the VM stack end to end (scripts/vm-e2e.sh: boots the 7 VMs of `pulumi up --stack vm`,
-# tests/vm/vm-stack.vm-test.ts, destroys them) runs in the background at nice 19 from the start; its
-# images are built first, in the foreground. REDISFORGE_VM_E2E=0 leaves it out (say so when you do:
-# the VM stack is part of what `npm test` proves).
+# REDISFORGE_VM_E2E=1 adds the VM stack end to end (scripts/vm-e2e.sh: boots the 7 VMs of `pulumi up
+# --stack vm`, tests/vm/vm-stack.vm-test.ts, destroys them) in the background at nice 19 beside both
+# passes, its images built first in the foreground. Not by default: on this 2-core machine it does not
+# fit CI's time beside the passes yet (the first such run: README "VM stack").
 # With arguments, only jest with those arguments runs (one pass, version from the environment).
 # Ends with one plain summary line ("jest: N passed, N failed[, N skipped]" over both passes) and
 # a non-zero exit if either pass failed.
@@ -52,7 +52,7 @@ rvm=.tools/jest-results-vm-stack.json
 rm -f "$r70" "$r86" "$rvm"
 vm_pid=
 rcvm=0
-if [[ ${REDISFORGE_VM_E2E:-1} != 0 ]]; then
+if [[ ${REDISFORGE_VM_E2E:-0} == 1 ]]; then
   echo "== VM stack: images (scripts/vm-e2e.sh images)"
   if bash scripts/vm-e2e.sh images; then
     echo "== VM stack end to end (tests/vm/vm-stack.vm-test.ts) in the background at nice 19; log .tools/vm-e2e.log"
@@ -63,7 +63,7 @@ if [[ ${REDISFORGE_VM_E2E:-1} != 0 ]]; then
     rcvm=1
   fi
 else
-  echo "== VM stack end to end: left out (REDISFORGE_VM_E2E=0)"
+  echo "== VM stack end to end: not run (REDISFORGE_VM_E2E=1 runs it beside the passes; README \"VM stack\")"
 fi
 set +e
 echo "== pass 1: every suite, Redis $(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p') (Debian, PATH)"
