@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The VM stack end to end as part of the README's test command (scripts/test.sh): boots the VM stack
+# The VM stack end to end, opt-in in the README's test command (REDISFORGE_VM_E2E=1, scripts/test.sh): boots the VM stack
 # (scripts/vm-up.sh, from tests/vm/vm-stack.vm-test.ts's beforeAll), runs that suite's checks and
 # destroys the stack (its afterAll, scripts/vm-down.sh).
 #
@@ -7,10 +7,10 @@
 #                                           (so the suite's own vm-up.sh finds them cached)
 #   bash scripts/vm-e2e.sh run <results>    the suite, jest results as JSON in <results>
 #
-# `run` is bounded (REDISFORGE_VM_E2E_MINUTES, default 62): when the bound is hit, the suite's process
-# group is stopped and the stack destroyed here (vm-down.sh, bounded 10 min), so nothing of it is left.
-# scripts/test.sh starts `run` in the background under `nice -n 19` while the other suites run: the
-# guests are CPU-bound under software emulation and take the CPU the other suites leave idle.
+# `run` is bounded (REDISFORGE_VM_E2E_MINUTES, default 62): when the bound is hit, the suite's own
+# processes are killed and the stack destroyed here (vm-down.sh, bounded 10 min), so nothing of it is left.
+# scripts/test.sh starts `run` in the background under `nice -n 19` beside the other suites: the guests
+# take the CPU those leave idle (too little on 2 cores for now: README "VM stack").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 # The PIDs of a process and of all its descendants in its session (from the parent links), the
