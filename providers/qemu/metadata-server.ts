@@ -17,7 +17,12 @@
  * Endpoints:
  *   GET /redisforge/v1/secrets/<key>       the content when the caller's identity may read <key>,
  *                                          403 otherwise, 404 when the key does not exist
- *   PUT /latest/api/token                  IMDSv2 session token (the EC2 protocol rclone's AWS SDK speaks)
+ *   PUT /latest/api/token                  IMDSv2 session token (the EC2 protocol rclone's AWS SDK speaks):
+ *                                          the request names its lifetime in X-aws-ec2-metadata-token-ttl-seconds
+ *                                          (1-21600, 400 otherwise) and the response echoes it in the same
+ *                                          header, as EC2 does; the SDK rejects a token without it, retries
+ *                                          the PUT with back-off and falls back to IMDSv1 (the sixteenth VM run:
+ *                                          ~60-90 s per rclone call with the backup script's retry flags)
  *   GET /latest/meta-data/iam/security-credentials/[<name>]
  *                                          the identity's S3 keys (write/read/list, no delete) in the
  *                                          EC2 instance-role format; 404 for identities without a bucket
@@ -34,6 +39,9 @@ export interface Identity {
 }
 
 const KEY_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,254}$/;
+/** The IMDSv2 TTL header (request and response) and EC2's bounds for it, seconds. */
+export const TOKEN_TTL_HEADER = "x-aws-ec2-metadata-token-ttl-seconds";
+export const TOKEN_TTL_MAX_SEC = 21600;
 const IP_RE = /^(\d{1,3}\.){3}\d{1,3}$/;
 
 export function identityOf(storeDir: string, ip: string): { name: string; identity: Identity } | undefined {
@@ -49,11 +57,12 @@ export function identityOf(storeDir: string, ip: string): { name: string; identi
 
 /** Answers one request (exported so tests can run the handler on 127.0.0.1). */
 export function handler(storeDir: string): (req: IncomingMessage, res: ServerResponse) => void {
-    const tokens = new Set<string>();
+    /** Session token -> expiry (ms since the epoch). */
+    const tokens = new Map<string, number>();
     return (req, res) => {
         const caller = (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-        const send = (code: number, body: string, type = "text/plain") => {
-            res.writeHead(code, { "content-type": type });
+        const send = (code: number, body: string, type = "text/plain", headers: Record<string, string> = {}) => {
+            res.writeHead(code, { "content-type": type, ...headers });
             res.end(body);
             process.stdout.write(`${new Date().toISOString()} ${req.method} ${req.url} from ${caller}: ${code}\n`);
         };
@@ -73,14 +82,19 @@ export function handler(storeDir: string): (req: IncomingMessage, res: ServerRes
             return;
         }
         if (url.pathname === "/latest/api/token" && req.method === "PUT") {
+            const ttlHeader = String(req.headers[TOKEN_TTL_HEADER] ?? "");
+            const ttl = /^\d{1,5}$/.test(ttlHeader) ? Number(ttlHeader) : NaN;
+            if (!(ttl >= 1 && ttl <= TOKEN_TTL_MAX_SEC)) return send(400, `${TOKEN_TTL_HEADER} must be 1-${TOKEN_TTL_MAX_SEC}`);
+            const now = Date.now();
+            for (const [k, exp] of tokens) if (exp <= now) tokens.delete(k);
             const t = randomBytes(24).toString("base64url");
-            tokens.add(t);
-            return send(200, t);
+            tokens.set(t, now + ttl * 1000);
+            return send(200, t, "text/plain", { [TOKEN_TTL_HEADER]: String(ttl) });
         }
         const creds = /^\/latest\/meta-data\/iam\/security-credentials\/([^/]*)$/.exec(url.pathname);
         if (creds && req.method === "GET") {
             const token = req.headers["x-aws-ec2-metadata-token"];
-            if (token !== undefined && !tokens.has(String(token))) return send(401, "unknown session token");
+            if (token !== undefined && !((tokens.get(String(token)) ?? 0) > Date.now())) return send(401, "unknown or expired session token");
             if (!who?.identity.s3) return send(404, "no role");
             if (creds[1] === "") return send(200, who.name);
             if (creds[1] !== who.name) return send(404, "no such role");

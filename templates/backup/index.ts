@@ -18,6 +18,7 @@
  */
 import { loadTemplate, render } from "../render";
 import { IMAGE_BY_DIGEST_RE, IPV4_RE, NAME_RE, PATH_RE, Problems } from "../cloud-init/checks";
+import { checkTimeScale } from "../systemd";
 
 /** Name of the rclone remote in rclone.conf (BACKUP_REMOTE is `<this>:<bucket>`; no dash, so RCLONE_CONFIG_REDISFORGE_<OPTION> overrides are valid shell names). */
 export const RCLONE_REMOTE_NAME = "redisforge";
@@ -206,7 +207,16 @@ export interface BackupEnvParams {
     textfileDir?: string;
     /** Redis image (pinned by digest) whose redis-check-aof matches the server's AOF format; empty uses the host's redis-check-aof. */
     checkAofImage?: string;
+    /**
+     * Multiplies the bound of each redis-cli call (REDIS_CLI_TIMEOUT_SEC, 10 s): the adapter's
+     * `timeScale`. Default 1. (Under emulation the timer's first run, right after boot, timed out
+     * at 10 s and the first backup came 15 min later.)
+     */
+    timeScale?: number;
 }
+
+/** redisforge-backup.sh's bound of one redis-cli call (TLS connect + INFO) on a cloud VM, s. */
+export const REDIS_CLI_TIMEOUT_SEC = 10;
 
 const BUCKET_RE = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](\/[A-Za-z0-9._-]+)*$/;
 
@@ -223,6 +233,7 @@ export function renderBackupEnv(p: BackupEnvParams): string {
     }
     if (p.redisUser !== undefined) pr.match("redisUser", p.redisUser, /^[a-z][a-z0-9_-]*$/, "must be an ACL user name", "use exporter");
     if (p.checkAofImage) pr.match("checkAofImage", p.checkAofImage, IMAGE_BY_DIGEST_RE, "must be pinned by digest", "pass the Redis image's repoDigest");
+    checkTimeScale(p.timeScale, pr);
     pr.throwIfAny(`backup.env of ${typeof p.nodeName === "string" ? p.nodeName : "?"}`);
     return render(
         loadTemplate("backup/backup.env.tmpl"),
@@ -243,6 +254,7 @@ export function renderBackupEnv(p: BackupEnvParams): string {
             passwordFile: p.passwordFile ?? "/run/redisforge/exporter/exporter.env",
             textfileDir: p.textfileDir ?? "/var/lib/prometheus/node-exporter",
             checkAofImage: p.checkAofImage ?? "",
+            redisCliTimeoutSec: REDIS_CLI_TIMEOUT_SEC * (p.timeScale ?? 1),
         },
         "backup.env",
     );

@@ -47,6 +47,7 @@ Environment (defaults in brackets):
   STAGING_DIR                           staging dir, best on the data filesystem [$REDIS_DATA_DIR/.redisforge-backup]
   CHECK_AOF_IMAGE                       run redis-check-aof from this image with docker (matches the server's AOF format)
   REWRITE_WAIT_SEC, SNAPSHOT_ATTEMPTS   bounds [300 / 5]
+  REDIS_CLI_TIMEOUT_SEC                 bound of one redis-cli call [10]
 EOF
   exit 0
 fi
@@ -65,6 +66,7 @@ TEXTFILE_DIR="${TEXTFILE_DIR:-/var/lib/prometheus/node-exporter}"
 STAGING_DIR="${STAGING_DIR:-$DATA_DIR/.redisforge-backup}"
 REWRITE_WAIT_SEC="${REWRITE_WAIT_SEC:-300}"
 SNAPSHOT_ATTEMPTS="${SNAPSHOT_ATTEMPTS:-5}"
+REDIS_CLI_TIMEOUT_SEC="${REDIS_CLI_TIMEOUT_SEC:-10}"
 readonly METRIC=redisforge_backup_last_success_timestamp_seconds
 
 # ---------------------------------------------------------------- configuration checks
@@ -76,7 +78,7 @@ name_re='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
 [[ -f "$RCLONE_CONFIG" ]] || problems+=("RCLONE_CONFIG='$RCLONE_CONFIG' does not exist (render it with templates/backup buildRcloneConfig)")
 [[ -d "$DATA_DIR" ]] || problems+=("REDIS_DATA_DIR='$DATA_DIR' is not a directory")
 [[ "$PORT" =~ ^[0-9]{1,5}$ ]] || problems+=("REDIS_PORT='$PORT' must be a port number")
-[[ "$REWRITE_WAIT_SEC" =~ ^[0-9]+$ && "$SNAPSHOT_ATTEMPTS" =~ ^[1-9][0-9]*$ ]] || problems+=("REWRITE_WAIT_SEC and SNAPSHOT_ATTEMPTS must be positive integers")
+[[ "$REWRITE_WAIT_SEC" =~ ^[0-9]+$ && "$SNAPSHOT_ATTEMPTS" =~ ^[1-9][0-9]*$ && "$REDIS_CLI_TIMEOUT_SEC" =~ ^[1-9][0-9]*$ ]] || problems+=("REWRITE_WAIT_SEC, SNAPSHOT_ATTEMPTS and REDIS_CLI_TIMEOUT_SEC must be positive integers")
 [[ -d "$TEXTFILE_DIR" ]] || problems+=("TEXTFILE_DIR='$TEXTFILE_DIR' is not a directory (node_exporter's --collector.textfile.directory)")
 for tool in rclone redis-cli jq sha256sum flock; do
   command -v "$tool" >/dev/null 2>&1 || problems+=("$tool is not installed")
@@ -108,8 +110,8 @@ fi
 # Prints `INFO <section>`; fails when redis does not answer with that section.
 redis_info() {
   local out
-  out="$(REDISCLI_AUTH="$password" timeout 10 redis-cli "${cli_args[@]}" INFO "$1" 2>&1 | tr -d '\r')" || true
-  [[ "$out" == *"# "* ]] || die "redis at $HOST:$PORT did not answer INFO $1 as user $USER_NAME: ${out:-no output} (is redis-server running? check 'systemctl status redis')"
+  out="$(REDISCLI_AUTH="$password" timeout "$REDIS_CLI_TIMEOUT_SEC" redis-cli "${cli_args[@]}" INFO "$1" 2>&1 | tr -d '\r')" || true
+  [[ "$out" == *"# "* ]] || die "redis at $HOST:$PORT did not answer INFO $1 as user $USER_NAME within ${REDIS_CLI_TIMEOUT_SEC}s: ${out:-no output} (is redis-server running? check 'systemctl status redis')"
   printf '%s\n' "$out"
 }
 field() { sed -n "s/^$1://p" <<<"$2" | head -n 1; }

@@ -354,6 +354,7 @@ export function buildRedisNodeUserData(p: RedisNodeUserDataParams): CloudConfig 
         remote: remote as RcloneRemoteParams,
         onCalendar: p.backup.onCalendar,
         randomizedDelaySec: p.backup.randomizedDelaySec,
+        timeScale: p.timeScale,
     });
 
     const c = REDIS_CONTAINER;

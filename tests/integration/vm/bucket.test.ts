@@ -157,6 +157,22 @@ test("a Redis VM's rclone (rendered rclone.conf, env_auth via the metadata servi
     expect(asked).toContain(`GET /latest/meta-data/iam/security-credentials/bk-node0-identity from ${addressFor(net.slot, 0, "redis", "bk-node0")}: 200`);
 });
 
+test("with the backup script's own retry flags, rclone gets its IMDSv2 token on the first PUT (one token request per call, not a retry storm)", () => {
+    // The flags redisforge-backup.sh gives every rclone call (read from the script, so they stay in step).
+    const script = fs.readFileSync(path.join(__dirname, "../../../templates/backup/redisforge-backup.sh"), "utf8");
+    const flags = /^rclone_flags=\(([^)]*)\)$/m.exec(script)![1].split(/\s+/).filter(Boolean);
+    expect(flags).toEqual(expect.arrayContaining(["--low-level-retries", "10"]));
+    const log = path.join(metadata!.inputs.dir, "service.log");
+    const from = addressFor(net.slot, 0, "redis", "bk-node0");
+    const puts = () => fs.readFileSync(log, "utf8").split("\n").filter((l) => l.includes(`PUT /latest/api/token from ${from}:`));
+    const before = puts().length;
+    const ls = rclone(node.netns, [...flags, "lsf", remote("/bk-node0")]);
+    expect(ls).toEqual({ code: 0, out: "20260101T000000Z/\n" });
+    // The AWS SDK in rclone rejects a token response without the TTL header and asks again with
+    // back-off (11 PUTs and ~60 s per call under emulation before this was fixed).
+    expect(puts().slice(before)).toEqual([expect.stringMatching(/: 200$/)]);
+});
+
 test("an Envoy's address gets no keys and no way to the S3 server", () => {
     const r = rclone(envoy.netns, ["lsf", remote()]);
     expect(r.code).not.toBe(0);

@@ -5,6 +5,7 @@
  * the scripts refuse bad configuration before touching anything. No credential can be rendered.
  */
 import * as fs from "fs";
+import * as net from "net";
 import * as path from "path";
 import { stringify } from "yaml";
 import {
@@ -167,6 +168,7 @@ describe("systemd units", () => {
         expect(() => renderBackupService({ ...ENV, bucket: "Bad Bucket" })).toThrow(/bucket: must be a bucket/);
         expect(() => renderBackupEnv({ ...ENV, redisHost: "redis.example" })).toThrow(/redisHost: must be an IPv4 address/);
         expect(() => renderBackupEnv({ ...ENV, checkAofImage: "redis:8.4" })).toThrow(/checkAofImage: must be pinned by digest/);
+        expect(() => renderBackupEnv({ ...ENV, timeScale: 0 })).toThrow(/timeScale: must be an integer/);
     });
 });
 
@@ -178,6 +180,14 @@ describe("backup.env and the cloud-init bundle", () => {
         const r = run("bash", ["-c", `set -a; . "${file}"; echo "$BACKUP_REMOTE|$REDISFORGE_NODE|$REDIS_PASSWORD_FILE|$TEXTFILE_DIR|$REDIS_USER"`]);
         expect(r.code).toBe(0);
         expect(r.out.trim()).toBe(`${RCLONE_REMOTE_NAME}:prod-redis-backups|prod-redis-shard0-master|/run/redisforge/exporter/exporter.env|/var/lib/prometheus/node-exporter|exporter`);
+    });
+
+    it("the redis-cli bound is 10 s on a cloud and scales with the adapter's timeScale (x12 under emulation: 120 s)", () => {
+        const bound = (timeScale?: number) => {
+            const file = writeTmp(dir, "backup-scaled.env", renderBackupEnv({ ...ENV, timeScale }));
+            return run("bash", ["-c", `set -a; . "${file}"; echo "$REDIS_CLI_TIMEOUT_SEC"`]).out.trim();
+        };
+        expect([bound(), bound(1), bound(12)]).toEqual(["10", "10", "120"]);
     });
 
     it.each(Object.entries(REMOTES))("%s: write_files + packages + runcmd pass cloud-init schema", (name, remote) => {
@@ -200,6 +210,40 @@ describe("the scripts refuse bad configuration before doing anything", () => {
         expect(r.code).toBe(2);
         for (const re of [/REDISFORGE_CLUSTER=''/, /REDISFORGE_NODE=''/, /BACKUP_REMOTE=''/, /RCLONE_CONFIG='.*missing\.conf' does not exist/, /REDIS_DATA_DIR='.*nope' is not a directory/, /TEXTFILE_DIR='.*nope' is not a directory/]) {
             expect(r.out).toMatch(re);
+        }
+    });
+
+    it("backup refuses a REDIS_CLI_TIMEOUT_SEC that is not a positive number of seconds", () => {
+        for (const bad of ["0", "10s", "-1"]) {
+            const r = run(SCRIPTS[0], [], { env: { ...env, REDIS_CLI_TIMEOUT_SEC: bad } });
+            expect(r.code).toBe(2);
+            expect([bad, r.out]).toEqual([bad, expect.stringContaining("REWRITE_WAIT_SEC, SNAPSHOT_ATTEMPTS and REDIS_CLI_TIMEOUT_SEC must be positive integers")]);
+        }
+    });
+
+    it("backup bounds each redis-cli call by REDIS_CLI_TIMEOUT_SEC: a server that accepts and never answers fails the run naming the bound", async () => {
+        // A listener that never replies (the kernel completes the handshake; nobody reads).
+        const held: net.Socket[] = [];
+        const server = net.createServer((sock) => held.push(sock));
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        try {
+            const port = (server.address() as net.AddressInfo).port;
+            fs.mkdirSync(path.join(dir, "bound-data"), { recursive: true });
+            fs.mkdirSync(path.join(dir, "bound-textfile"), { recursive: true });
+            const conf = writeTmp(dir, "bound-rclone.conf", "[redisforge]\ntype = local\n");
+            const pw = writeTmp(dir, "bound-password", "REDIS_PASSWORD=not-a-real-one\n");
+            const started = Date.now();
+            const r = run(SCRIPTS[0], [], {
+                env: { ...env, REDISFORGE_CLUSTER: "c1", REDISFORGE_NODE: "n1", BACKUP_REMOTE: "redisforge:bucket", RCLONE_CONFIG: conf, REDIS_DATA_DIR: path.join(dir, "bound-data"), TEXTFILE_DIR: path.join(dir, "bound-textfile"), REDIS_HOST: "127.0.0.1", REDIS_PORT: String(port), REDIS_PASSWORD_FILE: pw, REDIS_CLI_TIMEOUT_SEC: "2" },
+            });
+            const secs = (Date.now() - started) / 1000;
+            expect(r.code).toBe(1);
+            expect(r.out).toMatch(new RegExp(`redis at 127\\.0\\.0\\.1:${port} did not answer INFO \\w+ as user exporter within 2s: no output`));
+            // One call, bounded by the 2 s asked for, not the 10 s default.
+            expect(secs).toBeLessThan(9);
+        } finally {
+            for (const sock of held) sock.destroy();
+            server.close();
         }
     });
 

@@ -137,4 +137,16 @@ describe("metadata service + fetch-secrets.sh (qemu branch)", () => {
         expect(creds).toMatchObject({ Code: "Success", AccessKeyId: "backup-node0", SecretAccessKey: "s3-secret-0123456789" });
         expect((await fetch(`${base}/latest/meta-data/iam/security-credentials/`, { headers: { "x-aws-ec2-metadata-token": "forged" } })).status).toBe(401);
     });
+    test("IMDSv2 tokens as EC2 issues them: the TTL echoed in the response header (the AWS SDK rejects a token without it), 400 without a TTL in 1-21600, 401 once expired", async () => {
+        const put = (ttl?: string) => fetch(`${base}/latest/api/token`, { method: "PUT", headers: ttl === undefined ? {} : { "x-aws-ec2-metadata-token-ttl-seconds": ttl } });
+        const ok = await put("21600");
+        expect(ok.status).toBe(200);
+        expect(ok.headers.get("x-aws-ec2-metadata-token-ttl-seconds")).toBe("21600");
+        for (const bad of [undefined, "0", "21601", "abc", "-5"]) expect([bad, (await put(bad)).status]).toEqual([bad, 400]);
+        const short = await (await put("1")).text();
+        const list = () => fetch(`${base}/latest/meta-data/iam/security-credentials/`, { headers: { "x-aws-ec2-metadata-token": short } });
+        expect((await list()).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 1200));
+        expect((await list()).status).toBe(401);
+    });
 });
