@@ -165,8 +165,8 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
         const store = a.createSecretStore(`${name}-secrets`, { ...p, tags: tags("secrets"), region: args.region, network });
         const pki = new Pki(`${name}-pki`, { clusterName: args.clusterName, validityDays: args.tlsValidityDays, renewBeforeDays: args.tlsRenewBeforeDays, caGeneration: args.tlsCaGeneration, caOverlap: args.tlsCaOverlap }, p);
         const agentMode = args.formation === "agent";
-        if (agentMode && (!a.convergeStoreSettings || !args.images.convergeAgent)) {
-            throw new pulumi.ResourceError(`RedisForgeCluster ${name}: formation "agent" needs a cloud with a converge store (${a.kind} has ${a.convergeStoreSettings ? "one" : "none"}) and the converge agent image (${args.images.convergeAgent ? "set" : "not set"})`, this);
+        if (agentMode && (!a.convergeStoreSettings || !(args.images.convergeAgent || args.images.build))) {
+            throw new pulumi.ResourceError(`RedisForgeCluster ${name}: formation "agent" needs a cloud with a converge store (${a.kind} has ${a.convergeStoreSettings ? "one" : "none"}) and the converge agent image (${args.images.convergeAgent ? "set" : args.images.build ? "built" : "not set, not built"})`, this);
         }
         this.secrets = new ClusterSecrets(`${name}-acl`, { adapter: a, store, supplied: args.passwords, caCertPem: pki.caCertPem, tags: tags("secrets"), converge: agentMode }, p);
         // The converge store (agent mode): its own bucket, whose current objects never expire (the spec
@@ -180,7 +180,8 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             build: args.images.build,
             registry,
             redisVersion: args.redisVersion,
-            pinned: { redis: args.images.redis, envoy: args.images.envoy },
+            pinned: { redis: args.images.redis, envoy: args.images.envoy, convergeAgent: args.images.convergeAgent },
+            convergeAgent: agentMode,
             architectures: { redis: a.architectureOf?.(args.nodeSize) ?? "amd64", envoy: a.architectureOf?.(args.envoySize) ?? "amd64" },
         }, p);
 
@@ -245,7 +246,7 @@ export class RedisForgeCluster extends pulumi.ComponentResource {
             redisVersion: args.redisVersion,
             sshCidrs: args.adminCidrs,
             rollingGate: gateFor(n.key),
-            ...(convergeGrant ? { converge: { grant: convergeGrant, settings: convergeSettings!, image: args.images.convergeAgent!, password: this.secrets.convergePassword! } } : {}),
+            ...(convergeGrant ? { converge: { grant: convergeGrant, settings: convergeSettings!, image: images.convergeAgent!, password: this.secrets.convergePassword! } } : {}),
         }, p);
             byKey.set(key, node);
             const g = gates.get(key);

@@ -346,8 +346,8 @@ export function validateConfig(raw: RawConfig, adapters: Readonly<Record<string,
             problems.push(`${k("formation")}=agent is not available on the ${cloudRaw} cloud (it offers no converge store yet); use ${k("formation")}=direct there`);
         }
         if (!bool("formCluster")) problems.push(`${k("formation")}=agent needs ${k("formCluster")}=true: the RedisCluster resource is what publishes the spec to the agent`);
-        if (images.convergeAgent === "") {
-            problems.push(`${k("convergeAgentImage")} is required when ${k("formation")}=agent; build templates/docker/converge-agent (bash scripts/build-converge-agent.sh, then docker build), push it and set its digest-pinned ref (repo@sha256:<64 hex>)`);
+        if (images.convergeAgent === "" && !images.build) {
+            problems.push(`${k("convergeAgentImage")} is required when ${k("formation")}=agent and ${k("buildImages")}=false; set ${k("buildImages")}=true (built with the other images) or build templates/docker/converge-agent (bash scripts/build-converge-agent.sh, then docker build), push it and set its digest-pinned ref (repo@sha256:<64 hex>)`);
         }
     } else if (convergeHeal) {
         warnings.push(`${k("convergeHeal")}=true does nothing with ${k("formation")}=direct: healing between deploys is done by the converge agent (${k("formation")}=agent)`);

@@ -308,13 +308,25 @@ export interface BackupFilesParams extends BackupEnvParams {
     randomizedDelaySec?: number;
 }
 
+/**
+ * A backup script as the VMs get it: the comment-only lines after `set -euo pipefail` dropped (AWS caps
+ * raw user-data at 16 KiB gzipped); the header before it is the script's `--help` and stays, and so do
+ * shellcheck directives. The full, commented script is templates/backup/<name>.
+ */
+export function withoutBodyComments(text: string): string {
+    const lines = text.split("\n");
+    const start = lines.findIndex((l) => /^set -euo pipefail/.test(l));
+    if (start < 0) throw new Error("a backup script without `set -euo pipefail`");
+    return lines.filter((l, i) => i <= start || /^\s*# shellcheck /.test(l) || !/^\s*#/.test(l)).join("\n");
+}
+
 /** Everything a Redis VM needs for backups: files, packages and the runcmd that enables the timer. */
 export function buildBackupFiles(p: BackupFilesParams): { files: BackupFile[]; packages: string[]; runcmd: string[][] } {
     const file = (path: string, content: string, permissions: string): BackupFile => ({ path, content, owner: "root:root", permissions });
     return {
         files: [
-            file(BACKUP_PATHS.script, loadTemplate("backup/redisforge-backup.sh"), "0755"),
-            file(BACKUP_PATHS.restoreScript, loadTemplate("backup/redisforge-restore.sh"), "0755"),
+            file(BACKUP_PATHS.script, withoutBodyComments(loadTemplate("backup/redisforge-backup.sh")), "0755"),
+            file(BACKUP_PATHS.restoreScript, withoutBodyComments(loadTemplate("backup/redisforge-restore.sh")), "0755"),
             file(BACKUP_PATHS.rcloneConfig, buildRcloneConfig(p.remote), "0644"),
             file(BACKUP_PATHS.env, renderBackupEnv(p), "0644"),
             file(BACKUP_PATHS.service, renderBackupService({ nodeName: p.nodeName, bucket: p.bucket }), "0644"),

@@ -258,3 +258,14 @@ describe("the scripts refuse bad configuration before doing anything", () => {
         expect(u.out).toMatch(/unknown argument --bogus/);
     });
 });
+
+test("the scripts the VMs get differ from templates/backup only by the comment lines after `set -euo pipefail` (the --help header stays)", () => {
+    for (const src of SCRIPTS) {
+        const full = fs.readFileSync(src, "utf8").split("\n");
+        const shipped = buildBackupFiles({ ...ENV, remote: Object.values(REMOTES)[0] }).files.find((f) => f.path.endsWith(path.basename(src)))!.content.split("\n");
+        const start = full.findIndex((l) => l.startsWith("set -euo pipefail"));
+        expect(shipped.slice(0, start + 1)).toEqual(full.slice(0, start + 1));
+        expect(shipped).toEqual(full.filter((l, i) => i <= start || /^\s*# shellcheck /.test(l) || !/^\s*#/.test(l)));
+        expect(shipped.length).toBeLessThan(full.length);
+    }
+});

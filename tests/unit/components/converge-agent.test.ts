@@ -11,7 +11,10 @@
  *     client key and no store credential among its inputs;
  * and on a cloud without a converge store (local) the config is refused, naming the key.
  */
+import * as fs from "fs";
+import * as path from "path";
 import { parse } from "yaml";
+import { DOCKER_CONTEXTS } from "../../../components/images";
 import { adapters } from "../../../providers/registry";
 import { validateConfig } from "../../../infra/config";
 import { MockEngine, RecordedResource, unwrap } from "../../helpers/mocks";
@@ -164,8 +167,32 @@ test("formation agent is refused where no converge store exists, and without its
     expect(() => validateConfig({ ...stackFixture("local"), formation: "agent", convergeAgentImage: IMAGE }, adapters)).toThrow(/redisforge:formation=agent is not available on the local cloud/);
     // The qemu cloud has a converge store (its S3 service: tests/integration/vm/bucket.test.ts).
     expect(validateConfig({ ...stackFixture("qemu"), formation: "agent", convergeAgentImage: IMAGE }, adapters).config.formation).toBe("agent");
-    expect(() => validateConfig({ ...stackFixture("aws"), formation: "agent" }, adapters)).toThrow(/redisforge:convergeAgentImage is required when redisforge:formation=agent/);
+    expect(() => validateConfig({ ...stackFixture("aws"), formation: "agent", buildImages: false }, adapters)).toThrow(/redisforge:convergeAgentImage is required when redisforge:formation=agent and redisforge:buildImages=false/);
     expect(() => validateConfig({ ...stackFixture("aws"), formation: "agent", convergeAgentImage: IMAGE, formCluster: false }, adapters)).toThrow(/needs redisforge:formCluster=true/);
     expect(() => validateConfig({ ...stackFixture("aws"), formation: "sideways" }, adapters)).toThrow(/redisforge:formation="sideways" must be "direct"/);
     expect(validateConfig({ ...stackFixture("aws"), convergeHeal: true }, adapters).warnings.join("\n")).toMatch(/convergeHeal=true does nothing with redisforge:formation=direct/);
+});
+
+test("with buildImages, the converge agent's image is built with the others (bundled from the sources, for the Redis VMs' architecture) and its digest reaches every Redis VM", async () => {
+    const raw: Raw = { ...stackFixture("aws"), formation: "agent", convergeHeal: true, buildImages: true };
+    delete raw.convergeAgentImage;
+    expect(validateConfig(raw, adapters).config.formation).toBe("agent");
+    const bundle = path.join(DOCKER_CONTEXTS["converge-agent"], "converge-agent.js");
+    fs.rmSync(bundle, { force: true });
+    const run = await runProgram(raw, { stack: "prod", preview: false });
+    if (run.error) throw run.error;
+    const images = run.engine.byType("docker:index/image:Image");
+    expect(images.map((i) => i.name.replace(/^.*-images-/, "")).sort()).toEqual(["converge-agent", "envoy", "redis"]);
+    const agent = images.find((i) => i.name.endsWith("-converge-agent"))!;
+    const redis = images.find((i) => i.name.endsWith("-redis"))!;
+    expect(plain(agent).build).toEqual({ ...plain(redis).build, context: DOCKER_CONTEXTS["converge-agent"] });
+    // The bundle the Dockerfile copies was made from the sources before the build.
+    expect(fs.readFileSync(bundle, "utf8")).toMatch(/converge/);
+    const digest = String(agent.state.repoDigest);
+    expect(digest).toMatch(/converge-agent@sha256:[0-9a-f]{64}$/);
+    const vms = INSPECTORS.aws.vms(run.engine);
+    const nodes = vms.filter((v) => /node\d+/.test(v.name));
+    expect(nodes.length).toBe(6);
+    for (const v of nodes) expect(v.userData).toContain(digest);
+    for (const v of vms.filter((x) => /envoy/.test(x.name))) expect(v.userData).not.toContain(digest);
 });
